@@ -1,0 +1,3 @@
+from pexcp.cli import main
+
+main()

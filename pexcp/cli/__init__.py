@@ -1,0 +1,31 @@
+"""The `pexcp` command line: one module per subcommand, errors as one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pexcp.errors import PexcpError
+
+app = typer.Typer(
+    name="pexcp",
+    help="Fit neural networks into microcontroller SRAM: partial execution + provably optimal scheduling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # each module adds its command to `app`; imported here so `pexcp --help` lists them all
+    from pexcp.cli import inspect, pack, solve  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except PexcpError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)

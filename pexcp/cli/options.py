@@ -1,0 +1,76 @@
+"""Options shared by several commands, parsed once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pexcp.errors import BadInputError
+from pexcp.importer import ALL_REWRITES, parse_input_shapes
+from pexcp.solvers.registry import DEFAULT_METHOD, SolveOptions, method_names
+from pexcp.units import parse_bytes
+
+MODEL = typer.Argument(..., help="ONNX model file (float32 or int8 QDQ).", show_default=False)
+INPUT_SHAPE = typer.Option(
+    None, "--input-shape", metavar="NAME=1x96x96x3", help="Fix a dynamic input's shape (repeatable)."
+)
+REWRITES = typer.Option(
+    None,
+    "--rewrites",
+    metavar="LIST",
+    help=f"Graph rewrites to apply: 'all' (default), 'none', or a comma list of {', '.join(ALL_REWRITES)}.",
+)
+METHOD = typer.Option(
+    DEFAULT_METHOD, "--method", "-m", help=f"Planning method: {', '.join(method_names())}."
+)
+BUDGET = typer.Option(
+    None,
+    "--budget",
+    "-b",
+    metavar="SIZE",
+    help="SRAM budget for activations: bytes, or with k/K/KiB (x1024) or M/MiB (x1024^2), e.g. 200k.",
+)
+TIMEOUT = typer.Option(60.0, "--timeout", "-t", min=0.1, help="Seconds a solver may search before answering.")
+SEED = typer.Option(0, "--seed", help="Solver random seed; with the same workers it reproduces the plan.")
+WORKERS = typer.Option(2, "--workers", min=1, help="Solver worker threads.")
+
+
+def parse_rewrites(text: Optional[str]) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    text = text.strip().lower()
+    if text == "all":
+        return ALL_REWRITES
+    if text in ("none", ""):
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in ALL_REWRITES]
+    if unknown:
+        raise BadInputError(f"unknown rewrite(s) {unknown}; use all, none, or a list of {', '.join(ALL_REWRITES)}")
+    return names
+
+
+def solve_options(
+    budget: Optional[str],
+    timeout: float,
+    seed: int,
+    workers: int,
+    input_shape: Optional[list[str]],
+    rewrites: Optional[str],
+) -> SolveOptions:
+    return SolveOptions(
+        budget=parse_bytes(budget) if budget is not None else None,
+        timeout=timeout,
+        seed=seed,
+        workers=workers,
+        input_shapes=parse_input_shapes(input_shape),
+        rewrites=parse_rewrites(rewrites),
+    )
+
+
+def existing_file(path: Path) -> Path:
+    if not path.exists():
+        raise BadInputError(f"no such file: {path}")
+    return path

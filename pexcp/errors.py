@@ -1,0 +1,33 @@
+"""User-facing errors: each carries the exit code the CLI returns and a one-line message."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BUDGET = 1
+EXIT_BAD_INPUT = 2
+
+
+class PexcpError(Exception):
+    """An error the user can act on; the CLI prints it on one line, without a traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInputError(PexcpError):
+    """The model, instance or option given cannot be used (missing, corrupt, dynamic, unsupported)."""
+
+
+class BudgetError(PexcpError):
+    """No plan fits the requested budget; the message says the proven minimum where known."""
+
+    exit_code = EXIT_BUDGET
+
+
+class InvalidPlanError(Exception):
+    """A plan failed validation. This is a bug in a planner, never a user error, so it is loud."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        head = "; ".join(problems[:5])
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"plan failed validation: {head}{more}")

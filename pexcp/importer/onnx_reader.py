@@ -1,0 +1,133 @@
+"""Read an ONNX file into a checked, constant-folded, fully shape-inferred ModelProto.
+
+Everything that can be wrong with the file is refused here with one clear line (BadInputError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import shape_inference
+
+from pexcp.errors import BadInputError
+from pexcp.importer.fold import fold_constants
+
+_SHAPE_SPEC = re.compile(r"^(.+)=(\d+(?:[x,]\d+)*)$")
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """Parse `--input-shape name=1x96x96x3` options (also accepts commas between dims)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs or []:
+        m = _SHAPE_SPEC.match(spec.strip())
+        if not m:
+            raise BadInputError(f"cannot read --input-shape {spec!r}: expected name=1x96x96x3")
+        shapes[m.group(1)] = tuple(int(d) for d in re.split("[x,]", m.group(2)))
+    return shapes
+
+
+def read_model(path: Path, input_shapes: dict[str, tuple[int, ...]]) -> tuple[onnx.ModelProto, str]:
+    """Load, check, fix input shapes, fold constants and infer shapes. Returns the model and its sha256."""
+    if not path.exists():
+        raise BadInputError(f"no such file: {path}")
+    if path.is_dir():
+        raise BadInputError(f"{path} is a directory, not an ONNX file")
+    data = path.read_bytes()
+    try:
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise BadInputError(f"{path} is not a readable ONNX model ({type(e).__name__})") from None
+    if not model.graph.node:
+        raise BadInputError(f"{path} is not an ONNX model with a graph (no nodes found)")
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, Exception) as e:  # the checker raises several types
+        raise BadInputError(f"{path} is not a valid ONNX model: {_first_line(e)}") from None
+    _name_nodes(model)
+    _fix_input_shapes(model, input_shapes, path)
+    model = fold_constants(model)
+    try:
+        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as e:  # InferenceError and checker errors
+        raise BadInputError(f"shape inference failed for {path.name}: {_first_line(e)}") from None
+    _require_static_shapes(model, path)
+    return model, hashlib.sha256(data).hexdigest()
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def _name_nodes(model: onnx.ModelProto) -> None:
+    """Give nameless nodes the stable name `<op_type>_<index in file>` and make duplicates unique,
+    so plans can name every node."""
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        name = node.name or f"{node.op_type}_{i}"
+        while name in seen:
+            name = f"{name}_{i}"
+        node.name = name
+        seen.add(name)
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    initializers = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def _dims(vi: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
+
+
+def _fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], path: Path) -> None:
+    inputs = {i.name: i for i in graph_inputs(model)}
+    unknown = set(shapes) - set(inputs)
+    if unknown:
+        raise BadInputError(f"--input-shape names {sorted(unknown)}, but the model's inputs are {sorted(inputs)}")
+    for name, vi in inputs.items():
+        if name in shapes:
+            dims = vi.type.tensor_type.shape.dim
+            del dims[:]
+            for d in shapes[name]:
+                dims.add().dim_value = d
+            # stale intermediate shapes would contradict the new input shape: infer them afresh
+            del model.graph.value_info[:]
+            for out in model.graph.output:
+                out.type.tensor_type.ClearField("shape")
+            continue
+        if not vi.type.tensor_type.HasField("shape"):
+            raise BadInputError(
+                f"input {name!r} of {path.name} has no shape; give one with --input-shape {name}=1x3x96x96"
+            )
+        dims = _dims(vi)
+        if any(not isinstance(d, int) or d <= 0 for d in dims):
+            shown = "x".join(str(d) for d in dims)
+            example = "x".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in dims)
+            raise BadInputError(
+                f"input {name!r} has dynamic shape {shown}; fix it with --input-shape {name}={example}"
+            )
+
+
+def _require_static_shapes(model: onnx.ModelProto, path: Path) -> None:
+    known = {vi.name: vi for vi in list(model.graph.value_info) + list(model.graph.output) + graph_inputs(model)}
+    constants = {i.name for i in model.graph.initializer}
+    for node in model.graph.node:
+        for out in node.output:
+            if not out or out in constants:
+                continue
+            vi = known.get(out)
+            if vi is None or not vi.type.tensor_type.HasField("shape"):
+                raise BadInputError(
+                    f"cannot infer the shape of {out!r} (output of {node.op_type} node {node.name!r}) in {path.name}"
+                )
+            dims = _dims(vi)
+            if any(not isinstance(d, int) or d <= 0 for d in dims):
+                raise BadInputError(
+                    f"tensor {out!r} (output of {node.op_type} node {node.name!r}) has dynamic shape "
+                    f"{'x'.join(map(str, dims))}; fix the model inputs with --input-shape"
+                )

@@ -1,0 +1,138 @@
+"""The graph IR every pass works on: stored tensors, constants and operators in execution order.
+
+An `Op` is what one kernel call does. In an int8 QDQ model that is several ONNX nodes (the DequantizeLinear
+of each input, the float op, a fused activation, the QuantizeLinear of the output); only the int8 tensors
+between ops are stored. `Op.nodes` keeps every ONNX node name the op executes, so plans can speak in the
+model's own names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+
+@dataclass
+class Tensor:
+    """An activation buffer: its static shape and element type fix its size."""
+
+    name: str
+    shape: tuple[int, ...]  # as stored: the declared shape permuted by `perm` when a layout was folded
+    dtype: str  # numpy name: float32, int8, uint8, int32, int64, bool, ...
+    perm: tuple[int, ...] | None = None
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.itemsize
+
+    @property
+    def channels(self) -> int | None:
+        """Channel count along axis 1 (NCHW / NC), the axis partial execution slices."""
+        return self.shape[1] if len(self.shape) >= 2 else None
+
+
+@dataclass
+class Node:
+    """One ONNX node as imported: positional inputs ("" when absent), outputs and decoded attributes."""
+
+    name: str
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Op:
+    """One kernel call. `core` is the node that defines the computation; `epilogue` nodes (activations,
+    constant bias adds) are applied to its result in the same call. `inputs`/`outputs` name stored tensors
+    or constants in the core node's positional order. A `view` op writes no bytes: its output aliases its
+    input (Reshape and friends).
+    """
+
+    name: str
+    core: Node
+    inputs: list[str]
+    outputs: list[str]
+    nodes: list[str]
+    epilogue: list[Node] = field(default_factory=list)
+    view: bool = False
+    quant: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def op_type(self) -> str:
+        return self.core.op_type
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.core.attrs
+
+
+@dataclass
+class Graph:
+    """A model ready for planning. `ops` is in the file's order, which is a valid topological order."""
+
+    name: str
+    tensors: dict[str, Tensor]
+    constants: dict[str, np.ndarray]
+    ops: list[Op]
+    inputs: list[str]
+    outputs: list[str]
+    source: str = ""
+    sha256: str = ""
+    rewrites: list[str] = field(default_factory=list)
+    input_layouts: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Model inputs whose boundary Transpose was folded: the stored tensor is the declared input permuted
+    by this perm, so the caller (or the generated harness) writes it already transposed."""
+    constant_nodes: list[str] = field(default_factory=list)
+    """ONNX nodes folded into constants at import: they never run."""
+
+    def activation_inputs(self, op: Op) -> list[str]:
+        """Stored tensors the op reads, in order, without duplicates."""
+        return list(dict.fromkeys(t for t in op.inputs if t in self.tensors))
+
+    @cached_property
+    def producer(self) -> dict[str, Op]:
+        return {t: op for op in self.ops for t in op.outputs}
+
+    @cached_property
+    def consumers(self) -> dict[str, list[Op]]:
+        users: dict[str, list[Op]] = {t: [] for t in self.tensors}
+        for op in self.ops:
+            for t in self.activation_inputs(op):
+                users[t].append(op)
+        return users
+
+    def op(self, name: str) -> Op:
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Op]:
+        return {op.name: op for op in self.ops}
+
+    def dag(self) -> nx.DiGraph:
+        """Ops as nodes, an edge per stored tensor from producer to consumer."""
+        g = nx.DiGraph()
+        g.add_nodes_from(op.name for op in self.ops)
+        for op in self.ops:
+            for t in self.activation_inputs(op):
+                if t in self.producer:
+                    g.add_edge(self.producer[t].name, op.name, tensor=t)
+        return g
+
+    def invalidate(self) -> None:
+        """Forget derived maps after a pass edits ops in place."""
+        for key in ("producer", "consumers", "_by_name"):
+            self.__dict__.pop(key, None)

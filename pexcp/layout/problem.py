@@ -1,0 +1,117 @@
+"""The static memory-allocation problem shared by plans and `pexcp pack`.
+
+A block is live on the half-open time interval [lower, upper) and needs `size` bytes at some offset.
+Plans convert their inclusive step ranges to this form, so one checker serves both.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from pexcp.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Block:
+    id: str
+    lower: int
+    upper: int
+    size: int
+    offset: int | None = None
+
+    def placed(self, offset: int) -> "Block":
+        return replace(self, offset=offset)
+
+
+def live_together(a: Block, b: Block) -> bool:
+    return a.lower < b.upper and b.lower < a.upper
+
+
+def addresses_overlap(a: Block, b: Block) -> bool:
+    assert a.offset is not None and b.offset is not None
+    return a.offset < b.offset + b.size and b.offset < a.offset + a.size
+
+
+def load(blocks: Iterable[Block]) -> int:
+    """Max over time of the summed sizes of live blocks: a lower bound on any capacity."""
+    events: list[tuple[int, int]] = []
+    for b in blocks:
+        if b.size > 0 and b.lower < b.upper:
+            events.append((b.lower, b.size))
+            events.append((b.upper, -b.size))
+    events.sort()  # at equal times the negative (ending) deltas sort first: [lower, upper) is half-open
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    return peak
+
+
+def height(blocks: Iterable[Block]) -> int:
+    """Capacity a placement uses: max(offset + size), 0 when empty."""
+    return max((b.offset + b.size for b in blocks if b.offset is not None), default=0)
+
+
+def layout_problems(blocks: Sequence[Block], capacity: int | None = None) -> list[str]:
+    """Every way the placement is wrong: unplaced, negative, over capacity, or overlapping a live block."""
+    problems: list[str] = []
+    for b in blocks:
+        if b.offset is None:
+            problems.append(f"block {b.id} has no offset")
+        elif b.offset < 0:
+            problems.append(f"block {b.id} has negative offset {b.offset}")
+        elif capacity is not None and b.offset + b.size > capacity:
+            problems.append(f"block {b.id} ends at {b.offset + b.size} > capacity {capacity}")
+    placed = sorted((b for b in blocks if b.offset is not None and b.size > 0), key=lambda b: b.lower)
+    # sweep in time order: only blocks that start before this one ends can collide with it
+    for i, a in enumerate(placed):
+        for b in placed[i + 1 :]:
+            if b.lower >= a.upper:
+                break
+            if live_together(a, b) and addresses_overlap(a, b):
+                problems.append(
+                    f"blocks {a.id} [{a.offset}, {a.offset + a.size}) and {b.id} [{b.offset}, {b.offset + b.size}) "
+                    f"overlap while both live at time {max(a.lower, b.lower)}"
+                )
+    return problems
+
+
+def read_csv(path: Path) -> list[Block]:
+    """Read `id,lower,upper,size[,offset]` (the MiniMalloc format), refusing malformed rows clearly."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise BadInputError(f"no such file: {path}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise BadInputError(f"{path} is not a readable CSV file ({e})") from None
+    blocks = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            offset = row.get("offset")
+            block = Block(
+                id=row["id"].strip(),
+                lower=int(row["lower"]),
+                upper=int(row["upper"]),
+                size=int(row["size"]),
+                offset=int(offset) if offset not in (None, "") else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise BadInputError(f"{path}:{line}: expected integer columns id,lower,upper,size") from None
+        if block.size < 0 or block.lower > block.upper:
+            raise BadInputError(f"{path}:{line}: need size >= 0 and lower <= upper")
+        blocks.append(block)
+    if len({b.id for b in blocks}) != len(blocks):
+        raise BadInputError(f"{path}: buffer ids are not unique")
+    return blocks
+
+
+def write_csv(blocks: Sequence[Block], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "lower", "upper", "size", "offset"])
+        for b in blocks:
+            w.writerow([b.id, b.lower, b.upper, b.size, b.offset])

@@ -1,0 +1,93 @@
+"""The plan format `pexcp-plan/1` (documented in docs/plan-format.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "pexcp-plan/1"
+STATUSES = ("optimal", "feasible", "heuristic")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Channels [start, stop) of axis 1 (NCHW / NC)."""
+
+    start: int
+    stop: int
+    axis: str = "channel"
+
+    def covers(self, other: "Slice | None", channels: int) -> bool:
+        lo, hi = (0, channels) if other is None else (other.start, other.stop)
+        return self.start <= lo and hi <= self.stop
+
+
+@dataclass
+class Step:
+    index: int
+    op: str  # the IR op (its core ONNX node's name)
+    kernel: str  # core ONNX op type, e.g. Conv
+    nodes: list[str]  # every ONNX node this step executes
+    slice: Slice | None = None
+    accumulate: bool = False  # consumes input channels `slice` and adds partial sums into a whole output
+
+
+@dataclass
+class Buffer:
+    id: int
+    tensor: str
+    dtype: str
+    bytes: int
+    offset: int
+    first_step: int
+    last_step: int
+    slice: Slice | None = None
+    alias_of: int | None = None
+
+
+@dataclass
+class Plan:
+    model: str
+    model_sha256: str
+    method: str
+    status: str
+    arena_bytes: int
+    lower_bound_bytes: int
+    solve_seconds: float
+    steps: list[Step]
+    buffers: list[Buffer]
+    load_bytes: int = 0  # max live bytes of this schedule: no layout of it can be smaller
+    budget_bytes: int | None = None
+    gap: float = 0.0  # (arena - lower bound) / arena
+    rewrites: list[str] = field(default_factory=list)
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    input_layouts: dict[str, list[int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # method-specific figures (seed, workers, ...)
+    format: str = FORMAT
+
+    @property
+    def fits_budget(self) -> bool | None:
+        return None if self.budget_bytes is None else self.arena_bytes <= self.budget_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Plan":
+        def sl(d: dict | None) -> Slice | None:
+            return Slice(**d) if d else None
+
+        fields = dict(data)
+        fields["steps"] = [Step(**{**s, "slice": sl(s.get("slice"))}) for s in data["steps"]]
+        fields["buffers"] = [Buffer(**{**b, "slice": sl(b.get("slice"))}) for b in data["buffers"]]
+        return Plan(**fields)
+
+    @staticmethod
+    def load(path: Path) -> "Plan":
+        return Plan.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,280 @@
+"""Check a plan against its ONNX model, independently of every planner.
+
+It reads the model itself and checks, in the model's own node and value names: buffers fit the arena and
+never overlap another live buffer (views lie inside their base); buffer sizes match their tensors; every
+computing node runs, once, or in channel slices that cover every channel exactly once; producers run
+before consumers; every input of a step and every output it writes is resident at that step.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from pexcp.errors import InvalidPlanError
+from pexcp.importer.onnx_reader import read_model
+from pexcp.layout.problem import Block, layout_problems
+from pexcp.plan.plan import FORMAT, STATUSES, Buffer, Plan, Slice, Step
+
+# ops whose output channel c depends only on input channel c (axis 1)
+_CHANNELWISE = {
+    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
+    "Add", "Sub", "Mul", "Div", "PRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "QuantizeLinear", "DequantizeLinear", "Pad", "Identity", "Cast",
+}
+# recomputed inside every consumer's kernel, so it may appear in several steps
+_RECOMPUTED = {"DequantizeLinear"}
+
+
+@dataclass
+class _Model:
+    nodes: dict[str, onnx.NodeProto]
+    shapes: dict[str, tuple[tuple[int, ...], str]]  # value -> (shape, dtype)
+    constants: set[str]  # initializers, including values folded from constant subgraphs
+    inputs: list[str]
+    outputs: list[str]
+    sha256: str
+
+
+def _read(path: Path, plan: Plan) -> _Model:
+    model, sha = read_model(path, {k: tuple(v) for k, v in plan.input_shapes.items()})
+    g = model.graph  # constant-folded: folded nodes are gone and their values are initializers
+    shapes = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+        shapes[vi.name] = (tuple(d.dim_value for d in tt.shape.dim), dtype)
+    constants = {i.name for i in g.initializer}
+    return _Model(
+        nodes={n.name: n for n in g.node},
+        shapes=shapes,
+        constants=constants,
+        inputs=[i.name for i in g.input if i.name not in constants],
+        outputs=[o.name for o in g.output],
+        sha256=sha,
+    )
+
+
+def _channels(m: _Model, tensor: str) -> int:
+    shape = m.shapes[tensor][0]
+    return shape[1] if len(shape) >= 2 else 1
+
+
+def _is_channelwise(m: _Model, node: onnx.NodeProto) -> bool:
+    if node.op_type in _CHANNELWISE:
+        return True
+    if node.op_type == "Conv":
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        return group > 1 and group == _channels(m, node.input[0])
+    return False
+
+
+def plan_problems(plan: Plan, model_path: Path) -> list[str]:
+    """Every way the plan is wrong for this model (empty when it is valid)."""
+    problems = _header_problems(plan)
+    try:
+        m = _read(Path(model_path), plan)
+    except Exception as e:  # the model itself is unreadable: nothing more can be checked
+        return problems + [f"cannot read model {model_path}: {e}"]
+    if plan.model_sha256 != m.sha256:
+        problems.append("model_sha256 does not match the model file")
+    problems += _layout_problems(plan)
+    problems += _size_problems(plan, m)
+    problems += _coverage_problems(plan, m)
+    problems += _dependency_problems(plan, m)
+    return problems
+
+
+def validate_plan(plan: Plan, model_path: Path) -> None:
+    """Raise InvalidPlanError (a bug report, not a user error) unless the plan is valid."""
+    problems = plan_problems(plan, model_path)
+    if problems:
+        raise InvalidPlanError(problems)
+
+
+def _header_problems(plan: Plan) -> list[str]:
+    problems = []
+    if plan.format != FORMAT:
+        problems.append(f"format is {plan.format!r}, expected {FORMAT!r}")
+    if plan.status not in STATUSES:
+        problems.append(f"status {plan.status!r} is not one of {STATUSES}")
+    if [s.index for s in plan.steps] != list(range(len(plan.steps))):
+        problems.append("step indices are not 0..n-1 in order")
+    if plan.lower_bound_bytes > plan.arena_bytes:
+        problems.append(f"lower bound {plan.lower_bound_bytes} exceeds the arena {plan.arena_bytes}")
+    if plan.status == "optimal" and plan.lower_bound_bytes != plan.arena_bytes:
+        problems.append("status optimal but the arena is above the lower bound")
+    return problems
+
+
+def _layout_problems(plan: Plan) -> list[str]:
+    problems = []
+    by_id = {b.id: b for b in plan.buffers}
+    if len(by_id) != len(plan.buffers):
+        problems.append("buffer ids are not unique")
+    last_step = len(plan.steps) - 1
+    owners = []
+    for b in plan.buffers:
+        if not (0 <= b.first_step <= b.last_step <= last_step):
+            problems.append(f"buffer {b.id} ({b.tensor}) has steps [{b.first_step}, {b.last_step}] outside the schedule")
+        if b.alias_of is None:
+            owners.append(Block(str(b.id), b.first_step, b.last_step + 1, b.bytes, b.offset))
+            continue
+        base = by_id.get(b.alias_of)
+        if base is None or base.alias_of is not None:
+            problems.append(f"buffer {b.id} is an alias of {b.alias_of}, which is not a buffer that owns bytes")
+            continue
+        if not (base.offset <= b.offset and b.offset + b.bytes <= base.offset + base.bytes):
+            problems.append(f"buffer {b.id} ({b.tensor}) lies outside the bytes of buffer {base.id} it aliases")
+        if not (base.first_step <= b.first_step and b.last_step <= base.last_step):
+            problems.append(f"buffer {b.id} ({b.tensor}) outlives buffer {base.id} whose bytes it views")
+    for p in layout_problems(owners, plan.arena_bytes):
+        problems.append(p.replace("block", "buffer"))
+    return problems
+
+
+def _size_problems(plan: Plan, m: _Model) -> list[str]:
+    problems = []
+    for b in plan.buffers:
+        if b.tensor not in m.shapes or b.tensor in m.constants:
+            problems.append(f"buffer {b.id}: {b.tensor!r} is not an activation of the model")
+            continue
+        shape, dtype = m.shapes[b.tensor]
+        if b.dtype not in (dtype, "int32"):  # int32: partial-sum accumulator of a quantized op
+            problems.append(f"buffer {b.id} ({b.tensor}) has dtype {b.dtype}, the model says {dtype}")
+            continue
+        numel = int(np.prod(shape, dtype=np.int64))
+        if b.slice is not None:
+            channels = _channels(m, b.tensor)
+            if not (0 <= b.slice.start < b.slice.stop <= channels):
+                problems.append(f"buffer {b.id} ({b.tensor}) slice {b.slice.start}:{b.slice.stop} outside 0:{channels}")
+                continue
+            numel = numel // channels * (b.slice.stop - b.slice.start)
+        want = numel * np.dtype(b.dtype).itemsize
+        if b.bytes != want:
+            problems.append(f"buffer {b.id} ({b.tensor}) has {b.bytes} bytes, needs {want}")
+    return problems
+
+
+def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
+    problems = []
+    runs: dict[str, list[Step]] = defaultdict(list)
+    for step in plan.steps:
+        for name in step.nodes:
+            if name not in m.nodes and name not in m.constants:
+                problems.append(f"step {step.index} runs {name!r}, which is not a node of the model")
+            runs[name].append(step)
+    for name, node in m.nodes.items():
+        steps = runs.get(name, [])
+        if not steps:
+            problems.append(f"node {name!r} ({node.op_type}) never runs")
+            continue
+        if node.op_type in _RECOMPUTED:
+            continue
+        whole = [s for s in steps if s.slice is None]
+        if whole and len(steps) > 1:
+            problems.append(f"node {name!r} runs {len(steps)} times")
+            continue
+        if whole:
+            continue
+        accumulating = {s.accumulate for s in steps}
+        if len(accumulating) > 1:
+            problems.append(f"node {name!r} mixes accumulating and plain slices")
+            continue
+        tensor = node.input[0] if steps[0].accumulate else node.output[0]
+        problems += _partition_problems(name, [s.slice for s in steps], _channels(m, tensor))
+    return problems
+
+
+def _partition_problems(name: str, slices: list[Slice], channels: int) -> list[str]:
+    covered = np.zeros(channels, dtype=np.int64)
+    for s in slices:
+        if not (0 <= s.start < s.stop <= channels):
+            return [f"node {name!r} slice {s.start}:{s.stop} is outside its {channels} channels"]
+        covered[s.start : s.stop] += 1
+    missing, twice = np.flatnonzero(covered == 0), np.flatnonzero(covered > 1)
+    if missing.size:
+        return [f"node {name!r}: channel(s) {missing[:4].tolist()} never computed"]
+    if twice.size:
+        return [f"node {name!r}: channel(s) {twice[:4].tolist()} computed more than once"]
+    return []
+
+
+def _needed(m: _Model, step: Step, node: onnx.NodeProto, tensor: str) -> Slice | None:
+    """The channels of `tensor` that `node` reads in `step`: the step's slice for channel-wise nodes and
+    accumulating consumers, the whole tensor otherwise."""
+    if step.slice is not None and (step.accumulate or _is_channelwise(m, node)):
+        return step.slice
+    return None
+
+
+def _dependency_problems(plan: Plan, m: _Model) -> list[str]:
+    problems = []
+    writes: dict[str, list[Step]] = defaultdict(list)  # value -> steps producing (part of) it
+    for step in plan.steps:
+        for name in step.nodes:
+            node = m.nodes.get(name)
+            for o in node.output if node is not None else []:
+                writes[o].append(step)
+    buffers: dict[str, list[Buffer]] = defaultdict(list)
+    for b in plan.buffers:
+        buffers[b.tensor].append(b)
+    made = {s.index: {o for n in s.nodes if n in m.nodes for o in m.nodes[n].output} for s in plan.steps}
+    read_from_outside: set[str] = set()  # values some step reads without computing them itself
+    for s in plan.steps:
+        read_from_outside |= {t for n in s.nodes if n in m.nodes for t in m.nodes[n].input} - made[s.index]
+    for step in plan.steps:
+        inside = made[step.index]
+        for name in step.nodes:
+            node = m.nodes.get(name)
+            if node is None:
+                continue
+            for t in node.input:
+                if not t or t in m.constants or t in inside:
+                    continue
+                need = _needed(m, step, node, t)
+                problems += _input_problems(plan, m, step, t, need, writes, buffers)
+        for t in sorted(inside):
+            if t in read_from_outside or t in m.outputs:
+                region = None if step.accumulate else step.slice
+                if not any(_holds(b, step.index, region, _channels(m, t)) for b in buffers.get(t, [])):
+                    problems.append(f"step {step.index} writes {t!r} but no buffer holds it at that step")
+    last = len(plan.steps) - 1
+    for t in m.outputs:
+        if not any(b.last_step == last for b in buffers.get(t, [])):
+            problems.append(f"model output {t!r} is not resident at the last step")
+    return problems
+
+
+def _holds(b: Buffer, step: int, region: Slice | None, channels: int) -> bool:
+    if not (b.first_step <= step <= b.last_step):
+        return False
+    return b.slice is None or b.slice.covers(region, channels)
+
+
+def _input_problems(plan, m, step, tensor, need, writes, buffers) -> list[str]:
+    problems = []
+    channels = _channels(m, tensor)
+    if tensor not in m.inputs:
+        producers = writes.get(tensor, [])
+        if not producers:
+            return [f"step {step.index} reads {tensor!r}, which no step produces"]
+        relevant = [p for p in producers if p.accumulate or _overlaps(p.slice, need, channels)]
+        late = [p.index for p in relevant if p.index >= step.index]
+        if late:
+            problems.append(f"step {step.index} reads {tensor!r} before step {late[0]} produces it")
+    if not any(_holds(b, step.index, need, channels) for b in buffers.get(tensor, [])):
+        what = f"channels {need.start}:{need.stop} of " if need else ""
+        problems.append(f"step {step.index} reads {what}{tensor!r}, which is not resident then")
+    return problems
+
+
+def _overlaps(a: Slice | None, b: Slice | None, channels: int) -> bool:
+    lo_a, hi_a = (0, channels) if a is None else (a.start, a.stop)
+    lo_b, hi_b = (0, channels) if b is None else (b.start, b.stop)
+    return lo_a < hi_b and lo_b < hi_a
