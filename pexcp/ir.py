@@ -59,7 +59,8 @@ class Op:
     """One kernel call. `core` is the node that defines the computation; `epilogue` nodes (activations,
     constant bias adds) are applied to its result in the same call. `inputs`/`outputs` name stored tensors
     or constants in the core node's positional order. A `view` op writes no bytes: its output aliases its
-    input (Reshape and friends).
+    input (Reshape and friends). An `inplace` op writes its output over the named input as it reads it
+    (elementwise, output no larger), so the output needs no bytes of its own while the op runs.
     """
 
     name: str
@@ -69,6 +70,7 @@ class Op:
     nodes: list[str]
     epilogue: list[Node] = field(default_factory=list)
     view: bool = False
+    inplace: str | None = None
     quant: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property

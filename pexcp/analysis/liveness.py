@@ -2,6 +2,8 @@
 
 Model inputs are live from the first step and outputs until the last, as TFLite Micro counts them. A view
 (Reshape & co.) owns no bytes: it aliases the buffer it views, which stays live as long as the view is used.
+An in-place output is written over its input during its step: it owns its bytes only from the next step,
+at its input's offset.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from pexcp.ir import Graph, Op
 @dataclass
 class Lifetime:
     tensor: str
-    bytes: int
+    bytes: int  # bytes it owns (0 for a view)
     first: int  # step that writes it (0 for model inputs)
     last: int  # last step that reads it (inclusive)
-    alias_of: str | None = None  # tensor whose bytes this one views
+    alias_of: str | None = None  # tensor whose bytes this one views, or (inplace) takes over
+    inplace: bool = False
 
-    def live_at(self, step: int) -> bool:
-        return self.first <= step <= self.last
+    @property
+    def owns_from(self) -> int:
+        """First step at which its bytes count: an in-place output's bytes are its input's during its step."""
+        return self.first + 1 if self.inplace else self.first
 
 
 def storage_root(graph: Graph, tensor: str) -> str:
@@ -42,20 +47,24 @@ def lifetimes(graph: Graph, order: Sequence[Op]) -> list[Lifetime]:
         users = [step[u.name] for u in graph.consumers[name]]
         last = last_step if name in graph.outputs else max(users, default=first)
         root = storage_root(graph, name)
-        alias = root if root != name else None
-        result[name] = Lifetime(name, 0 if alias else graph.tensors[name].nbytes, first, last, alias)
+        if root != name:
+            result[name] = Lifetime(name, 0, first, last, alias_of=root)
+        elif producer is not None and producer.inplace:
+            result[name] = Lifetime(name, graph.tensors[name].nbytes, first, last, producer.inplace, inplace=True)
+        else:
+            result[name] = Lifetime(name, graph.tensors[name].nbytes, first, last)
     for life in result.values():  # a base must outlive every view of it
-        if life.alias_of:
+        if life.alias_of and not life.inplace:
             base = result[life.alias_of]
             base.last = max(base.last, life.last)
     return list(result.values())
 
 
 def live_bytes(lives: Sequence[Lifetime], steps: int) -> list[int]:
-    """Bytes live at each step (aliases count nothing: their base is counted)."""
+    """Bytes live at each step (views count nothing: their base is counted)."""
     per_step = [0] * steps
     for life in lives:
-        for s in range(life.first, min(life.last, steps - 1) + 1):
+        for s in range(life.owns_from, min(life.last, steps - 1) + 1):
             per_step[s] += life.bytes
     return per_step
 

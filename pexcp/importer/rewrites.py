@@ -7,6 +7,8 @@
 - `pad`: an explicit zero Pad before a Conv (or an AveragePool counting pads) becomes the op's own padding.
 - `bn`: BatchNormalization after a Conv is folded into the Conv's weights and bias.
 - `views`: Reshape/Flatten/Squeeze/Unsqueeze/Identity produce a view of their input, not a new buffer.
+- `inplace`: an elementwise op (quantize, activation, residual Add, ...) whose input dies with it writes
+  its output over that input: element i is written after element i is read, and it is no larger.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Op
 
-ALL_REWRITES = ("layout", "pad", "bn", "views")
+ALL_REWRITES = ("layout", "pad", "bn", "views", "inplace")
 
 VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 # ops that compute element i of the output from element i of their single activation input
@@ -35,6 +37,7 @@ def apply_rewrites(graph: Graph, names: Iterable[str]) -> Graph:
         "pad": fold_pads,
         "bn": fold_batchnorms,
         "views": mark_views,
+        "inplace": mark_inplace,
     }
     for name in ALL_REWRITES:  # fixed order: layout first so pads can meet their conv
         if name in names:
@@ -252,3 +255,23 @@ def mark_views(graph: Graph) -> None:
         same_type = graph.tensors[src].dtype == graph.tensors[dst].dtype
         if same_type and graph.tensors[src].perm is None and _same_quant(graph, op, src, op, dst):
             op.view = True
+
+
+# ---- inplace ------------------------------------------------------------------------------------------
+
+_ELEMENTWISE = _LAYOUT_AGNOSTIC | {"HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Add", "Sub", "Mul", "Div"}
+
+
+def mark_inplace(graph: Graph) -> None:
+    for op in graph.ops:
+        if op.view or op.op_type not in _ELEMENTWISE or len(op.outputs) != 1:
+            continue
+        out = graph.tensors[op.outputs[0]]
+        for name in graph.activation_inputs(op):
+            src = graph.tensors[name]
+            dies_here = len(graph.consumers[name]) == 1 and name not in graph.outputs
+            owns_bytes = not (name in graph.producer and graph.producer[name].view)
+            same_elements = src.shape == out.shape and src.perm == out.perm
+            if dies_here and owns_bytes and same_elements and out.itemsize <= src.itemsize:
+                op.inplace = name
+                break

@@ -6,15 +6,28 @@ from typing import Callable, Sequence
 
 from pexcp.analysis.liveness import Lifetime, lifetimes, peak
 from pexcp.ir import Graph, Op
+from pexcp.layout.pinned import Item
 from pexcp.layout.problem import Block, height
 from pexcp.plan.plan import Buffer, Plan, Step
 
-Layout = Callable[[list[Block]], list[Block]]
+Layout = Callable[[list[Item]], list[Block]]
 
 
-def blocks_of(lives: Sequence[Lifetime]) -> list[Block]:
-    """Layout problem of a schedule: one block per buffer that owns bytes, live on [first, last + 1)."""
-    return [Block(l.tensor, l.first, l.last + 1, l.bytes) for l in lives if l.alias_of is None]
+def items_of(lives: Sequence[Lifetime]) -> list[Item]:
+    """Layout problem of a schedule: a block per buffer that owns bytes, live on [owns_from, last + 1);
+    an in-place output joins its input's item, since it must sit at the same offset."""
+    by_name = {l.tensor: l for l in lives}
+
+    def root(life: Lifetime) -> str:
+        while life.inplace:
+            life = by_name[life.alias_of]
+        return life.tensor
+
+    items: dict[str, Item] = {}
+    for l in lives:
+        if l.alias_of is None or l.inplace:
+            items.setdefault(root(l), []).append(Block(l.tensor, l.owns_from, l.last + 1, l.bytes))
+    return list(items.values())
 
 
 def plan_from_order(
@@ -32,11 +45,10 @@ def plan_from_order(
     partial execution can go below it."""
     lives = lifetimes(graph, order)
     load_bytes, _ = peak(lives, len(order))
-    placed = {b.id: b for b in layout(blocks_of(lives))}
+    placed = {b.id: b for b in layout(items_of(lives))}
     ids = {life.tensor: i for i, life in enumerate(lives)}
     buffers = []
     for life in lives:
-        root = life.alias_of or life.tensor
         tensor = graph.tensors[life.tensor]
         buffers.append(
             Buffer(
@@ -44,7 +56,7 @@ def plan_from_order(
                 tensor=life.tensor,
                 dtype=tensor.dtype,
                 bytes=tensor.nbytes,
-                offset=placed[root].offset,
+                offset=placed[life.tensor if life.tensor in placed else life.alias_of].offset,
                 first_step=life.first,
                 last_step=life.last,
                 alias_of=ids[life.alias_of] if life.alias_of else None,

@@ -18,7 +18,7 @@ from onnx import helper
 
 from pexcp.errors import InvalidPlanError
 from pexcp.importer.onnx_reader import read_model
-from pexcp.layout.problem import Block, layout_problems
+from pexcp.layout.problem import Block, addresses_overlap, layout_problems, live_together
 from pexcp.plan.plan import FORMAT, STATUSES, Buffer, Plan, Slice, Step
 
 # ops whose output channel c depends only on input channel c (axis 1)
@@ -113,28 +113,48 @@ def _header_problems(plan: Plan) -> list[str]:
 
 
 def _layout_problems(plan: Plan) -> list[str]:
+    """Owners must not overlap while live. An alias (a view, or an in-place output taking over its input's
+    bytes) lies inside its base's bytes, starts while the base is live, and must not overlap any buffer
+    outside its own family while it is live."""
     problems = []
     by_id = {b.id: b for b in plan.buffers}
     if len(by_id) != len(plan.buffers):
         problems.append("buffer ids are not unique")
     last_step = len(plan.steps) - 1
-    owners = []
+
+    def family(b: Buffer) -> int:
+        seen = set()
+        while b.alias_of is not None and b.alias_of in by_id and b.id not in seen:
+            seen.add(b.id)
+            b = by_id[b.alias_of]
+        return b.id
+
     for b in plan.buffers:
         if not (0 <= b.first_step <= b.last_step <= last_step):
             problems.append(f"buffer {b.id} ({b.tensor}) has steps [{b.first_step}, {b.last_step}] outside the schedule")
         if b.alias_of is None:
-            owners.append(Block(str(b.id), b.first_step, b.last_step + 1, b.bytes, b.offset))
             continue
         base = by_id.get(b.alias_of)
-        if base is None or base.alias_of is not None:
-            problems.append(f"buffer {b.id} is an alias of {b.alias_of}, which is not a buffer that owns bytes")
+        if base is None or family(b) == b.id:
+            problems.append(f"buffer {b.id} is an alias of {b.alias_of}, which is not a buffer it can view")
             continue
         if not (base.offset <= b.offset and b.offset + b.bytes <= base.offset + base.bytes):
             problems.append(f"buffer {b.id} ({b.tensor}) lies outside the bytes of buffer {base.id} it aliases")
-        if not (base.first_step <= b.first_step and b.last_step <= base.last_step):
-            problems.append(f"buffer {b.id} ({b.tensor}) outlives buffer {base.id} whose bytes it views")
+        if not (base.first_step <= b.first_step <= base.last_step):
+            problems.append(f"buffer {b.id} ({b.tensor}) starts when buffer {base.id} whose bytes it takes is not live")
+    blocks = [Block(str(b.id), b.first_step, b.last_step + 1, b.bytes, b.offset) for b in plan.buffers]
+    owners = [blk for blk, b in zip(blocks, plan.buffers) if b.alias_of is None]
     for p in layout_problems(owners, plan.arena_bytes):
         problems.append(p.replace("block", "buffer"))
+    roots = {b.id: family(b) for b in plan.buffers}
+    for blk, b in zip(blocks, plan.buffers):
+        if b.alias_of is None:
+            continue
+        for other, o in zip(blocks, plan.buffers):
+            if roots[o.id] != roots[b.id] and live_together(blk, other) and addresses_overlap(blk, other) and blk.size and other.size:
+                problems.append(
+                    f"buffer {b.id} ({b.tensor}) overlaps buffer {o.id} ({o.tensor}) while both are live"
+                )
     return problems
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pexcp.analysis.liveness import storage_root
 from pexcp.ir import Graph, Op
-from pexcp.layout.greedy import best_of_greedy
+from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import plan_from_order
 from pexcp.plan.plan import Plan
 
@@ -32,7 +32,8 @@ class _Costs:
     """Per-op bitmask facts for O(degree) transitions."""
 
     preds: list[int]  # ops that must run first
-    out_bytes: list[int]  # bytes of the buffers the op allocates
+    fresh_bytes: list[int]  # bytes the op allocates while it runs (in-place outputs reuse their input's)
+    out_bytes: list[int]  # bytes of all buffers the op leaves allocated, before freeing
     frees: list[list[tuple[int, int]]]  # (users mask, bytes) of buffers the op may be last to read
     dead_out: list[int]  # bytes allocated and unused afterwards (freed right after the op)
     base: int  # bytes of model inputs, live from the start
@@ -48,7 +49,7 @@ def _costs(graph: Graph) -> _Costs:
             users[root] = users.get(root, 0) | (1 << index[op.name])
     outputs = {storage_root(graph, t) for t in graph.outputs}
     preds = [0] * n
-    out_bytes, dead_out = [0] * n, [0] * n
+    fresh, out_bytes, dead_out = [0] * n, [0] * n, [0] * n
     frees: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for op in graph.ops:
         i = index[op.name]
@@ -57,9 +58,11 @@ def _costs(graph: Graph) -> _Costs:
                 preds[i] |= 1 << index[graph.producer[t].name]
         if not op.view:
             for t in op.outputs:
-                out_bytes[i] += graph.tensors[t].nbytes
+                size = graph.tensors[t].nbytes
+                out_bytes[i] += size
+                fresh[i] += 0 if op.inplace else size
                 if not users.get(t) and t not in outputs:
-                    dead_out[i] += graph.tensors[t].nbytes
+                    dead_out[i] += size
     for root, mask in users.items():
         if root in outputs:
             continue
@@ -68,7 +71,7 @@ def _costs(graph: Graph) -> _Costs:
             if mask >> i & 1:
                 frees[i].append((mask, size))
     base = sum(graph.tensors[t].nbytes for t in graph.inputs)
-    return _Costs(preds, out_bytes, frees, dead_out, base)
+    return _Costs(preds, fresh, out_bytes, frees, dead_out, base)
 
 
 def optimal_order(graph: Graph, max_states: int = MAX_STATES) -> OrderResult:
@@ -85,9 +88,9 @@ def optimal_order(graph: Graph, max_states: int = MAX_STATES) -> OrderResult:
                 bit = 1 << v
                 if mask & bit or (c.preds[v] & ~mask):
                     continue
-                during = mem + c.out_bytes[v]
+                during = mem + c.fresh_bytes[v]
                 new_mask = mask | bit
-                after = during - c.dead_out[v] - sum(
+                after = mem + c.out_bytes[v] - c.dead_out[v] - sum(
                     size for users, size in c.frees[v] if not (users & ~new_mask)
                 )
                 cand = (max(top, during), after, mask, v)
@@ -125,7 +128,7 @@ def plan_reorder(graph: Graph, max_states: int = MAX_STATES) -> Plan:
     return plan_from_order(
         graph,
         result.order,
-        best_of_greedy,
+        best_of_items,
         method="reorder",
         lower_bound=bound,
         seconds=time.perf_counter() - start,
@@ -138,7 +141,7 @@ def footprint_bound(graph: Graph) -> int:
     best = 0
     for op in graph.ops:
         tensors = {storage_root(graph, t) for t in graph.activation_inputs(op)}
-        if not op.view:
+        if not op.view and not op.inplace:
             tensors |= set(op.outputs)
         best = max(best, sum(graph.tensors[t].nbytes for t in tensors))
     return best

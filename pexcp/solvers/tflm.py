@@ -14,6 +14,7 @@ import time
 from pexcp.analysis.liveness import lifetimes, peak
 from pexcp.ir import Graph
 from pexcp.layout.greedy import first_fit
+from pexcp.layout.pinned import Item
 from pexcp.layout.problem import Block
 from pexcp.plan.build import plan_from_order
 from pexcp.plan.plan import Plan
@@ -21,10 +22,11 @@ from pexcp.plan.plan import Plan
 REWRITES = ("layout",)
 
 
-def tflm_layout(blocks: list[Block]) -> list[Block]:
-    """First-fit by size, ties broken in reverse creation order, as TFLM's planner does."""
-    placed = first_fit(list(reversed(blocks)))
-    return list(reversed(placed))
+def tflm_layout(items: list[Item]) -> list[Block]:
+    """First-fit by size, ties broken in reverse creation order, as TFLM's planner does (TFLM has no
+    in-place ops, so every item is a single block)."""
+    blocks = [block for item in items for block in item]
+    return list(reversed(first_fit(list(reversed(blocks)))))
 
 
 def plan_tflm(graph: Graph) -> Plan:
