@@ -71,6 +71,7 @@ class Op:
     epilogue: list[Node] = field(default_factory=list)
     view: bool = False
     inplace: str | None = None
+    requant: str | None = None  # the QuantizeLinear node applied to the output (int8 QDQ kernels)
     quant: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property

@@ -1,17 +1,39 @@
-"""Buffers and lifetimes for a given op order, and LOAD (max live bytes), the lower bound of any layout.
+"""The memory model: the buffers a schedule needs, with sizes and lifetimes, and LOAD (max live bytes).
 
-Model inputs are live from the first step and outputs until the last, as TFLite Micro counts them. A view
-(Reshape & co.) owns no bytes: it aliases the buffer it views, which stays live as long as the view is used.
-An in-place output is written over its input during its step: it owns its bytes only from the next step,
-at its input's offset.
+A schedule is an op order plus a slice width for each group it runs in channel slices (see partial.py).
+`expand` turns it into steps and buffers:
+- model inputs are live from the first step and outputs until the last, as TFLite Micro counts them;
+- a view (Reshape & co.) owns no bytes: it aliases the buffer it views, which stays live while it is used;
+- an in-place output is written over its input during its step and owns its bytes from the next step on,
+  at its input's offset (one layout item);
+- a split group runs as rounds over channel slices: its inner tensors exist one slice at a time inside a
+  region reused every round, its inputs stay live until its last round, its output is allocated at its
+  first round, and a tail's partial sums live in an accumulator that the final step requantizes (or
+  activates) in place.
+Every buffer that owns bytes is a block of a layout item; blocks of one item share an offset.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
+from pexcp.analysis.partial import Group
 from pexcp.ir import Graph, Op
+from pexcp.layout.problem import Block, load
+from pexcp.plan.plan import Slice, Step
+
+ALIGN = 4  # every block is rounded up to this many bytes, so float and int32 buffers stay word-aligned
+
+
+def align(n: int, unit: int = ALIGN) -> int:
+    return -(-n // unit) * unit
+
+
+@dataclass
+class Schedule:
+    order: list[str]  # op names, each once, a topological order with every split group contiguous
+    splits: dict[str, int] = field(default_factory=dict)  # group id -> slice width (channels per round)
 
 
 @dataclass
@@ -20,13 +42,47 @@ class Lifetime:
     bytes: int  # bytes it owns (0 for a view)
     first: int  # step that writes it (0 for model inputs)
     last: int  # last step that reads it (inclusive)
-    alias_of: str | None = None  # tensor whose bytes this one views, or (inplace) takes over
+    alias_of: str | None = None  # key of the buffer it views, or (inplace) whose bytes it takes over
     inplace: bool = False
+    key: str = ""  # unique buffer name: the tensor, or tensor[c0:c1] for a slice
+    dtype: str = ""
+    slice: Slice | None = None
+    item: str = ""  # layout item holding its bytes
+    rel: int = 0  # offset inside the item (slices inside a group's region)
 
     @property
     def owns_from(self) -> int:
         """First step at which its bytes count: an in-place output's bytes are its input's during its step."""
         return self.first + 1 if self.inplace else self.first
+
+
+@dataclass
+class Expanded:
+    steps: list[Step]
+    buffers: list[Lifetime]
+    blocks: list[Block]  # one per buffer owning bytes, plus one per group region; id = item id
+    regions: dict[str, tuple[int, int]]  # group id -> (first step, last step)
+
+    def item_of(self, block_id: str) -> str:
+        """The item (common offset) a block belongs to: its buffer's item, or itself for a region."""
+        if not hasattr(self, "_owner"):
+            self._owner = {b.key: b.item for b in self.buffers}
+        return self._owner.get(block_id, block_id)
+
+    def items(self) -> list[list[Block]]:
+        """Blocks grouped by the item they belong to."""
+        by_item: dict[str, list[Block]] = {}
+        for block in self.blocks:
+            by_item.setdefault(self.item_of(block.id), []).append(block)
+        return list(by_item.values())
+
+    def arena(self, offsets: dict[str, int]) -> int:
+        """Bytes a placement of the items uses: max(offset + size) over blocks."""
+        return max((offsets[self.item_of(b.id)] + b.size for b in self.blocks), default=0)
+
+    @property
+    def load(self) -> int:
+        return load(self.blocks)
 
 
 def storage_root(graph: Graph, tensor: str) -> str:
@@ -36,28 +92,126 @@ def storage_root(graph: Graph, tensor: str) -> str:
     return tensor
 
 
-def lifetimes(graph: Graph, order: Sequence[Op]) -> list[Lifetime]:
-    """One Lifetime per stored tensor for ops executed in `order` (one op per step)."""
-    step = {op.name: i for i, op in enumerate(order)}
-    last_step = len(order) - 1
-    result: dict[str, Lifetime] = {}
-    for name in graph.tensors:
-        producer = graph.producer.get(name)
-        first = step[producer.name] if producer else 0
-        users = [step[u.name] for u in graph.consumers[name]]
-        last = last_step if name in graph.outputs else max(users, default=first)
-        root = storage_root(graph, name)
-        if root != name:
-            result[name] = Lifetime(name, 0, first, last, alias_of=root)
-        elif producer is not None and producer.inplace:
-            result[name] = Lifetime(name, graph.tensors[name].nbytes, first, last, producer.inplace, inplace=True)
+class _Builder:
+    def __init__(self, graph: Graph, unit: int):
+        self.graph, self.unit = graph, unit
+        self.steps: list[Step] = []
+        self.bufs: dict[str, Lifetime] = {}
+        self.holder: dict[str, str] = {}  # tensor -> key of the buffer holding it whole
+        self.regions: dict[str, tuple[int, int]] = {}
+        self.region_bytes: dict[str, int] = {}
+
+    def new(self, key: str, tensor: str, dtype: str, nbytes: int, step: int, **kw) -> Lifetime:
+        life = Lifetime(tensor, nbytes, step, step, key=key, dtype=dtype, item=kw.pop("item", key), **kw)
+        self.bufs[key] = life
+        return life
+
+    def whole(self, tensor: str, step: int, **kw) -> Lifetime:
+        t = self.graph.tensors[tensor]
+        life = self.new(tensor, tensor, t.dtype, t.nbytes, step, **kw)
+        self.holder[tensor] = tensor
+        return life
+
+    def read(self, key: str, step: int) -> None:
+        life = self.bufs[key]
+        life.last = max(life.last, step)
+        if life.alias_of is not None and not life.inplace:  # a view keeps its base alive
+            self.read(life.alias_of, step)
+
+    def step(self, op: Op, nodes: list[str], sl: Slice | None = None, accumulate: bool = False) -> int:
+        self.steps.append(Step(len(self.steps), op.name, op.op_type, nodes, sl, accumulate))
+        return len(self.steps) - 1
+
+    def unsplit(self, op: Op) -> None:
+        s = self.step(op, list(op.nodes))
+        for t in self.graph.activation_inputs(op):
+            self.read(self.holder[t], s)
+        for t in op.outputs:
+            if op.view:
+                base = self.holder[self.graph.activation_inputs(op)[0]]
+                self.whole(t, s, alias_of=base, item=self.bufs[base].item).bytes = 0
+            elif op.inplace:
+                base = self.holder[op.inplace]
+                self.whole(t, s, alias_of=base, inplace=True, item=self.bufs[base].item)
+            else:
+                self.whole(t, s)
+
+    def split(self, group: Group, width: int) -> None:
+        g, graph = group, self.graph
+        first = len(self.steps)
+        region = f"region:{g.id}"
+        sizes = g.slice_sizes(width, self.unit)
+        span = max(sizes) if len(sizes) == 1 else max(a + b for a, b in zip(sizes, sizes[1:]))
+        tail = g.members[-1]
+        finish = [e.name for e in tail.epilogue] + ([tail.requant] if tail.requant else [])
+        if g.acc_tensor is not None:
+            acc = self.new(g.acc_tensor, g.acc_tensor, g.acc_dtype, g.acc_bytes, first)
+            written = acc.key
         else:
-            result[name] = Lifetime(name, graph.tensors[name].nbytes, first, last)
-    for life in result.values():  # a base must outlive every view of it
-        if life.alias_of and not life.inplace:
-            base = result[life.alias_of]
-            base.last = max(base.last, life.last)
-    return list(result.values())
+            written = self.whole(g.output, first).key
+        for c0 in range(0, g.channels, width):
+            sl = Slice(c0, min(c0 + width, g.channels))
+            for j, op in enumerate(g.members):
+                accumulate = g.tail and op is tail
+                nodes = [n for n in op.nodes if not (accumulate and g.acc_tensor and n in finish)]
+                s = self.step(op, nodes, sl, accumulate)
+                for t in graph.activation_inputs(op):
+                    self.read(f"{t}[{sl.start}:{sl.stop}]" if t in g.inner else self.holder[t], s)
+                if op is tail:  # the last member writes (or accumulates into) the group's whole output
+                    self.read(written, s)
+                    continue
+                out = op.outputs[0]
+                nbytes = g.slice_bytes[j] * (sl.stop - sl.start)
+                rel = 0 if j % 2 == 0 else span - align(nbytes, self.unit)
+                key = f"{out}[{sl.start}:{sl.stop}]"
+                self.new(key, out, graph.tensors[out].dtype, nbytes, s, slice=sl, item=region, rel=rel)
+        last = len(self.steps) - 1
+        if g.acc_tensor is not None:  # requantize / activate the accumulator in place
+            s = self.step(tail, finish)
+            self.read(g.acc_tensor, s)
+            self.whole(g.output, s, alias_of=g.acc_tensor, inplace=True, item=g.acc_tensor)
+        self.regions[g.id] = (first, last)
+        self.region_bytes[region] = span
+
+    def blocks(self) -> list[Block]:
+        blocks = [
+            Block(b.key, b.owns_from, b.last + 1, align(b.bytes, self.unit))
+            for b in self.bufs.values()
+            if b.item == b.key or b.inplace
+        ]
+        for gid, (first, last) in self.regions.items():
+            blocks.append(Block(f"region:{gid}", first, last + 1, self.region_bytes[f"region:{gid}"]))
+        return blocks
+
+
+def expand(graph: Graph, schedule: Schedule, groups: dict[str, Group] | None = None, unit: int = ALIGN) -> Expanded:
+    """Steps, buffers and layout blocks of `schedule` (see module docstring)."""
+    b = _Builder(graph, unit)
+    for t in graph.inputs:
+        b.whole(t, 0)
+    grouped = {name: groups[gid] for gid in schedule.splits for name in groups[gid].names} if groups else {}
+    done: set[str] = set()
+    for name in schedule.order:
+        if name in done:
+            continue
+        if name in grouped:
+            group = grouped[name]
+            b.split(group, schedule.splits[group.id])
+            done.update(group.names)
+        else:
+            b.unsplit(graph.op(name))
+            done.add(name)
+    end = len(b.steps) - 1
+    for t in graph.outputs:
+        b.read(b.holder[t], end)
+    for life in b.bufs.values():  # a buffer nobody reads is freed right after its step
+        life.last = max(life.last, life.first)
+    return Expanded(b.steps, list(b.bufs.values()), b.blocks(), b.regions)
+
+
+def lifetimes(graph: Graph, order: Sequence[Op]) -> list[Lifetime]:
+    """Buffers of an unsplit op order."""
+    return expand(graph, Schedule([op.name for op in order])).buffers
 
 
 def live_bytes(lives: Sequence[Lifetime], steps: int) -> list[int]:

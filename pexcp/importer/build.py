@@ -101,6 +101,7 @@ def _group(nodes: list[Node], constants: dict[str, np.ndarray], graph_outputs: s
             host.outputs = [n.outputs[0]]
             host.nodes.append(n.name)
             host.quant[n.outputs[0]] = (constants[n.inputs[1]], _zero_point(n, constants))
+            host.requant = n.name
             closed.add(host.name)
             owner[n.name] = host
             continue

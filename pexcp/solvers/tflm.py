@@ -20,6 +20,7 @@ from pexcp.plan.build import plan_from_order
 from pexcp.plan.plan import Plan
 
 REWRITES = ("layout",)
+TFLM_ALIGN = 16  # TFLM rounds every buffer up to 16 bytes
 
 
 def tflm_layout(items: list[Item]) -> list[Block]:
@@ -36,6 +37,7 @@ def plan_tflm(graph: Graph) -> Plan:
         graph,
         graph.ops,
         tflm_layout,
+        unit=TFLM_ALIGN,
         method="tflm",
         lower_bound=load_bytes,
         seconds=time.perf_counter() - start,

@@ -1,0 +1,222 @@
+"""Partial execution along channels: which ops can run on channel slices, and which groups of ops can
+run as k rounds over slices (the Pex idea, Liberis & Lane 2022).
+
+Rules, per op (axis 1 = channels, NCHW / NC):
+- channel-wise: output channel c needs only input channel c (depthwise conv, pooling, activations,
+  elementwise ops on equal shapes, quantize/dequantize, pads that add no channels). Runs on any slice.
+- full: a conv with group 1, Gemm or MatMul with constant weights. It can produce any subset of its output
+  channels from its whole input (output-partial, a group's head), or consume a subset of its input
+  channels and add partial sums into its whole output (input-partial, a group's tail: the accumulator
+  stays resident for the whole group and is int32 in quantized models).
+- opaque: everything else (views, concat, softmax, reductions, ops pexcp knows nothing about).
+
+A group is a chain `head? -> channel-wise* -> tail?` of at least two ops over one channel count C. Its
+inner tensors (between members) exist only as one slice at a time; its inputs stay whole and resident
+until the group ends; its output is whole: written slice by slice, or accumulated by the tail.
+Concat and residual Add meet groups at their boundaries: Add is a channel-wise member; a Concat's inputs
+are whole group outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+
+from pexcp.ir import Graph, Op
+
+MAX_GROUP_OPS = 6
+
+
+class Rule(Enum):
+    CHANNELWISE = "channel-wise"
+    FULL = "full"
+    OPAQUE = "opaque"
+
+
+_CHANNELWISE_TYPES = {
+    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
+    "QuantizeLinear", "DequantizeLinear", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "Add", "Sub", "Mul", "Div", "Pad", "Cast",
+}
+
+
+def _align(n: int, unit: int) -> int:
+    return -(-n // unit) * unit
+
+
+def split_rule(graph: Graph, op: Op) -> Rule:
+    """How `op` may be split along channels (see module docstring)."""
+    if op.view or op.inplace or len(op.outputs) != 1:
+        return Rule.OPAQUE
+    acts = graph.activation_inputs(op)
+    tensors = [graph.tensors[t] for t in acts + op.outputs]
+    if not acts or any(t.perm is not None or len(t.shape) < 2 or t.shape[0] != 1 for t in tensors):
+        return Rule.OPAQUE
+    out = graph.tensors[op.outputs[0]]
+    t = op.op_type
+    if t == "Conv":
+        c_in = graph.tensors[acts[0]].channels
+        group = op.attrs.get("group", 1)
+        if len(acts) != 1:
+            return Rule.OPAQUE
+        if group == 1:
+            return Rule.FULL
+        return Rule.CHANNELWISE if group == c_in == out.channels else Rule.OPAQUE
+    if t in ("Gemm", "MatMul"):
+        weight = op.inputs[1] if len(op.inputs) > 1 else ""
+        plain = not op.attrs.get("transA", 0) and len(out.shape) == 2
+        return Rule.FULL if len(acts) == 1 and weight in graph.constants and plain else Rule.OPAQUE
+    if t in _CHANNELWISE_TYPES:
+        if t == "Pad" and not _pad_keeps_channels(graph, op):
+            return Rule.OPAQUE
+        if t in ("QuantizeLinear", "DequantizeLinear") and "axis" in op.attrs:
+            return Rule.OPAQUE
+        same = all(graph.tensors[a].channels == out.channels for a in acts)
+        binary_same_shape = len(acts) == 1 or all(graph.tensors[a].shape == out.shape for a in acts)
+        return Rule.CHANNELWISE if same and binary_same_shape else Rule.OPAQUE
+    return Rule.OPAQUE
+
+
+def _pad_keeps_channels(graph: Graph, op: Op) -> bool:
+    pads = list(op.attrs["pads"]) if "pads" in op.attrs else [int(v) for v in graph.constants.get(op.inputs[1], [])]
+    rank = len(pads) // 2
+    return rank >= 2 and pads[1] == 0 and pads[rank + 1] == 0
+
+
+@dataclass(frozen=True)
+class Option:
+    """Running a group in slices of at most `width` channels: `rounds` rounds, `region_bytes` for the
+    slices of its inner tensors that are live at once."""
+
+    width: int
+    rounds: int
+    region_bytes: int
+
+
+@dataclass
+class Group:
+    id: str
+    members: list[Op]  # in execution order; consecutive in any schedule that splits the group
+    channels: int
+    head: bool  # first member is a full op producing slices from its whole input
+    tail: bool  # last member is a full op accumulating partial sums
+    inner: list[str]  # tensors that exist only as slices
+    inputs: list[str]  # tensors read whole (resident for the whole group)
+    output: str  # the stored tensor the group leaves behind
+    acc_tensor: str | None  # tensor the tail accumulates into when it differs from `output`
+    acc_dtype: str | None
+    acc_bytes: int
+    slice_bytes: list[int]  # bytes per channel of each inner tensor
+    options: list[Option]
+
+    @cached_property
+    def names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+    def option(self, width: int) -> Option:
+        return next(o for o in self.options if o.width == width)
+
+    def slice_sizes(self, width: int, align: int = 4) -> list[int]:
+        return [_align(b * width, align) for b in self.slice_bytes]
+
+
+def region_bytes(slice_sizes: list[int]) -> int:
+    """Live slice bytes of a chain round: each member reads the previous slice and writes the next."""
+    if len(slice_sizes) == 1:
+        return slice_sizes[0]
+    return max(a + b for a, b in zip(slice_sizes, slice_sizes[1:]))
+
+
+def accumulator(graph: Graph, op: Op) -> tuple[str | None, str | None, int]:
+    """(tensor, dtype, bytes) of the partial sums a tail accumulates, None when it writes its output directly.
+
+    Quantized ops accumulate in int32 and requantize at the end; float ops with an activation epilogue
+    accumulate the pre-activation value and apply the activation at the end.
+    """
+    out = graph.tensors[op.outputs[0]]
+    if op.requant is not None:
+        return op.core.outputs[0], "int32", out.numel * 4
+    if op.epilogue:
+        return op.core.outputs[0], out.dtype, out.nbytes
+    return None, None, 0
+
+
+def candidate_groups(graph: Graph, max_ops: int = MAX_GROUP_OPS, align: int = 4) -> list[Group]:
+    """Every chain of 2..max_ops ops that can run in channel slices, with its split options."""
+    rules = {op.name: split_rule(graph, op) for op in graph.ops}
+    groups: list[Group] = []
+    for start in graph.ops:
+        if rules[start.name] is Rule.OPAQUE:
+            continue
+        chain = [start]
+        while len(chain) < max_ops:
+            last = chain[-1]
+            if len(chain) > 1 and rules[last.name] is Rule.FULL:
+                break  # a tail ends the chain
+            out = last.outputs[0]
+            users = graph.consumers[out]
+            if len(users) != 1 or out in graph.outputs or rules[users[0].name] is Rule.OPAQUE:
+                break
+            chain.append(users[0])
+            group = _make_group(graph, chain, rules, align)
+            if group is not None:
+                groups.append(group)
+    return groups
+
+
+def _channels_of(graph: Graph, chain: list[Op], rules: dict[str, Rule]) -> int | None:
+    first = chain[0]
+    c = graph.tensors[first.outputs[0]].channels
+    for op in chain[1:]:
+        (src,) = [t for t in graph.activation_inputs(op) if t == chain[chain.index(op) - 1].outputs[0]]
+        if graph.tensors[src].channels != c:
+            return None
+        if rules[op.name] is Rule.CHANNELWISE and graph.tensors[op.outputs[0]].channels != c:
+            return None
+    return c
+
+
+def _make_group(graph: Graph, chain: list[Op], rules: dict[str, Rule], align: int) -> Group | None:
+    channels = _channels_of(graph, chain, rules)
+    if channels is None or channels < 2:
+        return None
+    head = rules[chain[0].name] is Rule.FULL
+    tail = rules[chain[-1].name] is Rule.FULL
+    if head and rules[chain[0].name] is Rule.FULL and len(chain) == 1:
+        return None
+    inner = [op.outputs[0] for op in chain[:-1]]
+    members = {op.name for op in chain}
+    inputs = list(dict.fromkeys(
+        t for op in chain for t in graph.activation_inputs(op) if t not in inner
+    ))
+    if any(graph.producer.get(t) is not None and graph.producer[t].name in members for t in inputs):
+        return None
+    output = chain[-1].outputs[0]
+    acc_tensor, acc_dtype, acc_bytes = accumulator(graph, chain[-1]) if tail else (None, None, 0)
+    per_channel = [graph.tensors[t].nbytes // graph.tensors[t].channels for t in inner]
+    options = []
+    seen: set[int] = set()
+    for rounds in range(2, channels + 1):
+        width = -(-channels // rounds)
+        if width in seen:
+            continue
+        seen.add(width)
+        k = -(-channels // width)  # fewest rounds for this width
+        sizes = [_align(b * width, align) for b in per_channel]
+        options.append(Option(width, k, region_bytes(sizes)))
+    return Group(
+        id="+".join(op.name for op in chain),
+        members=list(chain),
+        channels=channels,
+        head=head,
+        tail=tail,
+        inner=inner,
+        inputs=inputs,
+        output=output,
+        acc_tensor=acc_tensor,
+        acc_dtype=acc_dtype,
+        acc_bytes=acc_bytes,
+        slice_bytes=per_channel,
+        options=options,
+    )

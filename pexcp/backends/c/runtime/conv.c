@@ -1,0 +1,94 @@
+/* Conv: 2-D convolution (1-D convs arrive as in_h = 1), groups and depthwise included.
+ * Reference loops; 1x1 stride-1 convs (most of the work in MobileNets) get a blocked loop. */
+#include "pexcp_runtime.h"
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+/* kernel taps t in [first_tap, end_tap) read rows start + t * dil inside [0, size) */
+static int first_tap(int start, int dil) { return start >= 0 ? 0 : (-start + dil - 1) / dil; }
+static int end_tap(int start, int dil, int taps, int size)
+{
+    return size <= start ? 0 : min_int(taps, (size - start + dil - 1) / dil);
+}
+
+/* 1x1, stride 1, no padding, one group: out[oc] = sum over ic of w[oc][ic] * in[ic], four pixels at a time */
+static void conv_pointwise(const pexcp_conv_params *p, const float *in, float *out, const float *w,
+                           const float *bias, int oc0, int oc1, int ic0, int ic1, int mode)
+{
+    const int hw = p->out_h * p->out_w;
+    for (int oc = oc0; oc < oc1; ++oc) {
+        const float *wr = w + (long)oc * p->in_c;
+        const float b = bias ? bias[oc] : 0.0f;
+        float *o = out + (long)(oc - oc0) * hw;
+        int px = 0;
+        for (; px + 4 <= hw; px += 4) {
+            float s0 = b, s1 = b, s2 = b, s3 = b;
+            if (!(mode & PEXCP_INIT)) {
+                s0 = o[px], s1 = o[px + 1], s2 = o[px + 2], s3 = o[px + 3];
+            }
+            const float *ip = in + px;
+            for (int ic = ic0; ic < ic1; ++ic, ip += hw) {
+                const float wv = wr[ic];
+                s0 += wv * ip[0];
+                s1 += wv * ip[1];
+                s2 += wv * ip[2];
+                s3 += wv * ip[3];
+            }
+            if (mode & PEXCP_ACT) {
+                s0 = pexcp_clamp(s0, p->act_min, p->act_max);
+                s1 = pexcp_clamp(s1, p->act_min, p->act_max);
+                s2 = pexcp_clamp(s2, p->act_min, p->act_max);
+                s3 = pexcp_clamp(s3, p->act_min, p->act_max);
+            }
+            o[px] = s0, o[px + 1] = s1, o[px + 2] = s2, o[px + 3] = s3;
+        }
+        for (; px < hw; ++px) {
+            float s = (mode & PEXCP_INIT) ? b : o[px];
+            const float *ip = in + px;
+            for (int ic = ic0; ic < ic1; ++ic, ip += hw)
+                s += wr[ic] * ip[0];
+            o[px] = (mode & PEXCP_ACT) ? pexcp_clamp(s, p->act_min, p->act_max) : s;
+        }
+    }
+}
+
+void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const float *w, const float *bias,
+                int oc0, int oc1, int ic0, int ic1, int mode)
+{
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
+        p->group == 1) {
+        conv_pointwise(p, in, out, w, bias, oc0, oc1, ic0, ic1, mode);
+        return;
+    }
+    const int in_hw = p->in_h * p->in_w, out_hw = p->out_h * p->out_w;
+    const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
+    const int taps = p->k_h * p->k_w;
+    for (int oc = oc0; oc < oc1; ++oc) {
+        const int g = oc / cout_g;
+        const int c_lo = max_int(ic0, g * cin_g), c_hi = min_int(ic1, (g + 1) * cin_g);
+        const float *w_oc = w + ((long)oc * cin_g - (long)g * cin_g) * taps; /* minus the group's first channel */
+        const float b = bias ? bias[oc] : 0.0f;
+        float *o = out + (long)(oc - oc0) * out_hw;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy * p->stride_h - p->pad_t;
+            const int ky_lo = first_tap(iy0, p->dil_h), ky_hi = end_tap(iy0, p->dil_h, p->k_h, p->in_h);
+            for (int ox = 0; ox < p->out_w; ++ox) {
+                const int ix0 = ox * p->stride_w - p->pad_l;
+                const int kx_lo = first_tap(ix0, p->dil_w), kx_hi = end_tap(ix0, p->dil_w, p->k_w, p->in_w);
+                float s = (mode & PEXCP_INIT) ? b : o[oy * p->out_w + ox];
+                for (int c = c_lo; c < c_hi; ++c) {
+                    const float *wc = w_oc + (long)c * taps;
+                    const float *ic = in + (long)(c - ic0) * in_hw;
+                    for (int ky = ky_lo; ky < ky_hi; ++ky) {
+                        const float *row = ic + (iy0 + ky * p->dil_h) * p->in_w + ix0 + kx_lo * p->dil_w;
+                        const float *wk = wc + ky * p->k_w + kx_lo;
+                        for (int kx = 0; kx < kx_hi - kx_lo; ++kx)
+                            s += row[kx * p->dil_w] * wk[kx];
+                    }
+                }
+                o[oy * p->out_w + ox] = (mode & PEXCP_ACT) ? pexcp_clamp(s, p->act_min, p->act_max) : s;
+            }
+        }
+    }
+}

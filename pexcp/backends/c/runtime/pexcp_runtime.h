@@ -1,0 +1,126 @@
+/* pexcp runtime: float32 reference kernels for the C code `pexcp compile` generates.
+ *
+ * Tensors are dense and row-major, NCHW as in ONNX. Kernels never allocate, never recurse and keep no
+ * state: every buffer they touch is passed in (a pointer into the model's arena or a constant array).
+ *
+ * Partial execution: kernels whose work depends on the channel index take a channel range [c0, c1).
+ * A pointer to a channel-sliced tensor points at its channel c0 (the first channel the call touches),
+ * so a buffer that holds only channels [c0, c1) of a tensor is used exactly like the whole tensor.
+ * Conv and Gemm can also consume input channels [ic0, ic1) and accumulate partial sums (see the
+ * PEXCP_INIT / PEXCP_ACT mode bits). Batch size must be 1 whenever a range is not the whole tensor.
+ */
+#ifndef PEXCP_RUNTIME_H
+#define PEXCP_RUNTIME_H
+
+#include <math.h> /* INFINITY for open activation ranges, expf, tanhf */
+
+/* mode bits of the kernels that accumulate partial sums over input-channel slices */
+#define PEXCP_INIT 1 /* start from the bias; without it, add to what the output already holds */
+#define PEXCP_ACT 2  /* the sum is complete: apply the fused clamp (act_min, act_max) */
+#define PEXCP_STORE (PEXCP_INIT | PEXCP_ACT)
+
+/* rank every shape-generic kernel works in: shorter shapes get trailing 1s, which keeps axis 1 the channel */
+#define PEXCP_RANK 4
+
+/* the fused activation of Conv, Gemm and the binary ops: Relu = [0, inf), ReLU6 = [0, 6] */
+static inline float pexcp_clamp(float x, float lo, float hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+typedef struct {
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int group;
+    float act_min, act_max;
+} pexcp_conv_params;
+
+/* Output channels [oc0, oc1) from input channels [ic0, ic1); `in` points at input channel ic0, `out` at
+ * output channel oc0; weights are [out_c][in_c / group][k_h][k_w]; bias may be NULL. */
+void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const float *w, const float *bias,
+                int oc0, int oc1, int ic0, int ic1, int mode);
+
+typedef struct {
+    int m, n, k;
+    int trans_a;   /* A is stored K x M instead of M x K */
+    int trans_b;   /* B is stored N x K (constant weights are emitted this way) instead of K x N */
+    int bias_rows; /* 0: the bias is one row of n values (or absent), 1: it is m x n */
+    float alpha;
+    float act_min, act_max;
+} pexcp_gemm_params;
+
+/* Y = alpha * A B + bias for columns [n0, n1) of Y summing over [k0, k1) of K; `a` points at column k0
+ * of A, `y` at column n0 of Y (ranges other than the whole need m == 1 and trans_a == 0). */
+void pexcp_gemm(const pexcp_gemm_params *p, const float *a, float *y, const float *b, const float *bias,
+                int n0, int n1, int k0, int k1, int mode);
+
+typedef struct {
+    int in_h, in_w, out_h, out_w;
+    int k_h, k_w, stride_h, stride_w, dil_h, dil_w;
+    int pad_t, pad_l, pad_b, pad_r;
+    int count_include_pad;
+} pexcp_pool_params;
+
+/* channels [c0, c1); `in` and `out` point at channel c0 */
+void pexcp_max_pool(const pexcp_pool_params *p, const float *in, float *out, int c0, int c1);
+void pexcp_average_pool(const pexcp_pool_params *p, const float *in, float *out, int c0, int c1);
+
+/* mean over the `inner` elements of each channel in [c0, c1) */
+void pexcp_global_average_pool(const float *in, float *out, int inner, int c0, int c1);
+
+/* in is outer x reduce x inner, out is outer x inner */
+void pexcp_reduce_mean(const float *in, float *out, int outer, int reduce, int inner);
+
+/* softmax over the middle axis of outer x n x inner */
+void pexcp_softmax(const float *in, float *out, int outer, int n, int inner);
+
+/* copies `outer` blocks of `in_block` floats into `out`, whose blocks are `out_block` floats apart */
+void pexcp_concat(const float *in, float *out, int outer, int in_block, int out_block);
+
+void pexcp_copy(const float *in, float *out, int n);
+
+#define PEXCP_PAD_CONSTANT 0
+#define PEXCP_PAD_REFLECT 1
+#define PEXCP_PAD_EDGE 2
+typedef struct {
+    int in_dims[PEXCP_RANK], out_dims[PEXCP_RANK], begin[PEXCP_RANK];
+    int mode;
+    float value;
+} pexcp_pad_params;
+
+/* channels [c0, c1) (channels are never padded when c0, c1 is not the whole range) */
+void pexcp_pad(const pexcp_pad_params *p, const float *in, float *out, int c0, int c1);
+
+typedef struct {
+    int out_dims[PEXCP_RANK];
+    int in_strides[PEXCP_RANK]; /* stride in `in` of each output axis */
+} pexcp_transpose_params;
+
+void pexcp_transpose(const pexcp_transpose_params *p, const float *in, float *out);
+
+#define PEXCP_ADD 0
+#define PEXCP_SUB 1
+#define PEXCP_MUL 2
+#define PEXCP_DIV 3
+#define PEXCP_PRELU 4
+typedef struct {
+    int op;
+    int dims[PEXCP_RANK];                        /* the output's */
+    int a_strides[PEXCP_RANK], b_strides[PEXCP_RANK]; /* 0 along broadcast axes */
+    float act_min, act_max;
+} pexcp_binary_params;
+
+/* out = a op b with broadcasting, channels [c0, c1); pointers are at channel c0 of each operand that
+ * has channels (a broadcast operand is passed as is); out may be a */
+void pexcp_binary(const pexcp_binary_params *p, const float *a, const float *b, float *out, int c0, int c1);
+
+/* elementwise activations over n floats; out may be in */
+void pexcp_clip(const float *in, float *out, int n, float lo, float hi);
+void pexcp_leaky_relu(const float *in, float *out, int n, float alpha);
+void pexcp_sigmoid(const float *in, float *out, int n);
+void pexcp_hard_sigmoid(const float *in, float *out, int n, float alpha, float beta);
+void pexcp_hard_swish(const float *in, float *out, int n);
+void pexcp_tanh(const float *in, float *out, int n);
+
+#endif
