@@ -20,6 +20,9 @@ UNARY_EPILOGUE = {
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
 }
 BINARY_EPILOGUE = {"Add", "Sub", "Mul", "Div", "PRelu"}
+# ops that only move or relabel data: an activation after them is its own op (TFLite fuses none into them),
+# so they can still become views
+NO_EPILOGUE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"}
 
 
 def build_graph(model: onnx.ModelProto, name: str, sha256: str) -> Graph:
@@ -105,7 +108,7 @@ def _group(nodes: list[Node], constants: dict[str, np.ndarray], graph_outputs: s
             closed.add(host.name)
             owner[n.name] = host
             continue
-        if joinable and _is_epilogue(n, constants):
+        if joinable and host.core.op_type not in NO_EPILOGUE and _is_epilogue(n, constants):
             extra = _absorb_dequant(n, dequant, constants, host)
             host.epilogue.append(extra)
             host.nodes.append(n.name)

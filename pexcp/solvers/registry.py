@@ -46,7 +46,19 @@ def _tflm(graph: Graph, options: SolveOptions) -> Plan:
 def _reorder(graph: Graph, options: SolveOptions) -> Plan:
     from pexcp.solvers.reorder import plan_reorder
 
-    return plan_reorder(graph)
+    return plan_reorder(graph, time_limit=options.timeout)
+
+
+def _cpsat(graph: Graph, options: SolveOptions) -> Plan:
+    from pexcp.solvers.cpsat.solve import plan_cpsat
+
+    return plan_cpsat(graph, options)
+
+
+def _pex_greedy(graph: Graph, options: SolveOptions) -> Plan:
+    from pexcp.solvers.pex_greedy import plan_pex_greedy
+
+    return plan_pex_greedy(graph)
 
 
 METHODS: dict[str, Method] = {
@@ -54,9 +66,11 @@ METHODS: dict[str, Method] = {
     for m in [
         Method("tflm", "TFLite Micro: file order, no rewrites, greedy first-fit-by-size layout", ("layout",), _tflm, True),
         Method("reorder", "memory-optimal operator order (DP), rewrites on, best-fit layout", ALL_REWRITES, _reorder),
+        Method("pex-greedy", "greedy partial execution: split the group at the peak while it helps", ALL_REWRITES, _pex_greedy),
+        Method("cpsat", "order, channel splits and offsets in one CP-SAT model, optimal with proof", ALL_REWRITES, _cpsat),
     ]
 }
-DEFAULT_METHOD = "reorder"
+DEFAULT_METHOD = "cpsat"
 
 
 def method_names() -> list[str]:

@@ -1,0 +1,79 @@
+"""Where each tensor lives at each step: the plan's buffers turned into arena byte offsets.
+
+A tensor may be held by several buffers over the schedule (whole, or channel slices in split plans). At a
+step, the bytes of channels [lo, hi) of a tensor are in the buffer live at that step whose slice covers
+them; in NCHW with batch 1 a channel slice is one contiguous block, so channel `lo` sits
+`(lo - slice.start) * H * W` elements after the buffer's offset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from pexcp.errors import BadInputError, InvalidPlanError
+from pexcp.ir import Graph, Tensor
+from pexcp.plan.plan import Buffer, Plan
+
+FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Ptr:
+    """A float pointer in the generated code: `base + offset` floats, base an array or the arena."""
+
+    base: str
+    offset: int = 0  # floats
+
+    def shifted(self, floats: int) -> "Ptr":
+        return Ptr(self.base, self.offset + floats)
+
+    def __str__(self) -> str:
+        if self.base == ARENA:
+            return f"AT({self.offset * FLOAT_BYTES})"
+        return self.base if self.offset == 0 else f"{self.base} + {self.offset}"
+
+
+ARENA = "arena"
+
+
+def channel_size(t: Tensor) -> int:
+    """Elements per channel (per batch item): the product of the axes after axis 1."""
+    size = 1
+    for d in t.shape[2:]:
+        size *= d
+    return size
+
+
+class ArenaMap:
+    """Answers "where are channels [lo, hi) of tensor t at step s" for the code generator."""
+
+    def __init__(self, graph: Graph, plan: Plan):
+        self.graph = graph
+        self.plan = plan
+        self.buffers: dict[str, list[Buffer]] = defaultdict(list)
+        for b in plan.buffers:
+            if b.dtype != "float32":
+                raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is {b.dtype}; the C backend is float32 only")
+            if b.offset % FLOAT_BYTES:
+                raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is at offset {b.offset}, not float-aligned")
+            self.buffers[b.tensor].append(b)
+
+    def pointer(self, step: int, tensor: str, lo: int | None = None, hi: int | None = None) -> Ptr:
+        """Pointer to channel `lo` of `tensor` at `step`, in a buffer holding channels [lo, hi) (None: all)."""
+        t = self.graph.tensors[tensor]
+        channels = t.channels or 1
+        want_lo, want_hi = (0, channels) if lo is None else (lo, hi if hi is not None else channels)
+        for b in self.buffers.get(tensor, []):
+            if not (b.first_step <= step <= b.last_step):
+                continue
+            start, stop = (0, channels) if b.slice is None else (b.slice.start, b.slice.stop)
+            if start <= want_lo and want_hi <= stop:
+                return Ptr(ARENA, b.offset // FLOAT_BYTES + (want_lo - start) * channel_size(t))
+        raise InvalidPlanError([f"step {step} needs channels {want_lo}:{want_hi} of {tensor!r}, no buffer holds them"])
+
+    def dead_after(self, step: int) -> list[Buffer]:
+        """Buffers owning bytes whose life ends at `step` (never the model outputs, live to the end)."""
+        if step == len(self.plan.steps) - 1:
+            return []
+        return [b for b in self.plan.buffers if b.alias_of is None and b.last_step == step]

@@ -1,0 +1,219 @@
+"""What every operator lowering shares: the per-step call context, the constant and parameter pools,
+and the checks and attribute decoding several operators need.
+
+A lowering is one small class per ONNX operator (onnx2c style): `prepare` refuses what its kernel cannot
+do, at compile time and with the node's name; `emit` returns the C statements of one plan step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pexcp.backends.c.cfmt import c_float_array, c_struct
+from pexcp.backends.c.memory import ArenaMap, Ptr, channel_size
+from pexcp.errors import BadInputError
+from pexcp.ir import Graph, Node, Op, Tensor
+from pexcp.plan.plan import Step
+
+RANK = 4  # PEXCP_RANK in the runtime header
+INIT, ACT = 1, 2  # PEXCP_INIT, PEXCP_ACT
+NO_CLAMP = (-math.inf, math.inf)
+
+
+@dataclass
+class Pools:
+    """Everything model.c declares besides the arena: constant arrays and kernel parameter structs, each
+    emitted once however many calls use it, and the runtime files the calls need."""
+
+    arrays: dict[str, str] = field(default_factory=dict)  # key -> C name
+    array_text: list[str] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)  # struct text -> C name
+    params_text: list[str] = field(default_factory=list)
+    runtime: set[str] = field(default_factory=set)
+
+    def array(self, key: str, values: np.ndarray, comment: str) -> Ptr:
+        if key not in self.arrays:
+            name = f"w{len(self.arrays)}"
+            self.arrays[key] = name
+            self.array_text.append(c_float_array(name, values, comment))
+        return Ptr(self.arrays[key])
+
+    def struct(self, ctype: str, fields: dict[str, object]) -> str:
+        probe = c_struct(ctype, "@", fields)
+        if probe not in self.params:
+            name = f"{ctype.removeprefix('pexcp_').removesuffix('_params')}{len(self.params)}"
+            self.params[probe] = name
+            self.params_text.append(probe.replace("@", name, 1))
+        return self.params[probe]
+
+
+@dataclass
+class Call:
+    """One plan step being lowered: which output channels it writes, which input channels it reads, the
+    accumulation mode, and where everything is at that step."""
+
+    graph: Graph
+    op: Op
+    step: Step
+    arena: ArenaMap
+    pools: Pools
+    opset: int
+    out_range: tuple[int, int]  # output channels written
+    in_range: tuple[int, int] | None  # channels read of sliced inputs (None: whole inputs)
+    mode: int  # INIT / ACT bits for accumulating kernels
+    clamp: tuple[float, float]  # activation fused into the kernel
+
+    @property
+    def out(self) -> Tensor:
+        return self.graph.tensors[self.op.outputs[0]]
+
+    def tensor(self, name: str) -> Tensor:
+        return self.graph.tensors[name]
+
+    def input(self, name: str, sliced: bool = True) -> Ptr:
+        """Pointer to an activation input: at channel in_range[0] when the step reads a slice of it."""
+        if sliced and self.in_range is not None:
+            return self.arena.pointer(self.step.index, name, *self.in_range)
+        return self.arena.pointer(self.step.index, name)
+
+    def output(self) -> Ptr:
+        return self.arena.pointer(self.step.index, self.op.outputs[0], *self.out_range)
+
+    @property
+    def whole_output(self) -> bool:
+        return self.out_range == (0, self.out.channels or 1)
+
+    def out_count(self) -> int:
+        """Floats of the output region this call writes."""
+        return self.out.numel if self.whole_output else (self.out_range[1] - self.out_range[0]) * channel_size(self.out)
+
+    def const(self, name: str, values: np.ndarray | None = None, tag: str = "") -> Ptr:
+        """A constant as a flash array; `values` overrides the stored one (e.g. transposed weights)."""
+        data = self.graph.constants[name] if values is None else values
+        return self.pools.array(f"{name}|{tag}", data, f"{name} {tag}".strip())
+
+    def struct(self, ctype: str, fields: dict[str, object]) -> str:
+        return self.pools.struct(ctype, fields)
+
+
+class Lowering:
+    """How one ONNX operator becomes kernel calls. Subclasses set `op_types` and `runtime` (the runtime
+    file its calls need) and override what differs."""
+
+    op_types: tuple[str, ...] = ()
+    runtime: str = ""
+    fuses_clamp = False  # the kernel applies a leading Relu/Clip epilogue itself
+
+    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+        """Raise BadInputError for anything the kernel cannot compute."""
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        """Output channel c depends only on input channel c, so a slice reads the same input slice."""
+        return False
+
+    def produces_slices(self, graph: Graph, op: Op) -> bool:
+        """The op can compute any range of its output channels (from whole inputs unless channel-wise)."""
+        return self.channelwise(graph, op)
+
+    def accumulates(self, graph: Graph, op: Op) -> bool:
+        """The op can consume a range of its input channels and add partial sums into its whole output."""
+        return False
+
+    def emit(self, call: Call) -> list[str]:
+        raise NotImplementedError
+
+
+def refuse(op: Op | Node, why: str) -> BadInputError:
+    return BadInputError(f"cannot compile: {op.op_type} node {op.name!r}: {why}")
+
+
+def activation_inputs(graph: Graph, op: Op) -> list[str]:
+    return graph.activation_inputs(op)
+
+
+def require_constant(graph: Graph, op: Op, index: int, what: str) -> np.ndarray:
+    name = op.inputs[index] if index < len(op.inputs) else ""
+    if name not in graph.constants:
+        raise refuse(op, f"its {what} must be a constant")
+    return graph.constants[name]
+
+
+def optional_constant(graph: Graph, node: Op | Node, index: int) -> np.ndarray | None:
+    name = node.inputs[index] if index < len(node.inputs) else ""
+    if not name:
+        return None
+    if name not in graph.constants:
+        raise refuse(node, f"input {index} must be a constant")
+    return graph.constants[name]
+
+
+def padded(shape: tuple[int, ...], rank: int = RANK) -> list[int]:
+    """The shape with trailing 1s up to `rank` axes: same memory layout, axis 1 stays the channel."""
+    return list(shape) + [1] * (rank - len(shape))
+
+
+def contiguous_strides(shape: list[int] | tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return strides[::-1]
+
+
+def check_rank(op: Op, *shapes: tuple[int, ...], rank: int = RANK) -> None:
+    for shape in shapes:
+        if len(shape) > rank:
+            raise refuse(op, f"rank-{len(shape)} tensors are not supported (at most {rank} axes)")
+
+
+def clamp_of(graph: Graph, node: Node | Op) -> tuple[float, float] | None:
+    """The range a Relu or Clip node clamps to; None for other nodes."""
+    if node.op_type == "Relu":
+        return (0.0, math.inf)
+    if node.op_type != "Clip":
+        return None
+    if "min" in node.attrs or "max" in node.attrs:  # opset < 11
+        return (float(node.attrs.get("min", -math.inf)), float(node.attrs.get("max", math.inf)))
+    lo, hi = optional_constant(graph, node, 1), optional_constant(graph, node, 2)
+    return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+
+
+def spatial(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(H, W) of an NCHW or NCL tensor (1-D data as one row)."""
+    return (shape[2], shape[3]) if len(shape) == 4 else (1, shape[2])
+
+
+def window_attrs(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: list[int]) -> dict[str, int]:
+    """Strides, dilations and begin/end pads of a Conv or pool window, in 2-D (1-D as one row), with
+    auto_pad resolved from the static shapes."""
+    n = len(kernel)
+    strides = list(op.attrs.get("strides", [1] * n))
+    dils = list(op.attrs.get("dilations", [1] * n))
+    auto = op.attrs.get("auto_pad", "NOTSET")
+    if auto in ("NOTSET", ""):
+        pads = list(op.attrs.get("pads", [0] * 2 * n))
+    elif auto == "VALID":
+        pads = [0] * 2 * n
+    elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for i in range(n):
+            total = max(0, (out_shape[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dils[i] + 1 - in_shape[2 + i])
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto == "SAME_UPPER" else big)
+            end.append(big if auto == "SAME_UPPER" else small)
+        pads = begin + end
+    else:
+        raise refuse(op, f"auto_pad {auto!r} is not supported")
+    if n == 1:  # a 1-D window is a 2-D window of height 1
+        kernel, strides, dils, pads = [1, kernel[0]], [1, strides[0]], [1, dils[0]], [0, pads[0], 0, pads[1]]
+    elif n != 2:
+        raise refuse(op, f"{n}-D windows are not supported (1-D and 2-D are)")
+    if min(pads) < 0 or min(strides) < 1 or min(dils) < 1:
+        raise refuse(op, "negative pads or non-positive strides/dilations are not supported")
+    return {
+        "k_h": kernel[0], "k_w": kernel[1], "stride_h": strides[0], "stride_w": strides[1],
+        "dil_h": dils[0], "dil_w": dils[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
+    }

@@ -1,0 +1,249 @@
+"""The CP-SAT scheduling model, built one constraint family at a time.
+
+Time is compressed to op positions 0..n-1: each op runs at one position; a split group runs its rounds
+while its members hold consecutive positions. Every buffer is a block: a time interval (from the position
+that allocates it to the one after its last reader) and, when offsets are modelled, an address interval.
+Sizes are in `unit` bytes (the gcd of all aligned sizes) so coordinates stay small.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+from pexcp.analysis.liveness import Schedule, align, storage_root
+from pexcp.analysis.partial import Group
+from pexcp.ir import Graph
+
+Expr = cp_model.LinearExprT
+
+
+@dataclass
+class BlockVars:
+    id: str  # layout item id: tensor name, accumulator tensor, or region:<group>
+    start: Expr
+    end: Expr
+    size: Expr  # units
+    present: cp_model.IntVar | int
+    time: cp_model.IntervalVar
+    offset: cp_model.IntVar | None = None
+
+
+@dataclass
+class ScheduleModel:
+    graph: Graph
+    groups: dict[str, Group]
+    unit: int
+    capacity: int  # upper bound on the arena, in units
+    model: cp_model.CpModel = field(default_factory=cp_model.CpModel)
+    pos: dict[str, cp_model.IntVar] = field(default_factory=dict)
+    split: dict[str, cp_model.IntVar] = field(default_factory=dict)
+    choice: dict[tuple[str, int], cp_model.IntVar] = field(default_factory=dict)
+    region: dict[str, cp_model.IntVar] = field(default_factory=dict)
+    blocks: dict[str, BlockVars] = field(default_factory=dict)
+    arena: cp_model.IntVar | None = None
+    slices: Expr = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.graph.ops)
+
+    def units(self, nbytes: int) -> int:
+        return align(nbytes) // self.unit
+
+
+def size_unit(graph: Graph, groups: dict[str, Group]) -> int:
+    """gcd of every block size the model can use: the coarsest grid offsets can live on exactly."""
+    sizes = [align(t.nbytes) for t in graph.tensors.values()]
+    for g in groups.values():
+        sizes += [o.region_bytes for o in g.options] + ([align(g.acc_bytes)] if g.acc_tensor else [])
+    return math.gcd(*[s for s in sizes if s]) or 1
+
+
+def add_order(sm: ScheduleModel) -> None:
+    """A position per op, all different, producers before consumers."""
+    m, n = sm.model, sm.n
+    for op in sm.graph.ops:
+        sm.pos[op.name] = m.new_int_var(0, n - 1, f"pos[{op.name}]")
+    m.add_all_different(list(sm.pos.values()))
+    for u, v in sm.graph.dag().edges:
+        m.add(sm.pos[u] + 1 <= sm.pos[v])
+
+
+def add_split_choices(sm: ScheduleModel) -> None:
+    """One choice per candidate group (unsplit or a slice width); an op is in at most one split group,
+    whose members then hold consecutive positions; the group's region size follows its width."""
+    m = sm.model
+    per_op: dict[str, list[cp_model.IntVar]] = {}
+    slices = []
+    for g in sm.groups.values():
+        b = sm.split[g.id] = m.new_bool_var(f"split[{g.id}]")
+        xs = []
+        for o in g.options:
+            x = sm.choice[(g.id, o.width)] = m.new_bool_var(f"width[{g.id}]={o.width}")
+            xs.append(x)
+            slices.append((o.rounds - 1) * len(g.members) * x)
+        m.add(sum(xs) == b)
+        sm.region[g.id] = m.new_int_var(0, max(sm.units(o.region_bytes) for o in g.options), f"region[{g.id}]")
+        m.add(sm.region[g.id] == sum(sm.units(o.region_bytes) * sm.choice[(g.id, o.width)] for o in g.options))
+        for a, c in zip(g.names, g.names[1:]):
+            m.add(sm.pos[c] == sm.pos[a] + 1).only_enforce_if(b)
+        for name in g.names:
+            per_op.setdefault(name, []).append(b)
+    for bs in per_op.values():
+        if len(bs) > 1:
+            m.add_at_most_one(bs)
+    sm.slices = sum(slices)
+
+
+def _first(sm: ScheduleModel, g: Group) -> cp_model.IntVar:
+    return sm.pos[g.names[0]]
+
+
+def _last(sm: ScheduleModel, g: Group) -> cp_model.IntVar:
+    return sm.pos[g.names[-1]]
+
+
+def add_lifetimes(sm: ScheduleModel) -> None:
+    """A block per buffer: every stored tensor (absent when a split group keeps it as slices), and per
+    split group its slice region and its accumulator. Lifetimes follow producers, readers and groups."""
+    m, graph, n = sm.model, sm.graph, sm.n
+    readers: dict[str, set[str]] = {}
+    for op in graph.ops:
+        for t in graph.activation_inputs(op):
+            readers.setdefault(storage_root(graph, t), set()).add(op.name)
+    for name, tensor in graph.tensors.items():
+        producer = graph.producer.get(name)
+        if producer is not None and producer.view:
+            continue
+        inner_of = [sm.split[g.id] for g in sm.groups.values() if name in g.inner]
+        present: cp_model.IntVar | int = 1
+        if inner_of:
+            present = m.new_bool_var(f"whole[{name}]")
+            m.add(present + sum(inner_of) == 1)
+        start = _start(sm, name)
+        end = _end(sm, name, readers.get(name, set()), start)
+        size = sm.units(tensor.nbytes)
+        _block(sm, name, start, end, size, present)
+    for g in sm.groups.values():
+        b = sm.split[g.id]
+        end = _last(sm, g) + 1
+        _block(sm, f"region:{g.id}", _first(sm, g), end, sm.region[g.id], b)
+        if g.acc_tensor is not None:
+            _block(sm, g.acc_tensor, _first(sm, g), end, sm.units(g.acc_bytes), b)
+
+
+def _start(sm: ScheduleModel, name: str) -> Expr:
+    graph, m = sm.graph, sm.model
+    producer = graph.producer.get(name)
+    if producer is None:
+        return 0
+    shift = []
+    for g in sm.groups.values():
+        if g.output == name:  # written from the group's first round, or in place after its accumulator
+            shift.append((1 if g.acc_tensor else -(len(g.members) - 1)) * sm.split[g.id])
+    base = sm.pos[producer.name] + (1 if producer.inplace else 0)
+    if not shift:
+        return base
+    start = m.new_int_var(0, sm.n, f"start[{name}]")
+    m.add(start == base + sum(shift))
+    return start
+
+
+def _end(sm: ScheduleModel, name: str, readers: set[str], start: Expr) -> Expr:
+    m, n = sm.model, sm.n
+    if name in sm.graph.outputs or any(storage_root(sm.graph, t) == name for t in sm.graph.outputs):
+        return n
+    keeps = [g for g in sm.groups.values() if name in g.inputs]
+    if len(readers) == 1 and not keeps:
+        return sm.pos[next(iter(readers))] + 1
+    end = m.new_int_var(0, n, f"end[{name}]")
+    m.add(end >= start)
+    for r in readers:
+        m.add(end >= sm.pos[r] + 1)
+    for g in keeps:  # a group reads its inputs in every round
+        m.add(end >= _last(sm, g) + 1).only_enforce_if(sm.split[g.id])
+    return end
+
+
+def _block(sm: ScheduleModel, bid: str, start: Expr, end: Expr, size: Expr, present) -> None:
+    m = sm.model
+    length = m.new_int_var(0, sm.n, f"len[{bid}]")
+    if isinstance(present, int):
+        time = m.new_interval_var(start, length, end, f"time[{bid}]")
+    else:
+        time = m.new_optional_interval_var(start, length, end, present, f"time[{bid}]")
+    sm.blocks[bid] = BlockVars(bid, start, end, size, present, time)
+
+
+def add_cumulative(sm: ScheduleModel, capacity: cp_model.IntVar) -> None:
+    """Live units at every position stay within `capacity`: LOAD, the bound any layout must respect."""
+    blocks = list(sm.blocks.values())
+    sm.model.add_cumulative([b.time for b in blocks], [b.size for b in blocks], capacity)
+
+
+def add_arena(sm: ScheduleModel, lower_bound: int = 0) -> cp_model.IntVar:
+    sm.arena = sm.model.new_int_var(lower_bound, sm.capacity, "arena")
+    return sm.arena
+
+
+def add_no_overlap(sm: ScheduleModel) -> None:
+    """An offset per block; blocks live at the same time never share an address; all fit the arena."""
+    m = sm.model
+    xs, ys = [], []
+    for b in sm.blocks.values():
+        b.offset = m.new_int_var(0, sm.capacity, f"offset[{b.id}]")
+        top = m.new_int_var(0, sm.capacity, f"top[{b.id}]")
+        m.add(top == b.offset + b.size)
+        if isinstance(b.present, int):
+            addr = m.new_interval_var(b.offset, b.size, top, f"addr[{b.id}]")
+            m.add(sm.arena >= top)
+        else:
+            addr = m.new_optional_interval_var(b.offset, b.size, top, b.present, f"addr[{b.id}]")
+            m.add(sm.arena >= top).only_enforce_if(b.present)
+        xs.append(b.time)
+        ys.append(addr)
+    m.add_no_overlap_2d(xs, ys)
+
+
+def add_pins(sm: ScheduleModel) -> None:
+    """An in-place output sits at its input's offset; a split tail's output at its accumulator's."""
+    m, graph = sm.model, sm.graph
+    for op in graph.ops:
+        if op.inplace and not op.view:
+            m.add(sm.blocks[op.outputs[0]].offset == sm.blocks[op.inplace].offset)
+    for g in sm.groups.values():
+        if g.acc_tensor is not None:
+            m.add(sm.blocks[g.output].offset == sm.blocks[g.acc_tensor].offset).only_enforce_if(sm.split[g.id])
+
+
+def max_slices(sm: ScheduleModel) -> int:
+    return sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
+
+
+def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None) -> None:
+    """Without a budget: smallest `target`, then fewest extra slices. With one: fit, then fewest slices."""
+    if budget_units is None:
+        sm.model.minimize(target * (max_slices(sm) + 1) + sm.slices)
+    else:
+        sm.model.add(target <= budget_units)
+        sm.model.minimize(sm.slices)
+
+
+def add_hint(sm: ScheduleModel, schedule: Schedule, offsets: dict[str, int] | None = None) -> None:
+    """Start the search from a known schedule (and its layout, in bytes)."""
+    m = sm.model
+    m.clear_hints()
+    position = {name: i for i, name in enumerate(schedule.order)}
+    for name, var in sm.pos.items():
+        m.add_hint(var, position[name])
+    for (gid, width), var in sm.choice.items():
+        m.add_hint(var, int(schedule.splits.get(gid) == width))
+    for gid, var in sm.split.items():
+        m.add_hint(var, int(gid in schedule.splits))
+    if offsets is not None:
+        for b in sm.blocks.values():
+            if b.offset is not None:
+                m.add_hint(b.offset, offsets.get(b.id, 0) // sm.unit)

@@ -1,0 +1,201 @@
+"""Run the CP-SAT scheduler in phases and turn its answer into a plan.
+
+1. Incumbent: the best heuristic plan (optimal order unsplit, and pex-greedy); its arena caps the search.
+2. Bound: the model without offsets (order + splits + cumulative) minimises LOAD: a proven lower bound on
+   any arena, and a schedule that reaches it.
+3. Layout: that schedule laid out best-fit; when it packs at the bound the plan is optimal and we stop.
+4. Joint: order, splits and offsets in one model (NoOverlap2D + the redundant cumulative), hinted with
+   the best plan so far, bounded below by phase 2, for the rest of the time.
+With a budget the objective becomes: fit within it, then fewest extra slices.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from pexcp.analysis.liveness import Expanded, Schedule, expand
+from pexcp.analysis.partial import Group, candidate_groups
+from pexcp.errors import BudgetError
+from pexcp.ir import Graph
+from pexcp.layout.pinned import best_of_items
+from pexcp.plan.build import item_offsets, make_plan
+from pexcp.plan.plan import Plan
+from pexcp.solvers.cpsat import model as cm
+from pexcp.solvers.pex_greedy import greedy_schedule
+from pexcp.solvers.registry import Progress, SolveOptions
+from pexcp.solvers.reorder import optimal_order
+from pexcp.units import format_bytes
+
+
+@dataclass
+class Candidate:
+    schedule: Schedule
+    expanded: Expanded
+    offsets: dict[str, int]  # item id -> byte offset
+
+    @property
+    def arena(self) -> int:
+        return self.expanded.arena(self.offsets)
+
+    def slices(self, groups: dict[str, Group]) -> int:
+        return sum((groups[g].option(w).rounds - 1) * len(groups[g].members) for g, w in self.schedule.splits.items())
+
+
+def _laid_out(graph: Graph, schedule: Schedule, groups: dict[str, Group]) -> Candidate:
+    expanded = expand(graph, schedule, groups)
+    return Candidate(schedule, expanded, item_offsets(expanded, best_of_items(expanded.items())))
+
+
+def _solver(options: SolveOptions, seconds: float) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(seconds, 0.05)
+    solver.parameters.num_workers = options.workers
+    solver.parameters.random_seed = options.seed
+    solver.parameters.interleave_search = True  # deterministic for a given seed and worker count
+    return solver
+
+
+class _Reporter(cp_model.CpSolverSolutionCallback):
+    """Incumbent and bound over time, in bytes, at most every half second."""
+
+    def __init__(self, progress: Progress | None, phase: str, to_bytes, t0: float):
+        super().__init__()
+        self.progress, self.phase, self.to_bytes, self.t0, self.last = progress, phase, to_bytes, t0, -1.0
+
+    def on_solution_callback(self) -> None:
+        now = time.perf_counter() - self.t0
+        if self.progress and now - self.last >= 0.5:
+            self.last = now
+            self.progress(
+                f"{now:6.1f}s {self.phase}: incumbent {self.to_bytes(self.objective_value):,.0f} B, "
+                f"bound {self.to_bytes(self.best_objective_bound):,.0f} B"
+            )
+
+
+def _schedule_from(sm: cm.ScheduleModel, solver: cp_model.CpSolver) -> Schedule:
+    order = sorted(sm.pos, key=lambda name: solver.value(sm.pos[name]))
+    splits = {gid: width for (gid, width), x in sm.choice.items() if solver.boolean_value(x)}
+    return Schedule(order, splits)
+
+
+def _base_model(graph: Graph, groups: dict[str, Group], unit: int, capacity_bytes: int) -> cm.ScheduleModel:
+    sm = cm.ScheduleModel(graph, groups, unit, capacity=-(-capacity_bytes // unit))
+    cm.add_order(sm)
+    cm.add_split_choices(sm)
+    cm.add_lifetimes(sm)
+    return sm
+
+
+def load_bound(graph, groups, unit, cap_bytes, options, seconds, t0) -> tuple[int, bool, Schedule | None]:
+    """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (bound in bytes,
+    proven, schedule reaching the best LOAD found)."""
+    sm = _base_model(graph, groups, unit, cap_bytes)
+    load = sm.model.new_int_var(0, sm.capacity, "load")
+    cm.add_cumulative(sm, load)
+    cm.add_objective(sm, load, None)
+    solver = _solver(options, seconds)
+    weight = cm.max_slices(sm) + 1
+    reporter = _Reporter(options.progress, "LOAD bound", lambda v: (v // weight) * unit, t0)
+    status = solver.solve(sm.model, reporter)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return int(solver.best_objective_bound // weight) * unit, False, None
+    proven = status == cp_model.OPTIMAL
+    bound = solver.value(load) if proven else int(solver.best_objective_bound // weight)
+    return bound * unit, proven, _schedule_from(sm, solver)
+
+
+def joint(graph, groups, unit, incumbent: Candidate, lower: int, options, seconds, t0) -> tuple[Candidate | None, int, bool]:
+    """Phase 4: order, splits and offsets together. Returns (better candidate or None, bound, proven)."""
+    budget_units = None if options.budget is None else options.budget // unit
+    sm = _base_model(graph, groups, unit, incumbent.arena)
+    arena = cm.add_arena(sm, lower_bound=-(-lower // unit))
+    cm.add_cumulative(sm, arena)
+    cm.add_no_overlap(sm)
+    cm.add_pins(sm)
+    cm.add_objective(sm, arena, budget_units)
+    cm.add_hint(sm, incumbent.schedule, incumbent.offsets)
+    solver = _solver(options, seconds)
+    if budget_units is None:
+        weight = cm.max_slices(sm) + 1
+        to_bytes = lambda v: (v // weight) * unit  # noqa: E731
+    else:
+        to_bytes = lambda v: v  # noqa: E731  (slices, not bytes)
+    status = solver.solve(sm.model, _Reporter(options.progress, "joint", to_bytes, t0))
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, lower, status == cp_model.INFEASIBLE
+    schedule = _schedule_from(sm, solver)
+    offsets = {b.id: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present) if b.offset is not None}
+    expanded = expand(graph, schedule, groups)
+    bound = lower if budget_units is not None else max(lower, int(solver.best_objective_bound // (cm.max_slices(sm) + 1)) * unit)
+    return Candidate(schedule, expanded, offsets), bound, status == cp_model.OPTIMAL
+
+
+def _bottleneck(graph: Graph, candidate: Candidate) -> str:
+    """The step of a schedule with the most live bytes, and what is live there."""
+    expanded = candidate.expanded
+    live = [0] * len(expanded.steps)
+    for b in expanded.blocks:
+        for s in range(b.lower, min(b.upper, len(live))):
+            live[s] += b.size
+    step = live.index(max(live))
+    names = sorted(((b.size, b.id) for b in expanded.blocks if b.lower <= step < b.upper), reverse=True)
+    shown = ", ".join(f"{bid} ({size:,} B)" for size, bid in names[:4])
+    return f"step {step} ({expanded.steps[step].kernel} {expanded.steps[step].op}) holds {shown}"
+
+
+def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
+    t0 = time.perf_counter()
+    deadline = t0 + options.timeout
+    progress = options.progress or (lambda msg: None)
+    groups = {g.id: g for g in candidate_groups(graph)}
+    unit = cm.size_unit(graph, groups)
+    order = [op.name for op in optimal_order(graph).order]
+    unsplit = _laid_out(graph, Schedule(order), groups)
+    greedy = _laid_out(graph, greedy_schedule(graph, groups, order)[0], groups)
+    best = min([unsplit, greedy], key=lambda c: (c.arena, c.slices(groups)))
+    progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit.arena:,} B, pex-greedy {greedy.arena:,} B")
+    notes: list[str] = []
+
+    bound, proven, lb_schedule = load_bound(graph, groups, unit, best.arena, options, 0.4 * (deadline - time.perf_counter()), t0)
+    progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {bound:,} B ({'proven' if proven else 'not proven'})")
+    if options.budget is not None and bound > options.budget:
+        witness = _laid_out(graph, lb_schedule, groups) if lb_schedule else best
+        raise BudgetError(
+            f"budget {format_bytes(options.budget)} cannot be met: every plan needs at least {bound:,} B "
+            f"(proven); bottleneck: {_bottleneck(graph, witness)}"
+        )
+    if lb_schedule is not None:
+        candidate = _laid_out(graph, lb_schedule, groups)
+        if (candidate.arena, candidate.slices(groups)) < (best.arena, best.slices(groups)):
+            best = candidate
+    fits = options.budget is not None and best.arena <= options.budget
+    done = best.arena <= bound if options.budget is None else (fits and best.slices(groups) == 0)
+    if not done and time.perf_counter() < deadline:
+        found, joint_bound, joint_proven = joint(graph, groups, unit, best, bound, options, deadline - time.perf_counter(), t0)
+        if found is not None and (
+            (found.arena, found.slices(groups)) < (best.arena, best.slices(groups))
+            if options.budget is None
+            else (found.arena <= options.budget and (not fits or found.slices(groups) < best.slices(groups)))
+        ):
+            best = found
+        if options.budget is None:
+            bound = joint_bound
+            done = joint_proven or best.arena <= bound
+        else:
+            done = joint_proven and best.arena <= options.budget
+        notes.append("joint order+split+offset model " + ("proved optimality" if joint_proven else "hit the time limit"))
+    if options.budget is not None and best.arena > options.budget:
+        raise BudgetError(
+            f"no plan within budget {format_bytes(options.budget)} found in {options.timeout:g} s; best "
+            f"{best.arena:,} B, proven lower bound {bound:,} B; bottleneck: {_bottleneck(graph, best)}"
+        )
+    status = "optimal" if done and (proven or options.budget is not None or best.arena <= bound) else "feasible"
+    notes.insert(0, f"{len(best.schedule.splits)} group(s) split, {best.slices(groups)} extra kernel calls; "
+                 f"{len(groups)} candidate groups")
+    plan = make_plan(graph, best.expanded, best.offsets, method="cpsat", status=status, lower_bound=bound,
+                     seconds=time.perf_counter() - t0, notes=notes)
+    plan.extra = {"seed": options.seed, "workers": options.workers, "unit_bytes": unit}
+    return plan
