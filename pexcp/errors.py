@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_BUDGET = 1
 EXIT_BAD_INPUT = 2
+EXIT_BUG = 3  # a plan failed validation: a bug in pexcp, never the user's fault
 
 
 class PexcpError(Exception):

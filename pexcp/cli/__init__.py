@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pexcp.errors import PexcpError
+from pexcp.errors import EXIT_BUG, InvalidPlanError, PexcpError
 
 app = typer.Typer(
     name="pexcp",
@@ -29,3 +29,8 @@ def main() -> None:
     except PexcpError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except InvalidPlanError as e:  # a planner bug: say so loudly, with every problem found
+        typer.echo("BUG: pexcp produced a plan that fails its validator; please report this with the model.", err=True)
+        for problem in e.problems:
+            typer.echo(f"  - {problem}", err=True)
+        sys.exit(EXIT_BUG)

@@ -107,8 +107,10 @@ def _header_problems(plan: Plan) -> list[str]:
         problems.append("step indices are not 0..n-1 in order")
     if plan.lower_bound_bytes > plan.arena_bytes:
         problems.append(f"lower bound {plan.lower_bound_bytes} exceeds the arena {plan.arena_bytes}")
-    if plan.status == "optimal" and plan.lower_bound_bytes != plan.arena_bytes:
+    if plan.status == "optimal" and plan.budget_bytes is None and plan.lower_bound_bytes != plan.arena_bytes:
         problems.append("status optimal but the arena is above the lower bound")
+    if plan.budget_bytes is not None and plan.status == "optimal" and plan.arena_bytes > plan.budget_bytes:
+        problems.append("status optimal with a budget, but the arena does not fit it")
     return problems
 
 
@@ -206,7 +208,10 @@ def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
         if len(accumulating) > 1:
             problems.append(f"node {name!r} mixes accumulating and plain slices")
             continue
-        tensor = node.input[0] if steps[0].accumulate else node.output[0]
+        # slices count channels of the step's core node (a folded Pad or BatchNormalization, an epilogue or a
+        # quantize runs inside it): its output channels, or for partial sums the input channels it reduces
+        core = m.nodes.get(steps[0].op, node)
+        tensor = core.input[0] if steps[0].accumulate else core.output[0]
         problems += _partition_problems(name, [s.slice for s in steps], _channels(m, tensor))
     return problems
 

@@ -14,7 +14,7 @@ def plan_summary(plan: Plan) -> Table:
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("method", plan.method)
-    table.add_row("status", plan.status + (f" (gap {plan.gap:.1%})" if plan.gap else ""))
+    table.add_row("status", plan.status + (f" (gap {plan.gap:.1%})" if plan.status == "feasible" else ""))
     table.add_row("arena", f"{plan.arena_bytes:,} B")
     table.add_row("LOAD (max live bytes)", f"{plan.load_bytes:,} B")
     table.add_row("lower bound", f"{plan.lower_bound_bytes:,} B")

@@ -195,8 +195,7 @@ def add_no_overlap(sm: ScheduleModel) -> None:
     xs, ys = [], []
     for b in sm.blocks.values():
         b.offset = m.new_int_var(0, sm.capacity, f"offset[{b.id}]")
-        top = m.new_int_var(0, sm.capacity, f"top[{b.id}]")
-        m.add(top == b.offset + b.size)
+        top = m.new_int_var(0, sm.capacity, f"top[{b.id}]")  # = offset + size, enforced by the interval
         if isinstance(b.present, int):
             addr = m.new_interval_var(b.offset, b.size, top, f"addr[{b.id}]")
             m.add(sm.arena >= top)

@@ -59,19 +59,19 @@ def _solver(options: SolveOptions, seconds: float) -> cp_model.CpSolver:
 
 
 class _Reporter(cp_model.CpSolverSolutionCallback):
-    """Incumbent and bound over time, in bytes, at most every half second."""
+    """Incumbent and bound over time, at most every half second."""
 
-    def __init__(self, progress: Progress | None, phase: str, to_bytes, t0: float):
+    def __init__(self, progress: Progress | None, phase: str, show, t0: float):
         super().__init__()
-        self.progress, self.phase, self.to_bytes, self.t0, self.last = progress, phase, to_bytes, t0, -1.0
+        self.progress, self.phase, self.show, self.t0, self.last = progress, phase, show, t0, -1.0
 
     def on_solution_callback(self) -> None:
         now = time.perf_counter() - self.t0
         if self.progress and now - self.last >= 0.5:
             self.last = now
             self.progress(
-                f"{now:6.1f}s {self.phase}: incumbent {self.to_bytes(self.objective_value):,.0f} B, "
-                f"bound {self.to_bytes(self.best_objective_bound):,.0f} B"
+                f"{now:6.1f}s {self.phase}: incumbent {self.show(self.objective_value)}, "
+                f"bound {self.show(self.best_objective_bound)}"
             )
 
 
@@ -89,48 +89,50 @@ def _base_model(graph: Graph, groups: dict[str, Group], unit: int, capacity_byte
     return sm
 
 
+def _bytes_shown(weight: int, unit: int):
+    return lambda v: f"{int(v // weight) * unit:,} B"
+
+
 def load_bound(graph, groups, unit, cap_bytes, options, seconds, t0) -> tuple[int, bool, Schedule | None]:
-    """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (bound in bytes,
-    proven, schedule reaching the best LOAD found)."""
+    """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (a proven lower
+    bound in bytes, whether it is the exact minimum, the best schedule found)."""
     sm = _base_model(graph, groups, unit, cap_bytes)
     load = sm.model.new_int_var(0, sm.capacity, "load")
     cm.add_cumulative(sm, load)
     cm.add_objective(sm, load, None)
     solver = _solver(options, seconds)
     weight = cm.max_slices(sm) + 1
-    reporter = _Reporter(options.progress, "LOAD bound", lambda v: (v // weight) * unit, t0)
-    status = solver.solve(sm.model, reporter)
+    status = solver.solve(sm.model, _Reporter(options.progress, "LOAD bound", _bytes_shown(weight, unit), t0))
+    bound = int(solver.best_objective_bound // weight) * unit
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return int(solver.best_objective_bound // weight) * unit, False, None
-    proven = status == cp_model.OPTIMAL
-    bound = solver.value(load) if proven else int(solver.best_objective_bound // weight)
-    return bound * unit, proven, _schedule_from(sm, solver)
+        return bound, False, None
+    return bound, status == cp_model.OPTIMAL, _schedule_from(sm, solver)
 
 
-def joint(graph, groups, unit, incumbent: Candidate, lower: int, options, seconds, t0) -> tuple[Candidate | None, int, bool]:
-    """Phase 4: order, splits and offsets together. Returns (better candidate or None, bound, proven)."""
+def joint(graph, groups, unit, hint: Candidate, lower: int, options, seconds, t0) -> tuple[Candidate | None, int, bool]:
+    """Phase 4: order, splits and offsets together. Without a budget it minimises the arena (then slices)
+    and returns (candidate, proven arena bound, optimal?); with one it minimises slices within the budget."""
     budget_units = None if options.budget is None else options.budget // unit
-    sm = _base_model(graph, groups, unit, incumbent.arena)
+    capacity = hint.arena if options.budget is None else options.budget
+    sm = _base_model(graph, groups, unit, capacity)
     arena = cm.add_arena(sm, lower_bound=-(-lower // unit))
     cm.add_cumulative(sm, arena)
     cm.add_no_overlap(sm)
     cm.add_pins(sm)
     cm.add_objective(sm, arena, budget_units)
-    cm.add_hint(sm, incumbent.schedule, incumbent.offsets)
+    cm.add_hint(sm, hint.schedule, hint.offsets)
     solver = _solver(options, seconds)
-    if budget_units is None:
-        weight = cm.max_slices(sm) + 1
-        to_bytes = lambda v: (v // weight) * unit  # noqa: E731
-    else:
-        to_bytes = lambda v: v  # noqa: E731  (slices, not bytes)
-    status = solver.solve(sm.model, _Reporter(options.progress, "joint", to_bytes, t0))
+    weight = cm.max_slices(sm) + 1
+    show = _bytes_shown(weight, unit) if budget_units is None else (lambda v: f"{v:.0f} extra calls")
+    status = solver.solve(sm.model, _Reporter(options.progress, "joint", show, t0))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, lower, status == cp_model.INFEASIBLE
+        return None, lower, False
     schedule = _schedule_from(sm, solver)
-    offsets = {b.id: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present) if b.offset is not None}
-    expanded = expand(graph, schedule, groups)
-    bound = lower if budget_units is not None else max(lower, int(solver.best_objective_bound // (cm.max_slices(sm) + 1)) * unit)
-    return Candidate(schedule, expanded, offsets), bound, status == cp_model.OPTIMAL
+    offsets = {
+        b.id: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present)
+    }
+    bound = lower if budget_units is not None else max(lower, int(solver.best_objective_bound // weight) * unit)
+    return Candidate(schedule, expand(graph, schedule, groups), offsets), bound, status == cp_model.OPTIMAL
 
 
 def _bottleneck(graph: Graph, candidate: Candidate) -> str:
@@ -146,56 +148,62 @@ def _bottleneck(graph: Graph, candidate: Candidate) -> str:
     return f"step {step} ({expanded.steps[step].kernel} {expanded.steps[step].op}) holds {shown}"
 
 
+def _pick(candidates: list[Candidate], groups: dict[str, Group], budget: int | None) -> Candidate:
+    """Smallest arena (then fewest slices); with a budget, fewest slices among those that fit."""
+    fitting = [c for c in candidates if budget is not None and c.arena <= budget]
+    if fitting:
+        return min(fitting, key=lambda c: (c.slices(groups), c.arena))
+    return min(candidates, key=lambda c: (c.arena, c.slices(groups)))
+
+
 def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
     t0 = time.perf_counter()
     deadline = t0 + options.timeout
+    budget = options.budget
     progress = options.progress or (lambda msg: None)
     groups = {g.id: g for g in candidate_groups(graph)}
     unit = cm.size_unit(graph, groups)
     order = [op.name for op in optimal_order(graph).order]
     unsplit = _laid_out(graph, Schedule(order), groups)
     greedy = _laid_out(graph, greedy_schedule(graph, groups, order)[0], groups)
-    best = min([unsplit, greedy], key=lambda c: (c.arena, c.slices(groups)))
+    candidates = [unsplit, greedy]
     progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit.arena:,} B, pex-greedy {greedy.arena:,} B")
-    notes: list[str] = []
 
-    bound, proven, lb_schedule = load_bound(graph, groups, unit, best.arena, options, 0.4 * (deadline - time.perf_counter()), t0)
-    progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {bound:,} B ({'proven' if proven else 'not proven'})")
-    if options.budget is not None and bound > options.budget:
-        witness = _laid_out(graph, lb_schedule, groups) if lb_schedule else best
+    cap = max(c.arena for c in candidates) if budget is None else max(budget, min(c.arena for c in candidates))
+    bound, exact, schedule = load_bound(graph, groups, unit, cap, options, 0.4 * (deadline - time.perf_counter()), t0)
+    progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {bound:,} B ({'exact' if exact else 'not exact'})")
+    if budget is not None and bound > budget:
+        witness = _laid_out(graph, schedule, groups) if schedule else min(candidates, key=lambda c: c.arena)
         raise BudgetError(
-            f"budget {format_bytes(options.budget)} cannot be met: every plan needs at least {bound:,} B "
-            f"(proven); bottleneck: {_bottleneck(graph, witness)}"
+            f"budget {format_bytes(budget)} cannot be met: every plan needs at least {bound:,} B (proven); "
+            f"bottleneck: {_bottleneck(graph, witness)}"
         )
-    if lb_schedule is not None:
-        candidate = _laid_out(graph, lb_schedule, groups)
-        if (candidate.arena, candidate.slices(groups)) < (best.arena, best.slices(groups)):
-            best = candidate
-    fits = options.budget is not None and best.arena <= options.budget
-    done = best.arena <= bound if options.budget is None else (fits and best.slices(groups) == 0)
-    if not done and time.perf_counter() < deadline:
-        found, joint_bound, joint_proven = joint(graph, groups, unit, best, bound, options, deadline - time.perf_counter(), t0)
-        if found is not None and (
-            (found.arena, found.slices(groups)) < (best.arena, best.slices(groups))
-            if options.budget is None
-            else (found.arena <= options.budget and (not fits or found.slices(groups) < best.slices(groups)))
-        ):
-            best = found
-        if options.budget is None:
-            bound = joint_bound
-            done = joint_proven or best.arena <= bound
+    if schedule is not None:
+        candidates.append(_laid_out(graph, schedule, groups))
+    best = _pick(candidates, groups, budget)
+    fits = budget is not None and best.arena <= budget
+    optimal = best.arena <= bound if budget is None else (fits and best.slices(groups) == 0)
+    notes: list[str] = []
+    if not optimal and time.perf_counter() < deadline:
+        found, bound_joint, proven = joint(graph, groups, unit, best, bound, options, deadline - time.perf_counter(), t0)
+        if found is not None:
+            best = _pick([best, found], groups, budget)
+        if budget is None:
+            bound = bound_joint
+            optimal = best.arena <= bound
         else:
-            done = joint_proven and best.arena <= options.budget
-        notes.append("joint order+split+offset model " + ("proved optimality" if joint_proven else "hit the time limit"))
-    if options.budget is not None and best.arena > options.budget:
+            optimal = proven and best.arena <= budget
+        notes.append("joint order+split+offset model: " + ("proved optimal" if proven else "time limit reached"))
+    if budget is not None and best.arena > budget:
         raise BudgetError(
-            f"no plan within budget {format_bytes(options.budget)} found in {options.timeout:g} s; best "
-            f"{best.arena:,} B, proven lower bound {bound:,} B; bottleneck: {_bottleneck(graph, best)}"
+            f"no plan within budget {format_bytes(budget)} found in {options.timeout:g} s (best {best.arena:,} B, "
+            f"proven lower bound {bound:,} B, so it is not proven impossible); bottleneck: {_bottleneck(graph, best)}"
         )
-    status = "optimal" if done and (proven or options.budget is not None or best.arena <= bound) else "feasible"
-    notes.insert(0, f"{len(best.schedule.splits)} group(s) split, {best.slices(groups)} extra kernel calls; "
-                 f"{len(groups)} candidate groups")
-    plan = make_plan(graph, best.expanded, best.offsets, method="cpsat", status=status, lower_bound=bound,
-                     seconds=time.perf_counter() - t0, notes=notes)
-    plan.extra = {"seed": options.seed, "workers": options.workers, "unit_bytes": unit}
+    notes.insert(0, f"{len(best.schedule.splits)} of {len(groups)} candidate group(s) split, "
+                    f"{best.slices(groups)} extra kernel calls")
+    if budget is not None:
+        notes.append("with a budget the objective is the fewest extra kernel calls that fit; status refers to it")
+    plan = make_plan(graph, best.expanded, best.offsets, method="cpsat", status="optimal" if optimal else "feasible",
+                     lower_bound=bound, seconds=time.perf_counter() - t0, notes=notes)
+    plan.extra = {"seed": options.seed, "workers": options.workers, "unit_bytes": unit, "lower_bound_exact": exact}
     return plan

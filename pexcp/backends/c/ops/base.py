@@ -26,13 +26,12 @@ NO_CLAMP = (-math.inf, math.inf)
 @dataclass
 class Pools:
     """Everything model.c declares besides the arena: constant arrays and kernel parameter structs, each
-    emitted once however many calls use it, and the runtime files the calls need."""
+    emitted once however many calls use it."""
 
     arrays: dict[str, str] = field(default_factory=dict)  # key -> C name
     array_text: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)  # struct text -> C name
     params_text: list[str] = field(default_factory=list)
-    runtime: set[str] = field(default_factory=set)
 
     def array(self, key: str, values: np.ndarray, comment: str) -> Ptr:
         if key not in self.arrays:
@@ -100,11 +99,9 @@ class Call:
 
 
 class Lowering:
-    """How one ONNX operator becomes kernel calls. Subclasses set `op_types` and `runtime` (the runtime
-    file its calls need) and override what differs."""
+    """How one ONNX operator becomes kernel calls. Subclasses set `op_types` and override what differs."""
 
     op_types: tuple[str, ...] = ()
-    runtime: str = ""
     fuses_clamp = False  # the kernel applies a leading Relu/Clip epilogue itself
 
     def prepare(self, graph: Graph, op: Op, opset: int) -> None:
@@ -217,3 +214,17 @@ def window_attrs(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...], 
         "k_h": kernel[0], "k_w": kernel[1], "stride_h": strides[0], "stride_w": strides[1],
         "dil_h": dils[0], "dil_w": dils[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
     }
+
+
+def mode_name(mode: int) -> str:
+    return {INIT | ACT: "PEXCP_STORE", INIT: "PEXCP_INIT", ACT: "PEXCP_ACT", 0: "0"}[mode]
+
+
+def per_image(call: Call, line: str) -> list[str]:
+    """One kernel call per batch item (`line` formats {src} and {dst}); sliced steps have batch 1."""
+    x, y = call.tensor(call.op.inputs[0]), call.out
+    src, dst = call.input(call.op.inputs[0]), call.output()
+    batch = x.shape[0]
+    return [
+        line.format(src=src.shifted(n * x.numel // batch), dst=dst.shifted(n * y.numel // batch)) for n in range(batch)
+    ]

@@ -1,0 +1,17 @@
+"""Reshape, Flatten, Squeeze, Unsqueeze, Identity -> pexcp_copy when the plan gives the output its own
+bytes (rewrite `views` off, or TFLite Micro's plan); otherwise they are views and emit nothing."""
+
+from __future__ import annotations
+
+from pexcp.backends.c.ops.base import Call, Lowering
+from pexcp.ir import Graph, Op
+
+
+class CopyLowering(Lowering):
+    op_types = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        return op.op_type == "Identity"
+
+    def emit(self, call: Call) -> list[str]:
+        return [f"pexcp_copy({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]

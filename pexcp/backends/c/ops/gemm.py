@@ -1,0 +1,89 @@
+"""Gemm and MatMul -> pexcp_gemm. Constant B is emitted transposed (N x K) so the kernel reads both
+operands of each dot product contiguously; beta * C is folded into one bias array at compile time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pexcp.backends.c.ops.base import Call, Lowering, mode_name, optional_constant, refuse
+from pexcp.ir import Graph, Op
+
+
+@dataclass
+class _Dims:
+    m: int
+    n: int
+    k: int
+    trans_a: bool
+    trans_b: bool  # B as given is N x K
+
+
+class GemmLowering(Lowering):
+    op_types = ("Gemm", "MatMul")
+    fuses_clamp = True
+
+    def _dims(self, graph: Graph, op: Op) -> _Dims:
+        a = graph.tensors[op.inputs[0]].shape
+        b_name = op.inputs[1]
+        b = graph.constants[b_name].shape if b_name in graph.constants else graph.tensors[b_name].shape
+        if op.op_type == "MatMul":
+            if len(a) < 2 or len(b) != 2:
+                raise refuse(op, f"shapes {a} x {b}: only (..., M, K) x (K, N) products are supported")
+            return _Dims(int(np.prod(a[:-1])), b[1], a[-1], False, False)
+        if len(a) != 2 or len(b) != 2:
+            raise refuse(op, "Gemm operands must be 2-D")
+        trans_a, trans_b = bool(op.attrs.get("transA", 0)), bool(op.attrs.get("transB", 0))
+        m, k = (a[1], a[0]) if trans_a else a
+        return _Dims(m, b[0] if trans_b else b[1], k, trans_a, trans_b)
+
+    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+        if op.inputs[0] not in graph.tensors:
+            raise refuse(op, "its A input must be an activation")
+        self._dims(graph, op)
+        if op.op_type == "Gemm":
+            optional_constant(graph, op, 2)
+
+    def _single_row(self, graph: Graph, op: Op) -> bool:
+        d = self._dims(graph, op)
+        return d.m == 1 and not d.trans_a and len(graph.tensors[op.outputs[0]].shape) == 2
+
+    def produces_slices(self, graph: Graph, op: Op) -> bool:
+        return self._single_row(graph, op)
+
+    def accumulates(self, graph: Graph, op: Op) -> bool:
+        return self._single_row(graph, op) and len(graph.tensors[op.inputs[0]].shape) == 2
+
+    def emit(self, call: Call) -> list[str]:
+        op, graph = call.op, call.graph
+        d = self._dims(graph, op)
+        b_name = op.inputs[1]
+        if b_name in graph.constants:
+            b = graph.constants[b_name]
+            b_ptr, trans_b = call.const(b_name, b if d.trans_b else b.T, tag="as N x K"), 1
+        else:
+            b_ptr, trans_b = call.input(b_name, sliced=False), int(d.trans_b)
+        bias, bias_rows = self._bias(call, d)
+        params = call.struct("pexcp_gemm_params", {
+            "m": d.m, "n": d.n, "k": d.k, "trans_a": int(d.trans_a), "trans_b": trans_b, "bias_rows": bias_rows,
+            "alpha": float(op.attrs.get("alpha", 1.0)), "act_min": call.clamp[0], "act_max": call.clamp[1],
+        })
+        n0, n1 = call.out_range if len(call.out.shape) == 2 else (0, d.n)
+        k0, k1 = call.in_range or (0, d.k)
+        return [
+            f"pexcp_gemm(&{params}, {call.input(op.inputs[0])}, {call.output()}, {b_ptr}, {bias}, "
+            f"{n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)});"
+        ]
+
+    def _bias(self, call: Call, d: _Dims) -> tuple[object, int]:
+        op = call.op
+        beta = float(op.attrs.get("beta", 1.0))
+        if op.op_type != "Gemm" or len(op.inputs) < 3 or not op.inputs[2] or beta == 0.0:
+            return "0", 0
+        c = call.graph.constants[op.inputs[2]].astype(np.float32)
+        rows = c.ndim == 2 and c.shape[0] != 1 and d.m > 1
+        full = np.broadcast_to(c, (d.m, d.n)) * np.float32(beta)
+        full = full if rows else full[0]
+        tag = "" if beta == 1.0 and c.shape == full.shape else f"beta {beta:g} x, as {'M x N' if rows else 'N'}"
+        return call.const(op.inputs[2], full, tag=tag), int(rows)

@@ -1,0 +1,51 @@
+"""Pad -> pexcp_pad (constant, reflect, edge). Channel-wise when no pads touch the batch or channels."""
+
+from __future__ import annotations
+
+from pexcp.backends.c.ops.base import RANK, Call, Lowering, check_rank, optional_constant, padded, refuse
+from pexcp.ir import Graph, Op
+
+MODES = {"constant": "PEXCP_PAD_CONSTANT", "reflect": "PEXCP_PAD_REFLECT", "edge": "PEXCP_PAD_EDGE"}
+
+
+class PadLowering(Lowering):
+    op_types = ("Pad",)
+
+    def _pads(self, graph: Graph, op: Op) -> tuple[list[int], float]:
+        """Begin pads of every axis and the constant value."""
+        rank = len(graph.tensors[op.inputs[0]].shape)
+        if "pads" in op.attrs:  # opset < 11
+            pads, value = list(op.attrs["pads"]), float(op.attrs.get("value", 0.0))
+        else:
+            given = optional_constant(graph, op, 1)
+            pads = [] if given is None else [int(p) for p in given.ravel()]
+            fill = optional_constant(graph, op, 2)
+            value = 0.0 if fill is None else float(fill.ravel()[0]) if fill.size else 0.0
+            axes = optional_constant(graph, op, 3)
+            if axes is not None:  # opset 18: pads of the listed axes only
+                full = [0] * 2 * rank
+                for i, a in enumerate(int(a) % rank for a in axes.ravel()):
+                    full[a], full[rank + a] = pads[i], pads[len(axes.ravel()) + i]
+                pads = full
+        return pads[:rank], value
+
+    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+        mode = op.attrs.get("mode", "constant")
+        if mode not in MODES:
+            raise refuse(op, f"mode {mode!r} is not supported ({', '.join(MODES)} are)")
+        check_rank(op, graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape)
+        self._pads(graph, op)
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
+        return len(x) >= 2 and x[:2] == y[:2] and self._pads(graph, op)[0][:2] == [0, 0]
+
+    def emit(self, call: Call) -> list[str]:
+        begin, value = self._pads(call.graph, call.op)
+        params = call.struct("pexcp_pad_params", {
+            "in_dims": padded(call.tensor(call.op.inputs[0]).shape), "out_dims": padded(call.out.shape),
+            "begin": begin + [0] * (RANK - len(begin)), "mode": MODES[call.op.attrs.get("mode", "constant")],
+            "value": value,
+        })
+        c0, c1 = call.out_range
+        return [f"pexcp_pad(&{params}, {call.input(call.op.inputs[0])}, {call.output()}, {c0}, {c1});"]

@@ -1,0 +1,35 @@
+"""Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh: elementwise, as ops or as the epilogue
+of another op's kernel call (then in place on the region that call wrote)."""
+
+from __future__ import annotations
+
+from pexcp.backends.c.cfmt import c_float
+from pexcp.backends.c.memory import Ptr
+from pexcp.backends.c.ops.base import Call, Lowering, clamp_of
+from pexcp.ir import Graph, Node, Op
+
+
+def unary_call(graph: Graph, node: Node, src: Ptr, dst: Ptr, count: int) -> str:
+    head = f"{src}, {dst}, {count}"
+    bounds = clamp_of(graph, node)
+    if bounds is not None:
+        return f"pexcp_clip({head}, {c_float(bounds[0])}, {c_float(bounds[1])});"
+    attrs = node.attrs
+    if node.op_type == "LeakyRelu":
+        return f"pexcp_leaky_relu({head}, {c_float(attrs.get('alpha', 0.01))});"
+    if node.op_type == "HardSigmoid":
+        return f"pexcp_hard_sigmoid({head}, {c_float(attrs.get('alpha', 0.2))}, {c_float(attrs.get('beta', 0.5))});"
+    return {"Sigmoid": "pexcp_sigmoid", "HardSwish": "pexcp_hard_swish", "Tanh": "pexcp_tanh"}[node.op_type] + f"({head});"
+
+
+class UnaryLowering(Lowering):
+    op_types = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
+
+    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+        clamp_of(graph, op)  # Clip bounds must be constants
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        return True
+
+    def emit(self, call: Call) -> list[str]:
+        return [unary_call(call.graph, call.op.core, call.input(call.op.inputs[0]), call.output(), call.out_count())]
