@@ -35,7 +35,10 @@ def _peak_step(expanded: Expanded) -> int:
     return live.index(max(live))
 
 
-def greedy_schedule(graph: Graph, groups: dict[str, Group], order: list[str]) -> tuple[Schedule, Expanded]:
+def greedy_schedule(
+    graph: Graph, groups: dict[str, Group], order: list[str], reorder: bool = True
+) -> tuple[Schedule, Expanded]:
+    """Split greedily at the peak. With `reorder` False only groups already contiguous in `order` split."""
     schedule = Schedule(list(order))
     current = expand(graph, schedule, groups)
     while True:
@@ -46,6 +49,8 @@ def greedy_schedule(graph: Graph, groups: dict[str, Group], order: list[str]) ->
             if step.op not in g.names or taken & set(g.names):
                 continue
             trial_order = contiguous(schedule.order, g)
+            if not reorder and trial_order != schedule.order:
+                continue
             for option in g.options:
                 trial = Schedule(trial_order, {**schedule.splits, g.id: option.width})
                 result = expand(graph, trial, groups)

@@ -22,7 +22,8 @@ Expr = cp_model.LinearExprT
 
 @dataclass
 class BlockVars:
-    id: str  # layout item id: tensor name, accumulator tensor, or region:<group>
+    id: str  # unique: tensor name, region:<group> or acc:<group>
+    item: str  # the layout item it becomes when present (analysis.liveness): tensor, region or acc tensor
     start: Expr
     end: Expr
     size: Expr  # units
@@ -62,11 +63,12 @@ def size_unit(graph: Graph, groups: dict[str, Group]) -> int:
     return math.gcd(*[s for s in sizes if s]) or 1
 
 
-def add_order(sm: ScheduleModel) -> None:
-    """A position per op, all different, producers before consumers."""
+def add_order(sm: ScheduleModel, fixed: list[str] | None = None) -> None:
+    """A position per op, all different, producers before consumers (or the positions of `fixed`)."""
     m, n = sm.model, sm.n
     for op in sm.graph.ops:
-        sm.pos[op.name] = m.new_int_var(0, n - 1, f"pos[{op.name}]")
+        lo, hi = (fixed.index(op.name),) * 2 if fixed else (0, n - 1)
+        sm.pos[op.name] = m.new_int_var(lo, hi, f"pos[{op.name}]")
     m.add_all_different(list(sm.pos.values()))
     for u, v in sm.graph.dag().edges:
         m.add(sm.pos[u] + 1 <= sm.pos[v])
@@ -126,13 +128,13 @@ def add_lifetimes(sm: ScheduleModel) -> None:
         start = _start(sm, name)
         end = _end(sm, name, readers.get(name, set()), start)
         size = sm.units(tensor.nbytes)
-        _block(sm, name, start, end, size, present)
+        _block(sm, name, name, start, end, size, present)
     for g in sm.groups.values():
         b = sm.split[g.id]
         end = _last(sm, g) + 1
-        _block(sm, f"region:{g.id}", _first(sm, g), end, sm.region[g.id], b)
-        if g.acc_tensor is not None:
-            _block(sm, g.acc_tensor, _first(sm, g), end, sm.units(g.acc_bytes), b)
+        _block(sm, f"region:{g.id}", f"region:{g.id}", _first(sm, g), end, sm.region[g.id], b)
+        if g.acc_tensor is not None:  # several candidate groups may share a tail: one block each
+            _block(sm, f"acc:{g.id}", g.acc_tensor, _first(sm, g), end, sm.units(g.acc_bytes), b)
 
 
 def _start(sm: ScheduleModel, name: str) -> Expr:
@@ -168,14 +170,14 @@ def _end(sm: ScheduleModel, name: str, readers: set[str], start: Expr) -> Expr:
     return end
 
 
-def _block(sm: ScheduleModel, bid: str, start: Expr, end: Expr, size: Expr, present) -> None:
+def _block(sm: ScheduleModel, bid: str, item: str, start: Expr, end: Expr, size: Expr, present) -> None:
     m = sm.model
     length = m.new_int_var(0, sm.n, f"len[{bid}]")
     if isinstance(present, int):
         time = m.new_interval_var(start, length, end, f"time[{bid}]")
     else:
         time = m.new_optional_interval_var(start, length, end, present, f"time[{bid}]")
-    sm.blocks[bid] = BlockVars(bid, start, end, size, present, time)
+    sm.blocks[bid] = BlockVars(bid, item, start, end, size, present, time)
 
 
 def add_cumulative(sm: ScheduleModel, capacity: cp_model.IntVar) -> None:
@@ -215,7 +217,7 @@ def add_pins(sm: ScheduleModel) -> None:
             m.add(sm.blocks[op.outputs[0]].offset == sm.blocks[op.inplace].offset)
     for g in sm.groups.values():
         if g.acc_tensor is not None:
-            m.add(sm.blocks[g.output].offset == sm.blocks[g.acc_tensor].offset).only_enforce_if(sm.split[g.id])
+            m.add(sm.blocks[g.output].offset == sm.blocks[f"acc:{g.id}"].offset).only_enforce_if(sm.split[g.id])
 
 
 def max_slices(sm: ScheduleModel) -> int:
@@ -245,4 +247,5 @@ def add_hint(sm: ScheduleModel, schedule: Schedule, offsets: dict[str, int] | No
     if offsets is not None:
         for b in sm.blocks.values():
             if b.offset is not None:
-                m.add_hint(b.offset, offsets.get(b.id, 0) // sm.unit)
+                used = b.id == b.item or b.id.removeprefix("acc:") in schedule.splits
+                m.add_hint(b.offset, offsets.get(b.item, 0) // sm.unit if used else 0)

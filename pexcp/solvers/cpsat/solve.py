@@ -30,6 +30,18 @@ from pexcp.solvers.reorder import optimal_order
 from pexcp.units import format_bytes
 
 
+@dataclass(frozen=True)
+class CpsatConfig:
+    """What the scheduler may change and which solving aids it uses (for ablations and breakdowns)."""
+
+    split: bool = True  # consider channel splits
+    reorder: bool = True  # free execution order (else the file's)
+    bound_phase: bool = True  # LOAD lower bound before the joint model
+    hint: bool = True  # start the joint model from the best heuristic plan
+    layout_shortcut: bool = True  # stop when the bound schedule packs at the bound
+    deterministic: bool = True  # interleaved search: same seed + workers, same plan
+
+
 @dataclass
 class Candidate:
     schedule: Schedule
@@ -49,12 +61,12 @@ def _laid_out(graph: Graph, schedule: Schedule, groups: dict[str, Group]) -> Can
     return Candidate(schedule, expanded, item_offsets(expanded, best_of_items(expanded.items())))
 
 
-def _solver(options: SolveOptions, seconds: float) -> cp_model.CpSolver:
+def _solver(options: SolveOptions, seconds: float, config: CpsatConfig) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(seconds, 0.05)
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
-    solver.parameters.interleave_search = True  # deterministic for a given seed and worker count
+    solver.parameters.interleave_search = config.deterministic
     return solver
 
 
@@ -81,9 +93,9 @@ def _schedule_from(sm: cm.ScheduleModel, solver: cp_model.CpSolver) -> Schedule:
     return Schedule(order, splits)
 
 
-def _base_model(graph: Graph, groups: dict[str, Group], unit: int, capacity_bytes: int) -> cm.ScheduleModel:
+def _base_model(graph, groups, unit, capacity_bytes, config: CpsatConfig) -> cm.ScheduleModel:
     sm = cm.ScheduleModel(graph, groups, unit, capacity=-(-capacity_bytes // unit))
-    cm.add_order(sm)
+    cm.add_order(sm, None if config.reorder else [op.name for op in graph.ops])
     cm.add_split_choices(sm)
     cm.add_lifetimes(sm)
     return sm
@@ -93,14 +105,14 @@ def _bytes_shown(weight: int, unit: int):
     return lambda v: f"{int(v // weight) * unit:,} B"
 
 
-def load_bound(graph, groups, unit, cap_bytes, options, seconds, t0) -> tuple[int, bool, Schedule | None]:
+def load_bound(graph, groups, unit, cap_bytes, options, config, seconds, t0) -> tuple[int, bool, Schedule | None]:
     """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (a proven lower
     bound in bytes, whether it is the exact minimum, the best schedule found)."""
-    sm = _base_model(graph, groups, unit, cap_bytes)
+    sm = _base_model(graph, groups, unit, cap_bytes, config)
     load = sm.model.new_int_var(0, sm.capacity, "load")
     cm.add_cumulative(sm, load)
     cm.add_objective(sm, load, None)
-    solver = _solver(options, seconds)
+    solver = _solver(options, seconds, config)
     weight = cm.max_slices(sm) + 1
     status = solver.solve(sm.model, _Reporter(options.progress, "LOAD bound", _bytes_shown(weight, unit), t0))
     bound = int(solver.best_objective_bound // weight) * unit
@@ -109,28 +121,27 @@ def load_bound(graph, groups, unit, cap_bytes, options, seconds, t0) -> tuple[in
     return bound, status == cp_model.OPTIMAL, _schedule_from(sm, solver)
 
 
-def joint(graph, groups, unit, hint: Candidate, lower: int, options, seconds, t0) -> tuple[Candidate | None, int, bool]:
+def joint(graph, groups, unit, hint: Candidate, lower: int, options, config, seconds, t0) -> tuple[Candidate | None, int, bool]:
     """Phase 4: order, splits and offsets together. Without a budget it minimises the arena (then slices)
     and returns (candidate, proven arena bound, optimal?); with one it minimises slices within the budget."""
     budget_units = None if options.budget is None else options.budget // unit
     capacity = hint.arena if options.budget is None else options.budget
-    sm = _base_model(graph, groups, unit, capacity)
+    sm = _base_model(graph, groups, unit, capacity, config)
     arena = cm.add_arena(sm, lower_bound=-(-lower // unit))
     cm.add_cumulative(sm, arena)
     cm.add_no_overlap(sm)
     cm.add_pins(sm)
     cm.add_objective(sm, arena, budget_units)
-    cm.add_hint(sm, hint.schedule, hint.offsets)
-    solver = _solver(options, seconds)
+    if config.hint:
+        cm.add_hint(sm, hint.schedule, hint.offsets)
+    solver = _solver(options, seconds, config)
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, unit) if budget_units is None else (lambda v: f"{v:.0f} extra calls")
     status = solver.solve(sm.model, _Reporter(options.progress, "joint", show, t0))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, lower, False
     schedule = _schedule_from(sm, solver)
-    offsets = {
-        b.id: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present)
-    }
+    offsets = {b.item: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present)}
     bound = lower if budget_units is not None else max(lower, int(solver.best_objective_bound // weight) * unit)
     return Candidate(schedule, expand(graph, schedule, groups), offsets), bound, status == cp_model.OPTIMAL
 
@@ -156,22 +167,25 @@ def _pick(candidates: list[Candidate], groups: dict[str, Group], budget: int | N
     return min(candidates, key=lambda c: (c.arena, c.slices(groups)))
 
 
-def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
+def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatConfig()) -> Plan:
     t0 = time.perf_counter()
     deadline = t0 + options.timeout
     budget = options.budget
     progress = options.progress or (lambda msg: None)
-    groups = {g.id: g for g in candidate_groups(graph)}
+    groups = {g.id: g for g in candidate_groups(graph)} if config.split else {}
     unit = cm.size_unit(graph, groups)
-    order = [op.name for op in optimal_order(graph).order]
+    order = [op.name for op in (optimal_order(graph).order if config.reorder else graph.ops)]
     unsplit = _laid_out(graph, Schedule(order), groups)
-    greedy = _laid_out(graph, greedy_schedule(graph, groups, order)[0], groups)
+    greedy = _laid_out(graph, greedy_schedule(graph, groups, order, config.reorder)[0], groups)
     candidates = [unsplit, greedy]
     progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit.arena:,} B, pex-greedy {greedy.arena:,} B")
 
     cap = max(c.arena for c in candidates) if budget is None else max(budget, min(c.arena for c in candidates))
-    bound, exact, schedule = load_bound(graph, groups, unit, cap, options, 0.4 * (deadline - time.perf_counter()), t0)
-    progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {bound:,} B ({'exact' if exact else 'not exact'})")
+    bound, exact, schedule = 0, False, None
+    if config.bound_phase:
+        seconds = 0.4 * (deadline - time.perf_counter())
+        bound, exact, schedule = load_bound(graph, groups, unit, cap, options, config, seconds, t0)
+        progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {bound:,} B ({'exact' if exact else 'not exact'})")
     if budget is not None and bound > budget:
         witness = _laid_out(graph, schedule, groups) if schedule else min(candidates, key=lambda c: c.arena)
         raise BudgetError(
@@ -184,8 +198,9 @@ def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
     fits = budget is not None and best.arena <= budget
     optimal = best.arena <= bound if budget is None else (fits and best.slices(groups) == 0)
     notes: list[str] = []
-    if not optimal and time.perf_counter() < deadline:
-        found, bound_joint, proven = joint(graph, groups, unit, best, bound, options, deadline - time.perf_counter(), t0)
+    if (not optimal or not config.layout_shortcut) and time.perf_counter() < deadline:
+        seconds = deadline - time.perf_counter()
+        found, bound_joint, proven = joint(graph, groups, unit, best, bound, options, config, seconds, t0)
         if found is not None:
             best = _pick([best, found], groups, budget)
         if budget is None:

@@ -12,7 +12,7 @@ class PadLowering(Lowering):
     op_types = ("Pad",)
 
     def _pads(self, graph: Graph, op: Op) -> tuple[list[int], float]:
-        """Begin pads of every axis and the constant value."""
+        """Pads (begins of every axis, then ends) and the constant value."""
         rank = len(graph.tensors[op.inputs[0]].shape)
         if "pads" in op.attrs:  # opset < 11
             pads, value = list(op.attrs["pads"]), float(op.attrs.get("value", 0.0))
@@ -27,7 +27,7 @@ class PadLowering(Lowering):
                 for i, a in enumerate(int(a) % rank for a in axes.ravel()):
                     full[a], full[rank + a] = pads[i], pads[len(axes.ravel()) + i]
                 pads = full
-        return pads[:rank], value
+        return pads, value
 
     def prepare(self, graph: Graph, op: Op, opset: int) -> None:
         mode = op.attrs.get("mode", "constant")
@@ -37,11 +37,12 @@ class PadLowering(Lowering):
         self._pads(graph, op)
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
-        x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
-        return len(x) >= 2 and x[:2] == y[:2] and self._pads(graph, op)[0][:2] == [0, 0]
+        pads, rank = self._pads(graph, op)[0], len(graph.tensors[op.inputs[0]].shape)
+        return rank >= 2 and not any(pads[a] or pads[rank + a] for a in (0, 1))
 
     def emit(self, call: Call) -> list[str]:
-        begin, value = self._pads(call.graph, call.op)
+        pads, value = self._pads(call.graph, call.op)
+        begin = pads[: len(pads) // 2]
         params = call.struct("pexcp_pad_params", {
             "in_dims": padded(call.tensor(call.op.inputs[0]).shape), "out_dims": padded(call.out.shape),
             "begin": begin + [0] * (RANK - len(begin)), "mode": MODES[call.op.attrs.get("mode", "constant")],

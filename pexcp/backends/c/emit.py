@@ -1,0 +1,330 @@
+"""Lower a validated plan to a self-contained C99 project: model.h (API and sizes), model.c (weights in
+flash, one static arena, the schedule as straight-line kernel calls), the runtime kernels it calls, a
+Makefile fragment and a README; with `harness`, a test main.c, Makefile, Cortex-M startup and linker script.
+
+Slices (docs/c-backend.md): a step with slice [c0, c1) writes output channels c0..c1 (reading the same input
+channels when the op is channel-wise, whole inputs otherwise); an accumulating step reads input channels
+c0..c1 and adds partial sums into the whole output, the op's first step starting from the bias and its last
+applying the activation and the rest of the epilogue.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+import pexcp
+from pexcp.backends.c.cfmt import c_comment, c_string
+from pexcp.backends.c.memory import FLOAT_BYTES, ArenaMap
+from pexcp.backends.c.ops import LOWERINGS, Call, check_op, epilogue_line, refuse
+from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of
+from pexcp.errors import InvalidPlanError
+from pexcp.ir import Graph, Op
+from pexcp.plan.plan import Plan, Step
+
+HERE = Path(__file__).parent
+RUNTIME = HERE / "runtime"
+TEMPLATES = HERE / "templates"
+RUNTIME_HEADER = "pexcp_runtime.h"
+HARNESS_TEMPLATES = ("main.c", "Makefile", "startup_cortex_m.c", "cortex_m.ld")
+_KERNEL_FILE = {"max_pool": "pool", "average_pool": "pool"}  # kernels that share a runtime file
+_CALL = re.compile(r"\bpexcp_([a-z_]+)\(")
+
+
+@dataclass
+class Port:
+    """A model input or output as the API exposes it: where it sits in the arena and how it is stored."""
+
+    name: str
+    offset: int  # bytes into the arena
+    shape: tuple[int, ...]  # stored
+    perm: tuple[int, ...] | None  # stored = transpose(declared, perm)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def declared(self) -> tuple[int, ...]:
+        if self.perm is None:
+            return self.shape
+        dims = [0] * len(self.shape)
+        for axis, p in enumerate(self.perm):
+            dims[p] = self.shape[axis]
+        return tuple(dims)
+
+
+def model_opset(graph: Graph) -> int:
+    """The model's ai.onnx opset (Softmax and Clip changed meaning over opsets); 13 without a source file."""
+    if not graph.source:
+        return 13
+    model = onnx.load(graph.source, load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def check_graph(graph: Graph, opset: int | None = None) -> None:
+    """Raise BadInputError if any op of the graph has no kernel (before a long solve, not after)."""
+    opset = model_opset(graph) if opset is None else opset
+    for op in graph.ops:
+        check_op(graph, op, opset)
+
+
+def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> list[Path]:
+    """Write the C project for `plan` into `outdir`; return the files written."""
+    opset = model_opset(graph)
+    check_graph(graph, opset)
+    arena = ArenaMap(graph, plan)
+    pools = Pools()
+    body = _schedule(graph, plan, arena, pools, opset)
+    inputs = [_port(graph, arena, t, 0) for t in graph.inputs]
+    outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
+    kernels = sorted({_KERNEL_FILE.get(k, k) for k in _CALL.findall("\n".join(body))})
+    outdir = Path(outdir)
+    (outdir / "runtime").mkdir(parents=True, exist_ok=True)
+    files = {
+        "model.h": _model_h(graph, plan, inputs, outputs),
+        "model.c": _model_c(graph, plan, pools, body, inputs, outputs),
+        "model.mk": _model_mk(kernels),
+        "README.md": _readme(graph, plan, inputs, outputs, harness),
+    }
+    if harness:
+        files["harness.h"] = _harness_h(inputs, outputs)
+        files.update({name: (TEMPLATES / name).read_text() for name in HARNESS_TEMPLATES})
+    written = []
+    for name, text in files.items():
+        (outdir / name).write_text(text)
+        written.append(outdir / name)
+    for name in [RUNTIME_HEADER] + [f"{k}.c" for k in kernels]:
+        shutil.copyfile(RUNTIME / name, outdir / "runtime" / name)
+        written.append(outdir / "runtime" / name)
+    return written
+
+
+# ---- the schedule --------------------------------------------------------------------------------------
+
+
+def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools, opset: int) -> list[str]:
+    steps_of: dict[str, list[int]] = {}
+    for step in plan.steps:
+        steps_of.setdefault(step.op, []).append(step.index)
+    lines: list[str] = []
+    for step in plan.steps:
+        op = graph.op(step.op)
+        lines.append(f"/* step {step.index}: {_describe(op, step)} */")
+        lines += _view(graph, op, step, arena) if op.view else _call(graph, op, step, arena, pools, opset, steps_of[op.name])
+        for b in arena.dead_after(step.index):
+            lines.append(f"MODEL_POISON({b.offset}, {b.bytes}); /* {c_comment(b.tensor, 60)} is dead */")
+    return lines
+
+
+def _describe(op: Op, step: Step) -> str:
+    kind = "+".join([op.op_type] + [e.op_type for e in op.epilogue])
+    where = ""
+    if step.slice is not None:
+        what = "input" if step.accumulate else "output"
+        where = f", {what} channels {step.slice.start}:{step.slice.stop}"
+    return f"{kind} {c_comment(op.name, 70)}{where}" + (" (view: no code)" if op.view else "")
+
+
+def _view(graph: Graph, op: Op, step: Step, arena: ArenaMap) -> list[str]:
+    """A view's output shares its input's bytes; copy only if the plan put it elsewhere."""
+    src = arena.pointer(step.index, graph.activation_inputs(op)[0])
+    dst = arena.pointer(step.index, op.outputs[0])
+    if src == dst:
+        return []
+    return [f"pexcp_copy({src}, {dst}, {graph.tensors[op.outputs[0]].numel});"]
+
+
+def _call(graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, opset: int, steps: list[int]) -> list[str]:
+    lowering = LOWERINGS[op.op_type]
+    out = graph.tensors[op.outputs[0]]
+    whole = (0, out.channels or 1)
+    out_range, in_range, mode, finishes = whole, None, INIT | ACT, True
+    if step.slice is not None:
+        span = (step.slice.start, step.slice.stop)
+        if out.shape[0] != 1:
+            raise refuse(op, "channel slices need batch size 1")
+        if step.accumulate:
+            if not lowering.accumulates(graph, op):
+                raise refuse(op, "this op cannot accumulate partial sums over input-channel slices")
+            in_range = span
+            mode = (INIT if step.index == steps[0] else 0) | (ACT if step.index == steps[-1] else 0)
+            finishes = step.index == steps[-1]
+        else:
+            if not lowering.produces_slices(graph, op):
+                raise refuse(op, "this op cannot compute a slice of its output channels")
+            out_range = span
+            in_range = span if lowering.channelwise(graph, op) else None
+    epilogue = list(op.epilogue)
+    clamp = NO_CLAMP
+    if lowering.fuses_clamp and epilogue and clamp_of(graph, epilogue[0]) is not None:
+        clamp = clamp_of(graph, epilogue.pop(0))  # type: ignore[assignment]
+    call = Call(graph, op, step, arena, pools, opset, out_range, in_range, mode, clamp)
+    lines = lowering.emit(call)
+    if finishes:
+        lines += [epilogue_line(call, node) for node in epilogue]
+    return lines
+
+
+def _port(graph: Graph, arena: ArenaMap, tensor: str, step: int) -> Port:
+    t = graph.tensors[tensor]
+    try:
+        ptr = arena.pointer(step, tensor)
+    except InvalidPlanError:
+        raise InvalidPlanError([f"model input/output {tensor!r} has no whole buffer at step {step}"]) from None
+    return Port(tensor, ptr.offset * FLOAT_BYTES, t.shape, t.perm)
+
+
+# ---- files ---------------------------------------------------------------------------------------------
+
+
+def _x(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def _origin(graph: Graph, plan: Plan) -> str:
+    return (
+        f" * Generated by pexcp {pexcp.__version__} from {c_comment(Path(graph.source or graph.name).name, 60)} "
+        f"(sha256 {plan.model_sha256[:16]}...)\n"
+        f" * plan: method {plan.method}, status {plan.status}, arena {plan.arena_bytes:,} bytes, "
+        f"{len(plan.steps)} steps ({sum(s.slice is not None for s in plan.steps)} sliced).\n"
+    )
+
+
+def _port_doc(kind: str, i: int, p: Port) -> str:
+    text = f"/* {kind} {i}: {c_comment(p.name, 60)}, float32 {_x(p.shape)} ({p.size} floats)"
+    if p.perm is not None:
+        text += (
+            f"\n * STORED PERMUTED: declared {_x(p.declared)}, stored {_x(p.shape)} = transpose(declared, "
+            f"{tuple(p.perm)}): stored axis k is declared axis perm[k]"
+        )
+    return text + " */\n"
+
+
+def _model_h(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port]) -> str:
+    ports = "".join(
+        _port_doc(kind, i, p) + f"#define MODEL_{kind.upper()}_{i}_SIZE {p.size}\n"
+        for kind, group in (("input", inputs), ("output", outputs))
+        for i, p in enumerate(group)
+    )
+    return (
+        f"/* model.h: C API of {c_comment(graph.name, 60)}.\n{_origin(graph, plan)} *\n"
+        " * Write each input through model_input(i), call model_run(), read model_output(j). Every tensor,\n"
+        " * inputs and outputs included, lives in one static arena of MODEL_ARENA_BYTES: an input may share\n"
+        " * bytes with an output, so copy the outputs before writing the next inputs. Not reentrant.\n */\n"
+        "#ifndef MODEL_H\n#define MODEL_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+        f"#define MODEL_ARENA_BYTES {plan.arena_bytes}\n"
+        f"#define MODEL_NUM_INPUTS {len(inputs)}\n#define MODEL_NUM_OUTPUTS {len(outputs)}\n\n{ports}\n"
+        "/* the stored input i (NULL if i is out of range) */\nfloat *model_input(int i);\n"
+        "/* output j, valid after model_run() until an input is written (NULL if j is out of range) */\n"
+        "float *model_output(int j);\n"
+        "/* runs the schedule once: straight-line kernel calls, no allocation */\nvoid model_run(void);\n"
+        "/* the arena itself (e.g. to fill it with a pattern when testing) */\nvoid *model_arena(void);\n\n"
+        "#ifdef __cplusplus\n}\n#endif\n\n#endif\n"
+    )
+
+
+def _switch(name: str, ports: list[Port]) -> str:
+    cases = "".join(f"    case {i}:\n        return AT({p.offset});\n" for i, p in enumerate(ports))
+    return f"float *{name}(int i)\n{{\n    switch (i) {{\n{cases}    default:\n        return 0;\n    }}\n}}\n"
+
+
+def _model_c(graph: Graph, plan: Plan, pools: Pools, body: list[str], inputs: list[Port], outputs: list[Port]) -> str:
+    floats = max(1, -(-plan.arena_bytes // FLOAT_BYTES))
+    run = "".join(f"    {line}\n" for line in body)
+    return (
+        f"/* model.c: {c_comment(graph.name, 60)} as straight-line calls of the pexcp runtime.\n{_origin(graph, plan)}"
+        " * Layout: the arena, the weights (static const: they stay in flash), the kernel parameters, the API,\n"
+        " * and model_run() at the end. Pointers are AT(byte offset into the arena), as in the plan.\n */\n"
+        '#include "model.h"\n#include "runtime/pexcp_runtime.h"\n\n'
+        "#if defined(__GNUC__) || defined(__clang__)\n#define MODEL_ALIGNED __attribute__((aligned(16)))\n"
+        "#else\n#define MODEL_ALIGNED\n#endif\n\n"
+        f"/* every activation tensor at a fixed offset: {plan.arena_bytes} bytes */\n"
+        f"static float arena[{floats}] MODEL_ALIGNED;\n#define AT(byte_offset) (arena + (byte_offset) / 4)\n\n"
+        "/* with MODEL_POISON_DEAD defined, the bytes of each tensor are overwritten with NaNs as soon as the\n"
+        " * plan says it is dead, so reading a tensor after its lifetime shows in the outputs */\n"
+        "#ifdef MODEL_POISON_DEAD\n#include <string.h>\n"
+        "#define MODEL_POISON(offset, bytes) memset((unsigned char *)arena + (offset), 0xFF, (bytes))\n"
+        "#else\n#define MODEL_POISON(offset, bytes) ((void)0)\n#endif\n\n"
+        "/* ---- weights ---- */\n" + "\n".join(pools.array_text)
+        + "\n/* ---- kernel parameters ---- */\n" + "".join(pools.params_text)
+        + "\n/* ---- API ---- */\n" + _switch("model_input", inputs) + "\n" + _switch("model_output", outputs)
+        + "\nvoid *model_arena(void)\n{\n    return arena;\n}\n\n"
+        + f"/* ---- the schedule ---- */\nvoid model_run(void)\n{{\n{run}}}\n"
+    )
+
+
+def _model_mk(kernels: list[str]) -> str:
+    sources = " \\\n    ".join(["$(MODEL_DIR)/model.c"] + [f"$(MODEL_DIR)/runtime/{k}.c" for k in kernels])
+    return (
+        "# model.mk: the generated model's sources; include it from your Makefile and link with -lm.\n"
+        "MODEL_DIR ?= .\n"
+        f"MODEL_SRCS = {sources}\n"
+        "MODEL_HEADERS = $(MODEL_DIR)/model.h $(MODEL_DIR)/runtime/pexcp_runtime.h\n"
+        "MODEL_LDLIBS = -lm\n"
+    )
+
+
+def _readme(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port], harness: bool) -> str:
+    ports = "".join(
+        f"- {kind} {i}: `{p.name}` float32 {_x(p.shape)}"
+        + (f", stored permuted: declared {_x(p.declared)}, stored = transpose(declared, {tuple(p.perm)})" if p.perm else "")
+        + "\n"
+        for kind, group in (("input", inputs), ("output", outputs))
+        for i, p in enumerate(group)
+    )
+    text = (
+        f"# {graph.name} in C (generated by pexcp {pexcp.__version__})\n\n"
+        f"Plan: method {plan.method}, status {plan.status}, arena {plan.arena_bytes:,} bytes "
+        f"(every activation, model input and output included), {len(plan.steps)} steps.\n\n"
+        "Files: `model.h` (API and sizes), `model.c` (weights as `static const` arrays, the arena, the schedule as\n"
+        "straight-line calls), `runtime/` (the float32 kernels it calls), `model.mk` (sources to build).\n"
+        "C99, no allocation, no recursion, no global state besides the arena and constants.\n\n"
+        f"{ports}\n"
+        "Use: write the inputs through `model_input(i)` (in the stored layout), call `model_run()`, read\n"
+        "`model_output(j)`. Build: `include model.mk` in your Makefile, compile `$(MODEL_SRCS)`, link `-lm`.\n"
+        "Define `MODEL_POISON_DEAD` to overwrite every tensor with NaNs when it dies (a lifetime check).\n"
+    )
+    if harness:
+        text += (
+            "\nTest harness (`main.c`, `Makefile`):\n\n"
+            "- `make host` builds `model_host`: `./model_host in0.bin [in1.bin ...] -o outdir` reads input i as raw\n"
+            "  little-endian float32 in the model's declared layout and writes output j to `outdir/out<j>.bin`.\n"
+            "- `make qemu` builds a Cortex-M4F image (arm-none-eabi-gcc, newlib-nano, semihosting) and runs it on\n"
+            "  qemu-system-arm (mps2-an386) with built-in pseudo-random inputs: it prints the outputs, static RAM,\n"
+            "  stack high-water mark and instructions per inference (`-icount shift=0` + SysTick).\n"
+        )
+    return text
+
+
+def _harness_h(inputs: list[Port], outputs: list[Port]) -> str:
+    def rows(ports: list[Port]) -> str:
+        out = []
+        for p in ports:
+            declared = p.declared
+            strides = [1] * len(declared)
+            for a in range(len(declared) - 2, -1, -1):
+                strides[a] = strides[a + 1] * declared[a + 1]
+            # stored axis k is declared axis perm[k]: its step in the declared layout
+            steps = [strides[p.perm[k]] for k in range(len(p.shape))] if p.perm else strides
+            dims = ", ".join(map(str, p.shape)) or "1"
+            out.append(
+                f"    {{{c_string(p.name)}, {max(1, len(p.shape))}, {{{dims}}}, {{{', '.join(map(str, steps)) or '1'}}}}},"
+            )
+        return "\n".join(out)
+
+    return (
+        "/* harness.h: the model's inputs and outputs for main.c (generated by pexcp). */\n"
+        "#ifndef HARNESS_H\n#define HARNESS_H\n\n#define HARNESS_MAX_RANK 8\n\n"
+        "typedef struct {\n    const char *name;\n    int rank;\n    long dims[HARNESS_MAX_RANK];  /* stored */\n"
+        "    long steps[HARNESS_MAX_RANK]; /* per stored axis: its stride in the declared layout */\n} harness_port;\n\n"
+        f"static const harness_port harness_inputs[] = {{\n{rows(inputs)}\n}};\n"
+        f"static const harness_port harness_outputs[] = {{\n{rows(outputs)}\n}};\n\n#endif\n"
+    )

@@ -1,0 +1,63 @@
+"""The operator lowerings by ONNX op type, and the checks that refuse a graph the C backend cannot run."""
+
+from __future__ import annotations
+
+from pexcp.backends.c.ops.base import Call, Lowering, clamp_of, refuse
+from pexcp.backends.c.ops.binary import BinaryLowering, check_broadcast
+from pexcp.backends.c.ops.concat import ConcatLowering
+from pexcp.backends.c.ops.conv import ConvLowering
+from pexcp.backends.c.ops.copy import CopyLowering
+from pexcp.backends.c.ops.gemm import GemmLowering
+from pexcp.backends.c.ops.pad import PadLowering
+from pexcp.backends.c.ops.pool import GlobalAveragePoolLowering, PoolLowering
+from pexcp.backends.c.ops.reduce import ReduceMeanLowering, SoftmaxLowering
+from pexcp.backends.c.ops.transpose import TransposeLowering
+from pexcp.backends.c.ops.unary import UnaryLowering, unary_call
+from pexcp.errors import BadInputError
+from pexcp.ir import Graph, Node, Op
+
+_BINARY = BinaryLowering()
+LOWERINGS: dict[str, Lowering] = {
+    t: lowering
+    for lowering in [
+        ConvLowering(), GemmLowering(), PoolLowering(), GlobalAveragePoolLowering(), ReduceMeanLowering(),
+        SoftmaxLowering(), ConcatLowering(), PadLowering(), TransposeLowering(), CopyLowering(), UnaryLowering(),
+        _BINARY,
+    ]
+    for t in lowering.op_types
+}
+
+
+def no_kernel(op_type: str, name: str) -> BadInputError:
+    return BadInputError(f"cannot compile: operator {op_type} (node {name!r}) has no C kernel")
+
+
+def check_op(graph: Graph, op: Op, opset: int) -> None:
+    """Refuse, with the node's name, an op (or an op of its epilogue) no kernel computes."""
+    if op.quant or any(graph.tensors[t].dtype != "float32" for t in graph.activation_inputs(op) + op.outputs):
+        raise BadInputError(f"cannot compile: node {op.name!r} is not float32; the C backend runs float32 models only")
+    if op.view:
+        return
+    lowering = LOWERINGS.get(op.op_type)
+    if lowering is None:
+        raise no_kernel(op.op_type, op.name)
+    lowering.prepare(graph, op, opset)
+    out = graph.tensors[op.outputs[0]].shape
+    for node in op.epilogue:
+        if node.op_type in UnaryLowering.op_types:
+            clamp_of(graph, node)
+        elif node.op_type in BinaryLowering.op_types:
+            check_broadcast(node, [out, graph.constants[node.inputs[1]].shape], out)
+        else:
+            raise no_kernel(node.op_type, node.name)
+
+
+def epilogue_line(call: Call, node: Node) -> str:
+    """An epilogue node applied in place to the output region the call completed."""
+    if node.op_type in BinaryLowering.op_types:
+        return _BINARY.epilogue(call, node)
+    out = call.output()
+    return unary_call(call.graph, node, out, out, call.out_count())
+
+
+__all__ = ["LOWERINGS", "Call", "check_op", "epilogue_line", "refuse"]

@@ -1,0 +1,82 @@
+"""Add, Sub, Mul, Div, PRelu -> pexcp_binary with broadcasting, as ops (either operand may be a constant)
+or as the epilogue of another op's call (a constant operand applied in place to the region it wrote)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pexcp.backends.c.memory import Ptr
+from pexcp.backends.c.ops.base import (
+    NO_CLAMP, RANK, Call, Lowering, check_rank, contiguous_strides, padded, refuse,
+)
+from pexcp.ir import Graph, Node, Op
+
+OPS = {"Add": "PEXCP_ADD", "Sub": "PEXCP_SUB", "Mul": "PEXCP_MUL", "Div": "PEXCP_DIV", "PRelu": "PEXCP_PRELU"}
+
+
+def _shape(graph: Graph, name: str) -> tuple[int, ...]:
+    return graph.constants[name].shape if name in graph.constants else graph.tensors[name].shape
+
+
+def broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> list[int]:
+    """Strides of an operand read along the (rank-4) output axes: 0 where it is broadcast."""
+    aligned = (1,) * (len(out) - len(shape)) + tuple(shape)
+    strides = [0 if d == 1 and o != 1 else s for d, o, s in zip(aligned, out, contiguous_strides(aligned))]
+    return strides + [0] * (RANK - len(strides))
+
+
+def check_broadcast(node: Op | Node, shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> None:
+    check_rank(node, out, *shapes)  # type: ignore[arg-type]
+    try:
+        result = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise refuse(node, f"shapes {shapes} do not broadcast") from None
+    if tuple(result) != tuple(out):
+        raise refuse(node, f"shapes {shapes} broadcast to {tuple(result)}, not to its output {out}")
+
+
+def _params(call: Call, node: Op | Node, a: tuple[int, ...], b: tuple[int, ...], clamp: tuple[float, float]) -> str:
+    out = call.out.shape
+    return call.struct("pexcp_binary_params", {
+        "op": OPS[node.op_type], "dims": padded(out), "a_strides": broadcast_strides(a, out),
+        "b_strides": broadcast_strides(b, out), "act_min": clamp[0], "act_max": clamp[1],
+    })
+
+
+class BinaryLowering(Lowering):
+    op_types = tuple(OPS)
+
+    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+        names = op.inputs[:2]
+        if not any(n in graph.tensors for n in names):
+            raise refuse(op, "needs an activation operand")
+        check_broadcast(op, [_shape(graph, n) for n in names], graph.tensors[op.outputs[0]].shape)
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        return True
+
+    def _operand(self, call: Call, name: str) -> Ptr:
+        """Pointer to the operand at the first output channel of the call (broadcast operands as they are)."""
+        shape, out = _shape(call.graph, name), call.out.shape
+        stride_c = broadcast_strides(shape, out)[1] if len(out) > 1 else 0
+        c0, c1 = call.out_range
+        if name in call.graph.constants:
+            return call.const(name).shifted(c0 * stride_c)
+        if call.whole_output or stride_c == 0:
+            return call.input(name, sliced=False)
+        if len(shape) != len(out):
+            raise refuse(call.op, f"a channel slice of the lower-rank operand {name!r} is not supported")
+        return call.arena.pointer(call.step.index, name, c0, c1)
+
+    def emit(self, call: Call) -> list[str]:
+        a, b = call.op.inputs[:2]
+        params = _params(call, call.op, _shape(call.graph, a), _shape(call.graph, b), call.clamp)
+        c0, c1 = call.out_range
+        return [f"pexcp_binary(&{params}, {self._operand(call, a)}, {self._operand(call, b)}, {call.output()}, {c0}, {c1});"]
+
+    def epilogue(self, call: Call, node: Node) -> str:
+        """The epilogue `x op constant`, in place on the channels the call wrote."""
+        params = _params(call, node, call.out.shape, _shape(call.graph, node.inputs[1]), NO_CLAMP)
+        c0, c1 = call.out_range
+        out = call.output()
+        return f"pexcp_binary(&{params}, {out}, {self._operand(call, node.inputs[1])}, {out}, {c0}, {c1});"
