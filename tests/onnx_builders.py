@@ -48,7 +48,7 @@ class GraphBuilder:
         self._count = 0
         self._dequantized: dict[str, str] = {}  # int8 activation -> its shared DequantizeLinear output
         self.value_info: list[onnx.ValueInfoProto] = []  # declared shapes (of opaque ops' outputs)
-        self._dynamic = False
+        self.dynamic = False  # an input has symbolic dims: graph outputs then declare only their rank
         self.act_dtype = TensorProto.INT8 if qdq else TensorProto.FLOAT
 
     # ---- bookkeeping ------------------------------------------------------------------------------------
@@ -75,7 +75,8 @@ class GraphBuilder:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=name, domain=domain, **attrs))
         return out
 
-    def _set(self, name: str, shape: Sequence[int], dtype: int | None = None) -> str:
+    def declare(self, name: str, shape: Sequence[int], dtype: int | None = None) -> str:
+        """Record the shape of value `name` (made by a raw `node` call); returns the name."""
         self.values[name] = _Value(tuple(int(d) for d in shape), self.act_dtype if dtype is None else dtype)
         return name
 
@@ -96,7 +97,7 @@ class GraphBuilder:
         """Make float result y a stored activation: quantized in QDQ mode."""
         if self.qdq:
             y = self.node("QuantizeLinear", [y, *self._scale()], kind="quant")
-        return self._set(y, shape)
+        return self.declare(y, shape)
 
     def weight(self, array: np.ndarray, kind: str = "W") -> str:
         """A float weight, or in QDQ mode an int8 weight with a per-channel (axis 0) DequantizeLinear."""
@@ -131,9 +132,9 @@ class GraphBuilder:
         """A model input; `dynamic` maps axes to symbolic dim names (e.g. {0: "N"})."""
         name = name or self.fresh("input")
         dims: list[int | str] = [(dynamic or {}).get(i, d) for i, d in enumerate(shape)]
-        self._dynamic |= bool(dynamic)
+        self.dynamic |= bool(dynamic)
         self.inputs.append(helper.make_tensor_value_info(name, self.act_dtype, dims))
-        return self._set(name, shape)
+        return self.declare(name, shape)
 
     def output(self, *xs: str) -> None:
         self.outputs.extend(xs)
@@ -238,35 +239,35 @@ class GraphBuilder:
 
     def reshape(self, x: str, shape: Sequence[int]) -> str:
         y = self.node("Reshape", [x, self.const(np.array(shape, np.int64), "shape")])
-        return self._set(y, shape)
+        return self.declare(y, shape)
 
     def flatten(self, x: str) -> str:
         shape = self.shape(x)
-        return self._set(self.node("Flatten", [x], axis=1), (shape[0], int(np.prod(shape[1:]))))
+        return self.declare(self.node("Flatten", [x], axis=1), (shape[0], int(np.prod(shape[1:]))))
 
     def transpose(self, x: str, perm: Sequence[int]) -> str:
         shape = self.shape(x)
-        return self._set(self.node("Transpose", [x], perm=list(perm)), [shape[p] for p in perm])
+        return self.declare(self.node("Transpose", [x], perm=list(perm)), [shape[p] for p in perm])
 
     def squeeze(self, x: str, axes: Sequence[int]) -> str:
         shape = [d for i, d in enumerate(self.shape(x)) if i not in axes]
-        return self._set(self.node("Squeeze", [x, self.const(np.array(axes, np.int64), "axes")]), shape)
+        return self.declare(self.node("Squeeze", [x, self.const(np.array(axes, np.int64), "axes")]), shape)
 
     def unsqueeze(self, x: str, axes: Sequence[int]) -> str:
         shape = list(self.shape(x))
         for a in sorted(axes):
             shape.insert(a, 1)
-        return self._set(self.node("Unsqueeze", [x, self.const(np.array(axes, np.int64), "axes")]), shape)
+        return self.declare(self.node("Unsqueeze", [x, self.const(np.array(axes, np.int64), "axes")]), shape)
 
     def identity(self, x: str) -> str:
-        return self._set(self.node("Identity", [x]), self.shape(x))
+        return self.declare(self.node("Identity", [x]), self.shape(x))
 
     def opaque(self, xs: Sequence[str], out_shape: Sequence[int], op_type: str = "Mystery",
                domain: str = "com.example", declare_shape: bool = True) -> str:
         """A custom-domain operator ONNX knows nothing about. Its output shape is declared in value_info
         (unless declare_shape=False, which leaves it uninferable)."""
         y = self.node(op_type, list(xs), domain=domain)
-        self._set(y, out_shape)
+        self.declare(y, out_shape)
         if declare_shape:
             self.value_info.append(helper.make_tensor_value_info(y, self.act_dtype, list(out_shape)))
         return y
@@ -277,7 +278,7 @@ class GraphBuilder:
         # with dynamic inputs, outputs keep only their rank (ONNX requires a shape field on graph outputs)
         outputs = [
             helper.make_tensor_value_info(
-                o, self.values[o].dtype, [None] * len(self.shape(o)) if self._dynamic else list(self.shape(o))
+                o, self.values[o].dtype, [None] * len(self.shape(o)) if self.dynamic else list(self.shape(o))
             )
             for o in self.outputs
         ]
@@ -367,7 +368,7 @@ def dynamic_input_model(dynamic: Mapping[int, str] | None = None, hw: int = 8, q
     return b.build()
 
 
-_DAG_LAYERS = ("conv", "depthwise", "relu", "add", "concat", "maxpool", "identity", "clip")
+DAG_LAYERS = ("conv", "depthwise", "relu", "add", "concat", "maxpool", "identity", "clip", "pad_conv", "conv_bn")
 
 
 def random_dag_model(
@@ -377,7 +378,7 @@ def random_dag_model(
     n_inputs: int = 1,
     channels: Sequence[int] = (2, 4, 8, 16),
     hw: int = 4,
-    layers: Sequence[str] = _DAG_LAYERS,
+    layers: Sequence[str] = DAG_LAYERS,
     name: str | None = None,
 ) -> onnx.ModelProto:
     """A random DAG of `n_ops` layers on `hw`x`hw` feature maps (spatial size never changes).
@@ -410,6 +411,10 @@ def random_dag_model(
             y = b.maxpool(x, kernel=3, stride=1, pads=(1, 1, 1, 1))
         elif kind == "identity":
             y = b.identity(x)
+        elif kind == "pad_conv":  # explicit Pad feeding an unpadded conv
+            y = b.conv(b.spatial_pad(x, 1, 1, 1, 1), rnd.choice(channels), pads=[0, 0, 0, 0])
+        elif kind == "conv_bn":
+            y = b.batchnorm(b.conv(x, rnd.choice(channels), kernel=1, bias=False))
         elif kind == "add":
             other = rnd.choice(same)
             used.add(other)

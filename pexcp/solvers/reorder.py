@@ -20,6 +20,7 @@ from pexcp.plan.build import plan_from_order
 from pexcp.plan.plan import Plan
 
 MAX_STATES = 20_000
+WORK = 10_000_000  # transitions per DP run we allow: the per-level state cap shrinks as n^2 grows
 
 
 @dataclass
@@ -102,7 +103,7 @@ def optimal_order(graph: Graph, max_states: int = MAX_STATES, time_limit: float 
                 old = nxt.get(new_mask)
                 if old is None or cand[:2] < old[:2]:
                     nxt[new_mask] = cand
-        width = max_states
+        width = min(max_states, max(4, WORK // (n * n)))  # bounded work on wide graphs
         if deadline is not None and time.perf_counter() > deadline:
             timed_out, width = True, 1
         if len(nxt) > width:

@@ -174,7 +174,8 @@ def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatC
     progress = options.progress or (lambda msg: None)
     groups = {g.id: g for g in candidate_groups(graph)} if config.split else {}
     unit = cm.size_unit(graph, groups)
-    order = [op.name for op in (optimal_order(graph).order if config.reorder else graph.ops)]
+    dp_seconds = min(10.0, 0.1 * options.timeout)
+    order = [op.name for op in (optimal_order(graph, time_limit=dp_seconds).order if config.reorder else graph.ops)]
     unsplit = _laid_out(graph, Schedule(order), groups)
     greedy = _laid_out(graph, greedy_schedule(graph, groups, order, config.reorder)[0], groups)
     candidates = [unsplit, greedy]

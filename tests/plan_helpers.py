@@ -1,0 +1,48 @@
+"""Checks every planner's plan must pass, shared by the planner, model and property tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pexcp.analysis.liveness import lifetimes, peak
+from pexcp.importer import load_graph
+from pexcp.ir import Graph, Op
+from pexcp.plan.plan import Plan
+from pexcp.plan.validate import plan_problems
+from pexcp.solvers.registry import METHODS, SolveOptions, solve
+
+QUICK = 2.0  # seconds: enough for every method on the small synthetic models
+
+
+def solve_quick(path: Path, method: str, timeout: float = QUICK, **options) -> tuple[Graph, Plan]:
+    """`solve` with a short timeout (methods that search stop early; the plan is still validated)."""
+    return solve(path, method, SolveOptions(timeout=timeout, **options))
+
+
+def plan_graph(path: Path, plan: Plan) -> Graph:
+    """The graph the plan was made for: the model imported with the plan's rewrites and input shapes."""
+    shapes = {k: tuple(v) for k, v in plan.input_shapes.items()}
+    return load_graph(path, shapes, tuple(plan.rewrites))
+
+
+def unsliced_order(graph: Graph, plan: Plan) -> list[Op] | None:
+    """The op order of a plan that runs every op whole, once; None for plans with sliced steps."""
+    if any(step.slice is not None for step in plan.steps):
+        return None
+    return [graph.op(step.op) for step in plan.steps]
+
+
+def assert_sound(path: Path, plan: Plan) -> None:
+    """The plan validates against the model and its arena is never below any bound it claims; for an
+    unsliced plan, the LOAD of its schedule (recomputed here, before any alignment of buffer sizes) is at
+    most the LOAD it reports."""
+    assert plan_problems(plan, path) == []
+    assert plan.method in METHODS
+    assert plan.arena_bytes >= plan.lower_bound_bytes
+    assert plan.arena_bytes >= plan.load_bytes > 0
+    graph = plan_graph(path, plan)
+    order = unsliced_order(graph, plan)
+    if order is not None:
+        assert sorted(op.name for op in order) == sorted(op.name for op in graph.ops)
+        load, _ = peak(lifetimes(graph, order), len(order))
+        assert load <= plan.load_bytes
