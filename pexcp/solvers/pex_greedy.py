@@ -1,8 +1,8 @@
 """Method `pex-greedy`: the heuristic partial-execution planner, to compare against the optimal one.
 
 Start from the memory-optimal unsplit order; repeatedly split the candidate group at the current peak step
-that lowers the peak (LOAD) the most, with the fewest rounds among equal peaks; stop when no split lowers
-it. Then lay the buffers out best-fit.
+that lowers the peak (LOAD) the most (or, among equal peaks, leaves fewest steps at it), with the fewest
+rounds that do so; stop when no split helps or time runs out. Then lay the buffers out best-fit.
 """
 
 from __future__ import annotations
@@ -27,46 +27,78 @@ def contiguous(order: list[str], group: Group) -> list[str]:
     return rest[:before] + group.names + rest[before:]
 
 
-def _peak_step(expanded: Expanded) -> int:
+def _profile(expanded: Expanded) -> list[int]:
     live = [0] * len(expanded.steps)
     for b in expanded.blocks:
         for s in range(b.lower, min(b.upper, len(live))):
             live[s] += b.size
-    return live.index(max(live))
+    return live
+
+
+def _key(expanded: Expanded) -> tuple[int, int]:
+    """Peak live bytes, then how many steps reach it: splitting one of several equal peaks is progress."""
+    live = _profile(expanded)
+    top = max(live, default=0)
+    return top, live.count(top)
+
+
+def _best_split(graph, groups, schedule, group, current_key):
+    """The fewest rounds of `group` that give the lowest key reachable by splitting it (binary search:
+    the key barely ever rises with more rounds); None when no width improves on `current_key`."""
+    order = contiguous(schedule.order, group)
+    options = sorted(group.options, key=lambda o: o.rounds)
+
+    def trial(i):
+        s = Schedule(order, {**schedule.splits, group.id: options[i].width})
+        e = expand(graph, s, groups)
+        return _key(e), s, e
+
+    finest = trial(len(options) - 1)
+    if finest[0] >= current_key:
+        return None
+    lo, hi, best = 0, len(options) - 1, finest
+    while lo < hi:
+        mid = (lo + hi) // 2
+        result = trial(mid)
+        if result[0] <= finest[0]:
+            hi, best = mid, result
+        else:
+            lo = mid + 1
+    return best
 
 
 def greedy_schedule(
-    graph: Graph, groups: dict[str, Group], order: list[str], reorder: bool = True
+    graph: Graph, groups: dict[str, Group], order: list[str], reorder: bool = True, time_limit: float | None = None
 ) -> tuple[Schedule, Expanded]:
     """Split greedily at the peak. With `reorder` False only groups already contiguous in `order` split."""
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
     schedule = Schedule(list(order))
     current = expand(graph, schedule, groups)
-    while True:
-        step = current.steps[_peak_step(current)]
+    while deadline is None or time.perf_counter() < deadline:
+        key = _key(current)
+        live = _profile(current)
+        step = current.steps[live.index(key[0])]
         taken = {name for gid in schedule.splits for name in groups[gid].names}
-        best: tuple[tuple[int, int], Schedule, Expanded] | None = None
+        best = None
         for g in groups.values():
             if step.op not in g.names or taken & set(g.names):
                 continue
-            trial_order = contiguous(schedule.order, g)
-            if not reorder and trial_order != schedule.order:
+            if not reorder and contiguous(schedule.order, g) != schedule.order:
                 continue
-            for option in g.options:
-                trial = Schedule(trial_order, {**schedule.splits, g.id: option.width})
-                result = expand(graph, trial, groups)
-                key = (result.load, option.rounds)
-                if result.load < current.load and (best is None or key < best[0]):
-                    best = (key, trial, result)
+            found = _best_split(graph, groups, schedule, g, key)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
         if best is None:
-            return schedule, current
+            break
         _, schedule, current = best
+    return schedule, current
 
 
-def plan_pex_greedy(graph: Graph) -> Plan:
+def plan_pex_greedy(graph: Graph, time_limit: float | None = None) -> Plan:
     start = time.perf_counter()
     groups = {g.id: g for g in candidate_groups(graph)}
-    order = [op.name for op in optimal_order(graph).order]
-    schedule, expanded = greedy_schedule(graph, groups, order)
+    order = [op.name for op in optimal_order(graph, time_limit=time_limit and time_limit / 4).order]
+    schedule, expanded = greedy_schedule(graph, groups, order, time_limit=time_limit and time_limit / 2)
     offsets = item_offsets(expanded, best_of_items(expanded.items()))
     return make_plan(
         graph,

@@ -58,7 +58,7 @@ def _cpsat(graph: Graph, options: SolveOptions) -> Plan:
 def _pex_greedy(graph: Graph, options: SolveOptions) -> Plan:
     from pexcp.solvers.pex_greedy import plan_pex_greedy
 
-    return plan_pex_greedy(graph)
+    return plan_pex_greedy(graph, time_limit=options.timeout)
 
 
 METHODS: dict[str, Method] = {

@@ -177,7 +177,7 @@ def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatC
     dp_seconds = min(10.0, 0.1 * options.timeout)
     order = [op.name for op in (optimal_order(graph, time_limit=dp_seconds).order if config.reorder else graph.ops)]
     unsplit = _laid_out(graph, Schedule(order), groups)
-    greedy = _laid_out(graph, greedy_schedule(graph, groups, order, config.reorder)[0], groups)
+    greedy = _laid_out(graph, greedy_schedule(graph, groups, order, config.reorder, dp_seconds)[0], groups)
     candidates = [unsplit, greedy]
     progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit.arena:,} B, pex-greedy {greedy.arena:,} B")
 
