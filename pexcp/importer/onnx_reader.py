@@ -105,11 +105,17 @@ def _fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]
                 f"input {name!r} of {path.name} has no shape; give one with --input-shape {name}=1x3x96x96"
             )
         dims = _dims(vi)
-        if any(not isinstance(d, int) or d <= 0 for d in dims):
+        symbolic = [d for d in dims if not isinstance(d, int) or d <= 0]
+        if symbolic:
             shown = "x".join(str(d) for d in dims)
-            example = "x".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in dims)
+            # batch 1 is what an MCU runs; other unknown dims stay named for the user to fill in
+            example = "x".join(
+                str(d) if isinstance(d, int) and d > 0 else ("1" if i == 0 else str(d)) for i, d in enumerate(dims)
+            )
+            unknown = [str(d) for i, d in enumerate(dims) if i > 0 and d in symbolic]
+            fill = f" with numbers for {', '.join(unknown)}" if unknown else ""
             raise BadInputError(
-                f"input {name!r} has dynamic shape {shown}; fix it with --input-shape {name}={example}"
+                f"input {name!r} has dynamic shape {shown}; fix it with --input-shape {name}={example}{fill}"
             )
 
 

@@ -77,16 +77,17 @@ def plan_from_order(
     layout: Layout,
     *,
     method: str,
-    lower_bound: int,
+    lower_bound: int | None,
     seconds: float,
     notes: list[str] | None = None,
     unit: int = ALIGN,
 ) -> Plan:
     """One step per op; offsets from a greedy `layout` of the schedule's items. `lower_bound` is a proven
-    bound over the method's own search space (say which in `notes`); such plans are status heuristic,
-    since partial execution can go below it."""
+    bound over the method's own search space (say which in `notes`; None: the LOAD of this order); such
+    plans are status heuristic, since partial execution can go below it."""
     expanded = expand(graph, Schedule([op.name for op in order]), unit=unit)
     offsets = item_offsets(expanded, layout(expanded.items()))
+    bound = expanded.load if lower_bound is None else lower_bound
     return make_plan(
-        graph, expanded, offsets, method=method, status="heuristic", lower_bound=lower_bound, seconds=seconds, notes=notes
+        graph, expanded, offsets, method=method, status="heuristic", lower_bound=bound, seconds=seconds, notes=notes
     )

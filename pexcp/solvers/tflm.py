@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from pexcp.analysis.liveness import lifetimes, peak
 from pexcp.ir import Graph
 from pexcp.layout.greedy import first_fit
 from pexcp.layout.pinned import Item
@@ -32,14 +31,13 @@ def tflm_layout(items: list[Item]) -> list[Block]:
 
 def plan_tflm(graph: Graph) -> Plan:
     start = time.perf_counter()
-    load_bytes, _ = peak(lifetimes(graph, graph.ops), len(graph.ops))
     return plan_from_order(
         graph,
         graph.ops,
         tflm_layout,
         unit=TFLM_ALIGN,
         method="tflm",
-        lower_bound=load_bytes,
+        lower_bound=None,
         seconds=time.perf_counter() - start,
         notes=["file order, TFLite Micro greedy layout; lower bound = LOAD of the file order"],
     )
