@@ -25,3 +25,10 @@ def parse_bytes(text: str) -> int:
 def format_bytes(n: int) -> str:
     """Exact bytes with thousands separators, plus KiB for readability."""
     return f"{n:,} B ({n / 1024:.1f} KiB)" if n >= 1024 else f"{n:,} B"
+
+
+WORD = 4  # bytes every buffer block is rounded up to, so float and int32 buffers stay word-aligned
+
+
+def align_up(n: int, unit: int = WORD) -> int:
+    return -(-n // unit) * unit

@@ -22,12 +22,9 @@ from pexcp.analysis.partial import Group
 from pexcp.ir import Graph, Op
 from pexcp.layout.problem import Block, load
 from pexcp.plan.plan import Slice, Step
+from pexcp.units import WORD as ALIGN
+from pexcp.units import align_up as align
 
-ALIGN = 4  # every block is rounded up to this many bytes, so float and int32 buffers stay word-aligned
-
-
-def align(n: int, unit: int = ALIGN) -> int:
-    return -(-n // unit) * unit
 
 
 @dataclass

@@ -24,6 +24,7 @@ from enum import Enum
 from functools import cached_property
 
 from pexcp.ir import Graph, Op
+from pexcp.units import WORD, align_up
 
 MAX_GROUP_OPS = 6
 
@@ -39,10 +40,6 @@ _CHANNELWISE_TYPES = {
     "QuantizeLinear", "DequantizeLinear", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     "Add", "Sub", "Mul", "Div", "Pad", "Cast",
 }
-
-
-def _align(n: int, unit: int) -> int:
-    return -(-n // unit) * unit
 
 
 def split_rule(graph: Graph, op: Op) -> Rule:
@@ -117,8 +114,8 @@ class Group:
     def option(self, width: int) -> Option:
         return next(o for o in self.options if o.width == width)
 
-    def slice_sizes(self, width: int, align: int = 4) -> list[int]:
-        return [_align(b * width, align) for b in self.slice_bytes]
+    def slice_sizes(self, width: int, align: int = WORD) -> list[int]:
+        return [align_up(b * width, align) for b in self.slice_bytes]
 
 
 def region_bytes(slice_sizes: list[int]) -> int:
@@ -142,7 +139,7 @@ def accumulator(graph: Graph, op: Op) -> tuple[str | None, str | None, int]:
     return None, None, 0
 
 
-def candidate_groups(graph: Graph, max_ops: int = MAX_GROUP_OPS, align: int = 4) -> list[Group]:
+def candidate_groups(graph: Graph, max_ops: int = MAX_GROUP_OPS, align: int = WORD) -> list[Group]:
     """Every chain of 2..max_ops ops that can run in channel slices, with its split options."""
     rules = {op.name: split_rule(graph, op) for op in graph.ops}
     groups: list[Group] = []
@@ -166,57 +163,48 @@ def candidate_groups(graph: Graph, max_ops: int = MAX_GROUP_OPS, align: int = 4)
 
 
 def _channels_of(graph: Graph, chain: list[Op], rules: dict[str, Rule]) -> int | None:
-    first = chain[0]
-    c = graph.tensors[first.outputs[0]].channels
-    for op in chain[1:]:
-        (src,) = [t for t in graph.activation_inputs(op) if t == chain[chain.index(op) - 1].outputs[0]]
-        if graph.tensors[src].channels != c:
+    """The one channel count every link of the chain carries, or None when they differ."""
+    c = graph.tensors[chain[0].outputs[0]].channels
+    for prev, op in zip(chain, chain[1:]):
+        if graph.tensors[prev.outputs[0]].channels != c:
             return None
         if rules[op.name] is Rule.CHANNELWISE and graph.tensors[op.outputs[0]].channels != c:
             return None
     return c
 
 
+def _widths(channels: int) -> list[int]:
+    """Every distinct max slice width of k rounds, k = 2..channels (the last slice may be narrower)."""
+    return sorted({-(-channels // k) for k in range(2, channels + 1)}, reverse=True)
+
+
 def _make_group(graph: Graph, chain: list[Op], rules: dict[str, Rule], align: int) -> Group | None:
     channels = _channels_of(graph, chain, rules)
     if channels is None or channels < 2:
         return None
-    head = rules[chain[0].name] is Rule.FULL
-    tail = rules[chain[-1].name] is Rule.FULL
-    if head and rules[chain[0].name] is Rule.FULL and len(chain) == 1:
-        return None
     inner = [op.outputs[0] for op in chain[:-1]]
     members = {op.name for op in chain}
-    inputs = list(dict.fromkeys(
-        t for op in chain for t in graph.activation_inputs(op) if t not in inner
-    ))
-    if any(graph.producer.get(t) is not None and graph.producer[t].name in members for t in inputs):
+    inputs = list(dict.fromkeys(t for op in chain for t in graph.activation_inputs(op) if t not in inner))
+    if any(t in graph.producer and graph.producer[t].name in members for t in inputs):
         return None
-    output = chain[-1].outputs[0]
+    tail = rules[chain[-1].name] is Rule.FULL
     acc_tensor, acc_dtype, acc_bytes = accumulator(graph, chain[-1]) if tail else (None, None, 0)
-    per_channel = [graph.tensors[t].nbytes // graph.tensors[t].channels for t in inner]
-    options = []
-    seen: set[int] = set()
-    for rounds in range(2, channels + 1):
-        width = -(-channels // rounds)
-        if width in seen:
-            continue
-        seen.add(width)
-        k = -(-channels // width)  # fewest rounds for this width
-        sizes = [_align(b * width, align) for b in per_channel]
-        options.append(Option(width, k, region_bytes(sizes)))
-    return Group(
+    group = Group(
         id="+".join(op.name for op in chain),
         members=list(chain),
         channels=channels,
-        head=head,
+        head=rules[chain[0].name] is Rule.FULL,
         tail=tail,
         inner=inner,
         inputs=inputs,
-        output=output,
+        output=chain[-1].outputs[0],
         acc_tensor=acc_tensor,
         acc_dtype=acc_dtype,
         acc_bytes=acc_bytes,
-        slice_bytes=per_channel,
-        options=options,
+        slice_bytes=[graph.tensors[t].nbytes // graph.tensors[t].channels for t in inner],
+        options=[],
     )
+    group.options = [
+        Option(w, -(-channels // w), region_bytes(group.slice_sizes(w, align))) for w in _widths(channels)
+    ]
+    return group
