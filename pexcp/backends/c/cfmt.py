@@ -38,7 +38,9 @@ def c_float_array(name: str, values: np.ndarray, comment: str = "") -> str:
 
 
 def c_value(value: object) -> str:
-    """An initializer for an int, float or list of them (struct fields)."""
+    """An initializer for an int, float, C name (str) or list of them (struct fields)."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, (list, tuple)):
         return "{" + ", ".join(c_value(v) for v in value) + "}"
     if isinstance(value, (float, np.floating)):

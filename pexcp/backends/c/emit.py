@@ -4,12 +4,14 @@ Makefile fragment and a README; with `harness`, a test main.c, Makefile, Cortex-
 
 Slices (docs/c-backend.md): a step with slice [c0, c1) writes output channels c0..c1 (reading the same input
 channels when the op is channel-wise, whole inputs otherwise); an accumulating step reads input channels
-c0..c1 and adds partial sums into the whole output, the op's first step starting from the bias and its last
-applying the activation and the rest of the epilogue.
+c0..c1 and adds partial sums into the whole output, the op's first step starting from the bias. The epilogue
+runs once the sums are complete: in the last accumulating step, or, when the plan keeps the pre-activation
+sums in an accumulator buffer, in a final unsliced step of the op that reads the accumulator.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import onnx
 import pexcp
 from pexcp.backends.c.cfmt import c_comment, c_string
 from pexcp.backends.c.memory import FLOAT_BYTES, ArenaMap
-from pexcp.backends.c.ops import LOWERINGS, Call, check_op, epilogue_line, refuse
+from pexcp.backends.c.ops import LOWERINGS, Call, check_op, epilogue_lines, refuse
 from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of
 from pexcp.errors import InvalidPlanError
 from pexcp.ir import Graph, Op
@@ -32,6 +34,23 @@ TEMPLATES = HERE / "templates"
 RUNTIME_HEADER = "pexcp_runtime.h"
 HARNESS_TEMPLATES = ("main.c", "Makefile", "startup_cortex_m.c", "cortex_m.ld")
 _KERNEL_FILE = {"max_pool": "pool", "average_pool": "pool"}  # kernels that share a runtime file
+# debug lifetime check, compiled in with MODEL_POISON_DEAD (the host harness's default)
+_POISON = """\
+/* with MODEL_POISON_DEAD defined, the bytes of each tensor are overwritten with NaNs as soon as the
+ * plan says it is dead, so reading a tensor after its lifetime shows in the outputs */
+#ifdef MODEL_POISON_DEAD
+#include <string.h>
+static void model_poison(unsigned long offset, unsigned long bytes)
+{
+    unsigned char *base = (unsigned char *)arena;
+    memset(base + offset, 0xFF, bytes);
+}
+#define MODEL_POISON(offset, bytes) model_poison((offset), (bytes))
+#else
+#define MODEL_POISON(offset, bytes) ((void)0)
+#endif
+
+"""
 _CALL = re.compile(r"\bpexcp_([a-z_]+)\(")
 
 
@@ -46,10 +65,7 @@ class Port:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def declared(self) -> tuple[int, ...]:
@@ -76,8 +92,18 @@ def check_graph(graph: Graph, opset: int | None = None) -> None:
         check_op(graph, op, opset)
 
 
-def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> list[Path]:
-    """Write the C project for `plan` into `outdir`; return the files written."""
+@dataclass
+class Project:
+    """What `emit` wrote."""
+
+    files: list[Path]
+    kernels: list[str]  # runtime files the schedule calls
+    weight_bytes: int  # constant arrays (flash)
+    calls: int  # kernel calls in model_run
+
+
+def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Project:
+    """Write the C project for `plan` into `outdir`."""
     opset = model_opset(graph)
     check_graph(graph, opset)
     arena = ArenaMap(graph, plan)
@@ -104,33 +130,45 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> list[
     for name in [RUNTIME_HEADER] + [f"{k}.c" for k in kernels]:
         shutil.copyfile(RUNTIME / name, outdir / "runtime" / name)
         written.append(outdir / "runtime" / name)
-    return written
+    calls = sum(1 for line in body if _CALL.match(line))
+    return Project(written, kernels, pools.weight_bytes, calls)
 
 
 # ---- the schedule --------------------------------------------------------------------------------------
 
 
 def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools, opset: int) -> list[str]:
-    steps_of: dict[str, list[int]] = {}
+    steps_of: dict[str, list[Step]] = {}
     for step in plan.steps:
-        steps_of.setdefault(step.op, []).append(step.index)
+        steps_of.setdefault(step.op, []).append(step)
     lines: list[str] = []
     for step in plan.steps:
         op = graph.op(step.op)
-        lines.append(f"/* step {step.index}: {_describe(op, step)} */")
-        lines += _view(graph, op, step, arena) if op.view else _call(graph, op, step, arena, pools, opset, steps_of[op.name])
-        for b in arena.dead_after(step.index):
-            lines.append(f"MODEL_POISON({b.offset}, {b.bytes}); /* {c_comment(b.tensor, 60)} is dead */")
+        lines.append(f"/* step {step.index}: {_describe(op, step, steps_of[op.name])} */")
+        if op.view:
+            lines += _view(graph, op, step, arena)
+        else:
+            lines += _call(graph, op, step, arena, pools, opset, steps_of[op.name])
+        lines += [f"MODEL_POISON({offset}, {size});" for offset, size in arena.dead_after(step.index)]
     return lines
 
 
-def _describe(op: Op, step: Step) -> str:
+def _finishes_accumulator(step: Step, steps: list[Step]) -> bool:
+    """The unsliced step after an op's accumulating steps: it applies the epilogue to the sums."""
+    return not step.accumulate and any(s.accumulate for s in steps)
+
+
+def _describe(op: Op, step: Step, steps: list[Step]) -> str:
     kind = "+".join([op.op_type] + [e.op_type for e in op.epilogue])
     where = ""
     if step.slice is not None:
         what = "input" if step.accumulate else "output"
         where = f", {what} channels {step.slice.start}:{step.slice.stop}"
-    return f"{kind} {c_comment(op.name, 70)}{where}" + (" (view: no code)" if op.view else "")
+    elif op.view:
+        where = " (view: no code)"
+    elif _finishes_accumulator(step, steps):
+        where = ", epilogue on the completed accumulator"
+    return f"{kind} {c_comment(op.name, 70)}{where}"
 
 
 def _view(graph: Graph, op: Op, step: Step, arena: ArenaMap) -> list[str]:
@@ -142,11 +180,21 @@ def _view(graph: Graph, op: Op, step: Step, arena: ArenaMap) -> list[str]:
     return [f"pexcp_copy({src}, {dst}, {graph.tensors[op.outputs[0]].numel});"]
 
 
-def _call(graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, opset: int, steps: list[int]) -> list[str]:
+def _call(
+    graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, opset: int, steps: list[Step]
+) -> list[str]:
+    """The calls of one step. An op split over input channels accumulates into its output, or, when an
+    activation follows, into its own accumulator that a final unsliced step activates into the output."""
     lowering = LOWERINGS[op.op_type]
     out = graph.tensors[op.outputs[0]]
     whole = (0, out.channels or 1)
-    out_range, in_range, mode, finishes = whole, None, INIT | ACT, True
+    accumulating = [s.index for s in steps if s.accumulate]
+    separate_finish = any(_finishes_accumulator(s, steps) for s in steps)
+    accumulator = op.core.outputs[0] if separate_finish else op.outputs[0]
+    if _finishes_accumulator(step, steps):
+        c = Call(graph, op, step, arena, pools, opset, op.outputs[0], whole, None, INIT | ACT, NO_CLAMP)
+        return epilogue_lines(c, op.epilogue, arena.pointer(step.index, accumulator, like=op.outputs[0]))
+    out_range, in_range, mode, target, finishes = whole, None, INIT | ACT, op.outputs[0], True
     if step.slice is not None:
         span = (step.slice.start, step.slice.stop)
         if out.shape[0] != 1:
@@ -154,22 +202,22 @@ def _call(graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, opset
         if step.accumulate:
             if not lowering.accumulates(graph, op):
                 raise refuse(op, "this op cannot accumulate partial sums over input-channel slices")
-            in_range = span
-            mode = (INIT if step.index == steps[0] else 0) | (ACT if step.index == steps[-1] else 0)
-            finishes = step.index == steps[-1]
+            finishes = step.index == accumulating[-1] and not separate_finish
+            mode = (INIT if step.index == accumulating[0] else 0) | (ACT if finishes else 0)
+            in_range, target = span, accumulator
         else:
             if not lowering.produces_slices(graph, op):
                 raise refuse(op, "this op cannot compute a slice of its output channels")
             out_range = span
             in_range = span if lowering.channelwise(graph, op) else None
     epilogue = list(op.epilogue)
-    clamp = NO_CLAMP
-    if lowering.fuses_clamp and epilogue and clamp_of(graph, epilogue[0]) is not None:
-        clamp = clamp_of(graph, epilogue.pop(0))  # type: ignore[assignment]
-    call = Call(graph, op, step, arena, pools, opset, out_range, in_range, mode, clamp)
-    lines = lowering.emit(call)
+    fused = clamp_of(graph, epilogue[0]) if lowering.fuses_clamp and epilogue else None
+    if fused is not None:  # the kernel clamps; the rest of the epilogue runs after it
+        epilogue.pop(0)
+    c = Call(graph, op, step, arena, pools, opset, target, out_range, in_range, mode, fused or NO_CLAMP)
+    lines = lowering.emit(c)
     if finishes:
-        lines += [epilogue_line(call, node) for node in epilogue]
+        lines += epilogue_lines(c, epilogue, c.output())
     return lines
 
 
@@ -201,9 +249,11 @@ def _origin(graph: Graph, plan: Plan) -> str:
 def _port_doc(kind: str, i: int, p: Port) -> str:
     text = f"/* {kind} {i}: {c_comment(p.name, 60)}, float32 {_x(p.shape)} ({p.size} floats)"
     if p.perm is not None:
+        declared = "".join(f"[i{a}]" for a in range(len(p.perm)))
+        stored = "".join(f"[i{a}]" for a in p.perm)
         text += (
             f"\n * STORED PERMUTED: declared {_x(p.declared)}, stored {_x(p.shape)} = transpose(declared, "
-            f"{tuple(p.perm)}): stored axis k is declared axis perm[k]"
+            f"{tuple(p.perm)}),\n * i.e. stored{stored} = declared{declared}"
         )
     return text + " */\n"
 
@@ -248,12 +298,8 @@ def _model_c(graph: Graph, plan: Plan, pools: Pools, body: list[str], inputs: li
         "#else\n#define MODEL_ALIGNED\n#endif\n\n"
         f"/* every activation tensor at a fixed offset: {plan.arena_bytes} bytes */\n"
         f"static float arena[{floats}] MODEL_ALIGNED;\n#define AT(byte_offset) (arena + (byte_offset) / 4)\n\n"
-        "/* with MODEL_POISON_DEAD defined, the bytes of each tensor are overwritten with NaNs as soon as the\n"
-        " * plan says it is dead, so reading a tensor after its lifetime shows in the outputs */\n"
-        "#ifdef MODEL_POISON_DEAD\n#include <string.h>\n"
-        "#define MODEL_POISON(offset, bytes) memset((unsigned char *)arena + (offset), 0xFF, (bytes))\n"
-        "#else\n#define MODEL_POISON(offset, bytes) ((void)0)\n#endif\n\n"
-        "/* ---- weights ---- */\n" + "\n".join(pools.array_text)
+        + (_POISON if any(line.startswith("MODEL_POISON") for line in body) else "")
+        + "/* ---- weights ---- */\n" + "\n".join(pools.array_text)
         + "\n/* ---- kernel parameters ---- */\n" + "".join(pools.params_text)
         + "\n/* ---- API ---- */\n" + _switch("model_input", inputs) + "\n" + _switch("model_output", outputs)
         + "\nvoid *model_arena(void)\n{\n    return arena;\n}\n\n"

@@ -8,6 +8,7 @@ them; in NCHW with batch 1 a channel slice is one contiguous block, so channel `
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -39,10 +40,7 @@ ARENA = "arena"
 
 def channel_size(t: Tensor) -> int:
     """Elements per channel (per batch item): the product of the axes after axis 1."""
-    size = 1
-    for d in t.shape[2:]:
-        size *= d
-    return size
+    return math.prod(t.shape[2:])
 
 
 class ArenaMap:
@@ -59,9 +57,10 @@ class ArenaMap:
                 raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is at offset {b.offset}, not float-aligned")
             self.buffers[b.tensor].append(b)
 
-    def pointer(self, step: int, tensor: str, lo: int | None = None, hi: int | None = None) -> Ptr:
-        """Pointer to channel `lo` of `tensor` at `step`, in a buffer holding channels [lo, hi) (None: all)."""
-        t = self.graph.tensors[tensor]
+    def pointer(self, step: int, tensor: str, lo: int | None = None, hi: int | None = None, like: str = "") -> Ptr:
+        """Pointer to channel `lo` of `tensor` at `step`, in a buffer holding channels [lo, hi) (None: all).
+        A tensor the graph does not store (a split op's accumulator) has the shape of the tensor `like`."""
+        t = self.graph.tensors[tensor if tensor in self.graph.tensors else like]
         channels = t.channels or 1
         want_lo, want_hi = (0, channels) if lo is None else (lo, hi if hi is not None else channels)
         for b in self.buffers.get(tensor, []):
@@ -72,8 +71,29 @@ class ArenaMap:
                 return Ptr(ARENA, b.offset // FLOAT_BYTES + (want_lo - start) * channel_size(t))
         raise InvalidPlanError([f"step {step} needs channels {want_lo}:{want_hi} of {tensor!r}, no buffer holds them"])
 
-    def dead_after(self, step: int) -> list[Buffer]:
-        """Buffers owning bytes whose life ends at `step` (never the model outputs, live to the end)."""
+    def dead_after(self, step: int) -> list[tuple[int, int]]:
+        """(offset, bytes) ranges whose contents no later step reads: bytes of buffers that die at `step`,
+        minus bytes of any buffer live across the step boundary (an in-place output outlives the input whose
+        bytes it took over). Nothing dies after the last step: the outputs are read there."""
         if step == len(self.plan.steps) - 1:
             return []
-        return [b for b in self.plan.buffers if b.alias_of is None and b.last_step == step]
+        dying = sorted((b.offset, b.offset + b.bytes) for b in self.plan.buffers if b.last_step == step and b.bytes)
+        kept = sorted(
+            (b.offset, b.offset + b.bytes) for b in self.plan.buffers if b.first_step <= step < b.last_step and b.bytes
+        )
+        ranges: list[tuple[int, int]] = []
+        for lo, hi in dying:
+            for k_lo, k_hi in kept:
+                if k_lo < hi and lo < k_hi:  # cut the kept bytes out, keep what lies before them
+                    if lo < k_lo:
+                        ranges.append((lo, k_lo))
+                    lo = max(lo, k_hi)
+            if lo < hi:
+                ranges.append((lo, hi))
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(ranges):
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        return [(lo, hi - lo) for lo, hi in merged]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import Call, Lowering, clamp_of, refuse
 from pexcp.backends.c.ops.binary import BinaryLowering, check_broadcast
 from pexcp.backends.c.ops.concat import ConcatLowering
@@ -52,12 +53,18 @@ def check_op(graph: Graph, op: Op, opset: int) -> None:
             raise no_kernel(node.op_type, node.name)
 
 
-def epilogue_line(call: Call, node: Node) -> str:
-    """An epilogue node applied in place to the output region the call completed."""
-    if node.op_type in BinaryLowering.op_types:
-        return _BINARY.epilogue(call, node)
-    out = call.output()
-    return unary_call(call.graph, node, out, out, call.out_count())
+def epilogue_lines(call: Call, nodes: list[Node], src: Ptr) -> list[str]:
+    """Epilogue nodes applied to the output region the call completed: the first reads `src` (the region
+    itself, or a split op's accumulator), the others work in place on the output."""
+    lines = []
+    for node in nodes:
+        out = call.output()
+        if node.op_type in BinaryLowering.op_types:
+            lines.append(_BINARY.epilogue(call, node, src))
+        else:
+            lines.append(unary_call(call.graph, node, src, out, call.out_count()))
+        src = out
+    return lines
 
 
-__all__ = ["LOWERINGS", "Call", "check_op", "epilogue_line", "refuse"]
+__all__ = ["LOWERINGS", "Call", "check_op", "epilogue_lines", "refuse"]

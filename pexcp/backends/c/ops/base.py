@@ -32,12 +32,14 @@ class Pools:
     array_text: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)  # struct text -> C name
     params_text: list[str] = field(default_factory=list)
+    weight_bytes: int = 0
 
     def array(self, key: str, values: np.ndarray, comment: str) -> Ptr:
         if key not in self.arrays:
             name = f"w{len(self.arrays)}"
             self.arrays[key] = name
             self.array_text.append(c_float_array(name, values, comment))
+            self.weight_bytes += int(np.size(values)) * 4
         return Ptr(self.arrays[key])
 
     def struct(self, ctype: str, fields: dict[str, object]) -> str:
@@ -60,6 +62,7 @@ class Call:
     arena: ArenaMap
     pools: Pools
     opset: int
+    target: str  # the tensor the call writes: the op's output, or the accumulator of a split op
     out_range: tuple[int, int]  # output channels written
     in_range: tuple[int, int] | None  # channels read of sliced inputs (None: whole inputs)
     mode: int  # INIT / ACT bits for accumulating kernels
@@ -79,7 +82,7 @@ class Call:
         return self.arena.pointer(self.step.index, name)
 
     def output(self) -> Ptr:
-        return self.arena.pointer(self.step.index, self.op.outputs[0], *self.out_range)
+        return self.arena.pointer(self.step.index, self.target, *self.out_range, like=self.op.outputs[0])
 
     @property
     def whole_output(self) -> bool:
@@ -125,10 +128,6 @@ class Lowering:
 
 def refuse(op: Op | Node, why: str) -> BadInputError:
     return BadInputError(f"cannot compile: {op.op_type} node {op.name!r}: {why}")
-
-
-def activation_inputs(graph: Graph, op: Op) -> list[str]:
-    return graph.activation_inputs(op)
 
 
 def require_constant(graph: Graph, op: Op, index: int, what: str) -> np.ndarray:

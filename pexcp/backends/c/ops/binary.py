@@ -45,6 +45,7 @@ def _params(call: Call, node: Op | Node, a: tuple[int, ...], b: tuple[int, ...],
 
 class BinaryLowering(Lowering):
     op_types = tuple(OPS)
+    fuses_clamp = True
 
     def prepare(self, graph: Graph, op: Op, opset: int) -> None:
         names = op.inputs[:2]
@@ -72,11 +73,11 @@ class BinaryLowering(Lowering):
         a, b = call.op.inputs[:2]
         params = _params(call, call.op, _shape(call.graph, a), _shape(call.graph, b), call.clamp)
         c0, c1 = call.out_range
-        return [f"pexcp_binary(&{params}, {self._operand(call, a)}, {self._operand(call, b)}, {call.output()}, {c0}, {c1});"]
+        x, y = self._operand(call, a), self._operand(call, b)
+        return [f"pexcp_binary(&{params}, {x}, {y}, {call.output()}, {c0}, {c1});"]
 
-    def epilogue(self, call: Call, node: Node) -> str:
-        """The epilogue `x op constant`, in place on the channels the call wrote."""
+    def epilogue(self, call: Call, node: Node, src: Ptr) -> str:
+        """The epilogue `x op constant` on the channels the call completed, reading x at `src`."""
         params = _params(call, node, call.out.shape, _shape(call.graph, node.inputs[1]), NO_CLAMP)
         c0, c1 = call.out_range
-        out = call.output()
-        return f"pexcp_binary(&{params}, {out}, {self._operand(call, node.inputs[1])}, {out}, {c0}, {c1});"
+        return f"pexcp_binary(&{params}, {src}, {self._operand(call, node.inputs[1])}, {call.output()}, {c0}, {c1});"

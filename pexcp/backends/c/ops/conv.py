@@ -35,7 +35,8 @@ class ConvLowering(Lowering):
 
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         # a depthwise conv with a channel multiplier reads input channel c // m, not the slice plans assume
-        return self.channelwise(graph, op) or self._group(op) < graph.tensors[op.inputs[0]].shape[1]
+        group, c_in = self._group(op), graph.tensors[op.inputs[0]].shape[1]
+        return not (1 < group == c_in != graph.tensors[op.outputs[0]].shape[1])
 
     def accumulates(self, graph: Graph, op: Op) -> bool:
         return self._group(op) == 1

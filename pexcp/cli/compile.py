@@ -1,0 +1,75 @@
+"""`pexcp compile`: plan a model and lower the plan to a self-contained C99 project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from pexcp.backends.c import check_graph, emit
+from pexcp.cli import app
+from pexcp.cli.options import BUDGET, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, solve_options
+from pexcp.errors import BadInputError
+from pexcp.importer import load_graph
+from pexcp.reports.tables import plan_summary
+from pexcp.solvers.registry import METHODS, SolveOptions, over_budget, solve as run_solve
+
+OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory of the C project (created if missing).")
+HARNESS = typer.Option(
+    False,
+    "--harness",
+    help="Also write a test main.c and a Makefile: `make host` (raw float32 files in and out) and `make qemu` "
+    "(Cortex-M4F under qemu-system-arm, prints outputs, RAM and instructions).",
+)
+
+
+@app.command("compile")
+def compile_(
+    model: Path = MODEL,
+    output: Path = OUTPUT,
+    budget: Optional[str] = BUDGET,
+    timeout: float = TIMEOUT,
+    method: str = METHOD,
+    seed: int = SEED,
+    workers: int = WORKERS,
+    input_shape: Optional[list[str]] = INPUT_SHAPE,
+    rewrites: Optional[str] = REWRITES,
+    harness: bool = HARNESS,
+) -> None:
+    """Compile MODEL (float32) to C: model.h, model.c (weights in flash, one static arena of exactly the
+    plan's size, the schedule as straight-line kernel calls) and the runtime kernels it needs.
+
+    Exit codes: 0 project written, 1 the budget cannot be met (nothing is written), 2 bad input or an
+    operator without a C kernel.
+    """
+    if output.exists() and not output.is_dir():
+        raise BadInputError(f"{output} exists and is not a directory")
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites)
+    _check_before_solving(model, method, options)
+    err = Console(stderr=True)
+    options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
+    graph, plan = run_solve(model, method, options)
+    console = Console()
+    console.print(plan_summary(plan))
+    problem = over_budget(plan)
+    if problem is not None:
+        raise problem
+    project = emit(graph, plan, output, harness=harness)
+    console.print(
+        f"C project written to {output}: arena {plan.arena_bytes:,} B, weights {project.weight_bytes:,} B, "
+        f"{project.calls} kernel calls, kernels: {', '.join(project.kernels)}"
+    )
+    console.print("files: " + " ".join(str(p.relative_to(output)) for p in project.files))
+    if harness:
+        console.print(f"next: make -C {output} host   |   make -C {output} qemu")
+
+
+def _check_before_solving(model: Path, method: str, options: SolveOptions) -> None:
+    """Refuse operators without a C kernel before a solver runs for up to --timeout seconds."""
+    spec = METHODS.get(method)
+    if spec is None or (spec.fixed_rewrites and options.rewrites is not None):
+        return  # solve() reports these
+    rewrites = spec.rewrites if options.rewrites is None else options.rewrites
+    check_graph(load_graph(model, options.input_shapes, rewrites))

@@ -1,0 +1,58 @@
+"""`pexcp compile`: the project it writes, and its one-line errors (exit 2 for an operator without a C
+kernel or a model that is not float32, exit 1 over budget), never leaving a partial project behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pexcp.cli.compile  # noqa: F401  (registers the command)
+from conftest import SHARED_MODELS
+from onnx_builders import GraphBuilder, mbconv_chain, save
+from test_cli import cli  # noqa: F401  (the in-process `pexcp` runner fixture)
+
+KWS = SHARED_MODELS / "onnx" / "kws_ref_model_float32.onnx"
+
+
+def test_compile_writes_a_project(cli, tmp_path: Path) -> None:
+    out = tmp_path / "kws"
+    run = cli("compile", KWS, "-o", out, "--method", "reorder", "--harness")
+    assert run.code == 0, run.err
+    assert "C project written" in run.out and "arena 64,000 B" in run.out
+    for name in ["model.h", "model.c", "model.mk", "README.md", "main.c", "Makefile", "harness.h",
+                 "startup_cortex_m.c", "cortex_m.ld", "runtime/pexcp_runtime.h", "runtime/conv.c"]:
+        assert (out / name).is_file(), name
+    assert "#define MODEL_ARENA_BYTES 64000" in (out / "model.h").read_text()
+    assert "static float arena[16000]" in (out / "model.c").read_text()
+    assert not (out / "runtime" / "transpose.c").exists()  # only the kernels the schedule calls
+
+
+def test_an_operator_without_kernel_is_refused(cli, tmp_path: Path) -> None:
+    b = GraphBuilder("unsupported")
+    x = b.conv(b.input((1, 3, 4, 4)), 4)
+    y = b.declare(b.node("Exp", [x]), b.shape(x))
+    b.output(y)
+    out = tmp_path / "c"
+    run = cli("compile", save(b.build(), tmp_path), "-o", out)
+    assert run.code == 2
+    node = y.removesuffix("_out")
+    assert run.err.strip().splitlines() == [f"error: cannot compile: operator Exp (node '{node}') has no C kernel"]
+    assert not out.exists()
+
+
+def test_an_int8_model_is_refused(cli, tmp_path: Path) -> None:
+    run = cli("compile", save(mbconv_chain(n_blocks=1, qdq=True), tmp_path), "-o", tmp_path / "c", "-m", "reorder")
+    assert run.code == 2 and "float32" in run.err and "Traceback" not in run.err
+    assert not (tmp_path / "c").exists()
+
+
+def test_over_budget_writes_nothing(cli, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    run = cli("compile", KWS, "-o", out, "--method", "reorder", "--budget", "1k")
+    assert run.code == 1 and "budget" in run.err and "Traceback" not in run.err
+    assert not out.exists()
+
+
+def test_output_must_be_a_directory(cli, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    run = cli("compile", KWS, "-o", tmp_path / "file")
+    assert run.code == 2 and "not a directory" in run.err
