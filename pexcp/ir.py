@@ -95,6 +95,7 @@ class Graph:
     outputs: list[str]
     source: str = ""
     sha256: str = ""
+    opset: int = 13  # the model's ai.onnx opset: some ops (Softmax, Clip) changed meaning across opsets
     rewrites: list[str] = field(default_factory=list)
     input_layouts: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Model inputs whose boundary Transpose was folded: the stored tensor is the declared input permuted

@@ -12,9 +12,8 @@ from pexcp.backends.c import check_graph, emit
 from pexcp.cli import app
 from pexcp.cli.options import BUDGET, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, solve_options
 from pexcp.errors import BadInputError
-from pexcp.importer import load_graph
 from pexcp.reports.tables import plan_summary
-from pexcp.solvers.registry import METHODS, SolveOptions, over_budget, solve as run_solve
+from pexcp.solvers.registry import load_for, over_budget, solve as run_solve
 
 OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory of the C project (created if missing).")
 HARNESS = typer.Option(
@@ -47,10 +46,11 @@ def compile_(
     if output.exists() and not output.is_dir():
         raise BadInputError(f"{output} exists and is not a directory")
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites)
-    _check_before_solving(model, method, options)
+    graph = load_for(model, method, options)
+    check_graph(graph)  # refuse ops without a C kernel before a solver runs for up to --timeout seconds
     err = Console(stderr=True)
     options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
-    graph, plan = run_solve(model, method, options)
+    graph, plan = run_solve(model, method, options, graph)
     console = Console()
     console.print(plan_summary(plan))
     problem = over_budget(plan)
@@ -64,12 +64,3 @@ def compile_(
     console.print("files: " + " ".join(str(p.relative_to(output)) for p in project.files))
     if harness:
         console.print(f"next: make -C {output} host   |   make -C {output} qemu")
-
-
-def _check_before_solving(model: Path, method: str, options: SolveOptions) -> None:
-    """Refuse operators without a C kernel before a solver runs for up to --timeout seconds."""
-    spec = METHODS.get(method)
-    if spec is None or (spec.fixed_rewrites and options.rewrites is not None):
-        return  # solve() reports these
-    rewrites = spec.rewrites if options.rewrites is None else options.rewrites
-    check_graph(load_graph(model, options.input_shapes, rewrites))

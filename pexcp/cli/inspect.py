@@ -10,6 +10,7 @@ from rich.console import Console
 from pexcp.cli import app
 from pexcp.cli.options import INPUT_SHAPE, MODEL, REWRITES, parse_rewrites
 from pexcp.importer import ALL_REWRITES, load_graph, parse_input_shapes
+from pexcp.reports.tables import graph_steps
 
 
 @app.command()
@@ -25,13 +26,7 @@ def inspect(
     chosen = parse_rewrites(rewrites)
     graph = load_graph(model, parse_input_shapes(input_shape), ALL_REWRITES if chosen is None else chosen)
     console = Console()
-    console.print(f"inputs: " + ", ".join(f"{t} {graph.tensors[t].shape} {graph.tensors[t].dtype}" for t in graph.inputs))
-    console.print(f"outputs: " + ", ".join(f"{t} {graph.tensors[t].shape} {graph.tensors[t].dtype}" for t in graph.outputs))
+    console.print("inputs: " + ", ".join(f"{t} {graph.tensors[t].shape} {graph.tensors[t].dtype}" for t in graph.inputs))
+    console.print("outputs: " + ", ".join(f"{t} {graph.tensors[t].shape} {graph.tensors[t].dtype}" for t in graph.outputs))
     console.print(f"rewrites: {', '.join(graph.rewrites) or 'none'}")
-    console.print(_steps(graph))
-
-
-def _steps(graph):
-    from pexcp.reports.tables import graph_steps
-
-    return graph_steps(graph)
+    console.print(graph_steps(graph))

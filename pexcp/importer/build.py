@@ -42,6 +42,7 @@ def build_graph(model: onnx.ModelProto, name: str, sha256: str) -> Graph:
         inputs=inputs,
         outputs=outputs,
         sha256=sha256,
+        opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1),
         constant_nodes=folded_node_names(model),
     )
 

@@ -77,18 +77,24 @@ def method_names() -> list[str]:
     return list(METHODS)
 
 
-def solve(model: Path, method: str, options: SolveOptions) -> tuple[Graph, Plan]:
-    """Plan `model` with `method`. The plan is validated against the model before it is returned; a plan
-    over the budget raises BudgetError (exit code 1) after the caller could show it (see `plan` attr)."""
+def load_for(model: Path, method: str, options: SolveOptions) -> Graph:
+    """Import `model` as `method` sees it: with its default rewrites unless the options name others."""
     if method not in METHODS:
         raise BadInputError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
     spec = METHODS[method]
     if spec.fixed_rewrites and options.rewrites is not None:
         raise BadInputError(f"method {method} runs the model as TFLite Micro does; --rewrites does not apply")
     rewrites = spec.rewrites if options.rewrites is None else options.rewrites
+    return load_graph(model, options.input_shapes, rewrites)
+
+
+def solve(model: Path, method: str, options: SolveOptions, graph: Graph | None = None) -> tuple[Graph, Plan]:
+    """Plan `model` with `method` (on `graph` when the caller already imported it with `load_for`). The
+    plan is validated against the model before it is returned; the caller checks the budget
+    (`over_budget`), except cpsat, which raises BudgetError itself when no plan can fit."""
     start = time.perf_counter()
-    graph = load_graph(model, options.input_shapes, rewrites)
-    plan = spec.run(graph, options)
+    graph = graph or load_for(model, method, options)
+    plan = METHODS[method].run(graph, options)
     plan.solve_seconds = round(time.perf_counter() - start, 4)
     plan.budget_bytes = options.budget
     plan.input_shapes = {k: list(v) for k, v in options.input_shapes.items()}

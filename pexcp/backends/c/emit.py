@@ -17,7 +17,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
 
 import pexcp
 from pexcp.backends.c.cfmt import c_comment, c_string
@@ -77,19 +76,10 @@ class Port:
         return tuple(dims)
 
 
-def model_opset(graph: Graph) -> int:
-    """The model's ai.onnx opset (Softmax and Clip changed meaning over opsets); 13 without a source file."""
-    if not graph.source:
-        return 13
-    model = onnx.load(graph.source, load_external_data=False)
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-
-
-def check_graph(graph: Graph, opset: int | None = None) -> None:
+def check_graph(graph: Graph) -> None:
     """Raise BadInputError if any op of the graph has no kernel (before a long solve, not after)."""
-    opset = model_opset(graph) if opset is None else opset
     for op in graph.ops:
-        check_op(graph, op, opset)
+        check_op(graph, op, graph.opset)
 
 
 @dataclass
@@ -104,8 +94,8 @@ class Project:
 
 def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Project:
     """Write the C project for `plan` into `outdir`."""
-    opset = model_opset(graph)
-    check_graph(graph, opset)
+    opset = graph.opset
+    check_graph(graph)
     arena = ArenaMap(graph, plan)
     pools = Pools()
     body = _schedule(graph, plan, arena, pools, opset)
