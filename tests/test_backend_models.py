@@ -16,7 +16,7 @@ from pexcp.backends.c.toolchain import ARM_TOOLS, build_qemu, missing_tools, qem
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
 from pexcp.solvers.registry import DEFAULT_METHOD, METHODS, SolveOptions, solve
-from test_backend_kernels import assert_close, check_project, needs_cc
+from backend_helpers import assert_close, check_project, needs_cc
 
 SOLVE_TIMEOUT = 20.0  # seconds for searching methods (cpsat proves these models optimal well within it)
 RUNTIME_OVERHEAD_LIMIT = 1024  # bytes of static RAM beyond the arena, harness and newlib included

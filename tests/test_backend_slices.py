@@ -26,7 +26,7 @@ from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan, Slice
 from pexcp.plan.validate import plan_problems
 from pexcp.solvers.registry import SolveOptions, solve
-from test_backend_kernels import compile_and_check, needs_cc
+from backend_helpers import compile_and_check, needs_cc
 
 
 def split_plan(
