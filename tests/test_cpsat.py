@@ -35,7 +35,7 @@ def test_joint_model_alone_reaches_the_same_optimum(mbconv):
     graph = load_graph(mbconv)
     full = plan_cpsat(graph, SolveOptions(timeout=30))
     alone = plan_cpsat(
-        load_graph(mbconv), SolveOptions(timeout=30), CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False)
+        load_graph(mbconv), SolveOptions(timeout=30), CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False, decompose=False)
     )
     alone.input_shapes = {}
     assert plan_problems(alone, mbconv) == []

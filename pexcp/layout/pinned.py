@@ -7,7 +7,7 @@ output free the rest of its input's bytes.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from pexcp.layout.problem import Block, height, live_together
 
@@ -31,9 +31,18 @@ def _lowest_free_offset(item: Item, placed: Sequence[Block]) -> int:
     return offset
 
 
-def first_fit_items(items: Sequence[Item], order: ItemOrder) -> list[Block]:
+def first_fit_items(items: Sequence[Item], order: ItemOrder, fixed: Mapping[str, int] | None = None) -> list[Block]:
+    """Items in `order`, each at its lowest free offset; an item holding a block of `fixed` (block id ->
+    offset) is placed there first, whatever the order."""
     placed: list[Block] = []
-    for item in sorted(items, key=order):
+    free = []
+    for item in items:
+        at = next((fixed[b.id] for b in item if b.id in fixed), None) if fixed else None
+        if at is None:
+            free.append(item)
+        else:
+            placed.extend(b.placed(at) for b in item)
+    for item in sorted(free, key=order):
         offset = _lowest_free_offset(item, placed)
         placed.extend(b.placed(offset) for b in item)
     return placed
@@ -47,6 +56,7 @@ _ORDERS: list[ItemOrder] = [
 ]
 
 
-def best_of_items(items: Sequence[Item]) -> list[Block]:
-    """The lowest placement over a few item orders (largest first, longest first, area, start time)."""
-    return min((first_fit_items(items, order) for order in _ORDERS), key=height)
+def best_of_items(items: Sequence[Item], fixed: Mapping[str, int] | None = None) -> list[Block]:
+    """The lowest placement over a few item orders (largest first, longest first, area, start time), with
+    the items of `fixed` blocks at their given offsets."""
+    return min((first_fit_items(items, order, fixed) for order in _ORDERS), key=height)

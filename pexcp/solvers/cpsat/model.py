@@ -111,7 +111,7 @@ def _last(sm: ScheduleModel, g: Group) -> cp_model.IntVar:
 def add_lifetimes(sm: ScheduleModel) -> None:
     """A block per buffer: every stored tensor (absent when a split group keeps it as slices), and per
     split group its slice region and its accumulator. Lifetimes follow producers, readers and groups."""
-    m, graph, n = sm.model, sm.graph, sm.n
+    m, graph = sm.model, sm.graph
     readers: dict[str, set[str]] = {}
     for op in graph.ops:
         for t in graph.activation_inputs(op):
@@ -218,6 +218,12 @@ def add_pins(sm: ScheduleModel) -> None:
     for g in sm.groups.values():
         if g.acc_tensor is not None:
             m.add(sm.blocks[g.output].offset == sm.blocks[f"acc:{g.id}"].offset).only_enforce_if(sm.split[g.id])
+
+
+def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:
+    """Tensors whose offset (bytes) is decided outside this model: the cut tensors of a decomposed graph."""
+    for tensor, offset in offsets.items():
+        sm.model.add(sm.blocks[tensor].offset == offset // sm.unit)
 
 
 def max_slices(sm: ScheduleModel) -> int:

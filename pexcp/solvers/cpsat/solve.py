@@ -1,5 +1,7 @@
 """Run the CP-SAT scheduler in phases and turn its answer into a plan.
 
+0. Decomposition: where a single tensor is all that flows from one part of the graph to the next, the
+   parts are solved separately (decompose.py), each by the phases below, with the cut tensors at offset 0.
 1. Incumbent: the best heuristic plan (optimal order unsplit, and pex-greedy); its arena caps the search.
 2. Bound: the model without offsets (order + splits + cumulative) minimises LOAD: a proven lower bound on
    any arena, and a schedule that reaches it.
@@ -7,12 +9,18 @@
 4. Joint: order, splits and offsets in one model (NoOverlap2D + the redundant cumulative), hinted with
    the best plan so far, bounded below by phase 2, for the rest of the time.
 With a budget the objective becomes: fit within it, then fewest extra slices.
+The parts' plans are concatenated. Parts go in order of their heuristic arena, and one within the largest
+bound proven so far needs no more search. The lower bound is the largest part's LOAD bound; when the plan
+is above it, windows of consecutive segments are solved again without pins (their smallest arena bounds
+the model's: _prove), and segments below the final arena are re-solved for fewer slices (_economise).
+With a budget, segments that do not fit with their cut tensors pinned fall back to the whole model.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator
 
 from ortools.sat.python import cp_model
 
@@ -24,6 +32,7 @@ from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
 from pexcp.solvers.cpsat import model as cm
+from pexcp.solvers.cpsat.decompose import join, segments
 from pexcp.solvers.pex_greedy import greedy_schedule
 from pexcp.solvers.registry import Progress, SolveOptions
 from pexcp.solvers.reorder import optimal_order
@@ -36,10 +45,12 @@ class CpsatConfig:
 
     split: bool = True  # consider channel splits
     reorder: bool = True  # free execution order (else the file's)
-    bound_phase: bool = True  # LOAD lower bound before the joint model
+    bound_phase: bool = True  # LOAD lower bound before the joint model (decomposed parts need it for proofs)
     hint: bool = True  # start the joint model from the best heuristic plan
     layout_shortcut: bool = True  # stop when the bound schedule packs at the bound
     deterministic: bool = True  # interleaved search: same seed + workers, same plan
+    decompose: bool = True  # solve the parts between cut tensors separately
+    unit: int | None = None  # model sizes in this many bytes (a divisor of 4); None: the gcd of all sizes
 
 
 @dataclass
@@ -56,9 +67,31 @@ class Candidate:
         return sum((groups[g].option(w).rounds - 1) * len(groups[g].members) for g, w in self.schedule.splits.items())
 
 
-def _laid_out(graph: Graph, schedule: Schedule, groups: dict[str, Group]) -> Candidate:
-    expanded = expand(graph, schedule, groups)
-    return Candidate(schedule, expanded, item_offsets(expanded, best_of_items(expanded.items())))
+@dataclass
+class Part:
+    """A graph the phases solve: the whole model, or a segment between cut tensors (pinned at `pins`)."""
+
+    graph: Graph
+    groups: dict[str, Group]
+    pins: dict[str, int]  # tensor -> byte offset it must have
+    unit: int
+    label: str  # for progress messages
+    candidates: list[Candidate] = field(default_factory=list)
+    load: int = 0  # phase 2's LOAD bound, in bytes
+    bound: int = 0  # proven lower bound on the part's arena without pins, in bytes: it holds for the model
+    exact: bool = False  # the bound is the smallest LOAD
+    best: Candidate | None = None
+    optimal: bool = False  # nothing left to gain (see _settle)
+    joint: str = ""  # what the joint model did, when it ran
+    no_fit: bool = False  # the joint model proved that no plan of this part (with its pins) fits the budget
+
+    @property
+    def size(self) -> int:
+        return len(self.graph.ops)
+
+    def laid_out(self, schedule: Schedule) -> Candidate:
+        expanded = expand(self.graph, schedule, self.groups)
+        return Candidate(schedule, expanded, item_offsets(expanded, best_of_items(expanded.items(), self.pins)))
 
 
 def _solver(options: SolveOptions, seconds: float, config: CpsatConfig) -> cp_model.CpSolver:
@@ -93,9 +126,9 @@ def _schedule_from(sm: cm.ScheduleModel, solver: cp_model.CpSolver) -> Schedule:
     return Schedule(order, splits)
 
 
-def _base_model(graph, groups, unit, capacity_bytes, config: CpsatConfig) -> cm.ScheduleModel:
-    sm = cm.ScheduleModel(graph, groups, unit, capacity=-(-capacity_bytes // unit))
-    cm.add_order(sm, None if config.reorder else [op.name for op in graph.ops])
+def _base_model(part: Part, capacity_bytes: int, config: CpsatConfig) -> cm.ScheduleModel:
+    sm = cm.ScheduleModel(part.graph, part.groups, part.unit, capacity=-(-capacity_bytes // part.unit))
+    cm.add_order(sm, None if config.reorder else [op.name for op in part.graph.ops])
     cm.add_split_choices(sm)
     cm.add_lifetimes(sm)
     return sm
@@ -105,49 +138,53 @@ def _bytes_shown(weight: int, unit: int):
     return lambda v: f"{int(v // weight) * unit:,} B"
 
 
-def load_bound(graph, groups, unit, cap_bytes, options, config, seconds, t0) -> tuple[int, bool, Schedule | None]:
+def load_bound(part: Part, cap_bytes: int, options, config, seconds, t0) -> tuple[int, bool, Schedule | None]:
     """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (a proven lower
     bound in bytes, whether it is the exact minimum, the best schedule found)."""
-    sm = _base_model(graph, groups, unit, cap_bytes, config)
+    sm = _base_model(part, cap_bytes, config)
     load = sm.model.new_int_var(0, sm.capacity, "load")
     cm.add_cumulative(sm, load)
     cm.add_objective(sm, load, None)
     solver = _solver(options, seconds, config)
     weight = cm.max_slices(sm) + 1
-    status = solver.solve(sm.model, _Reporter(options.progress, "LOAD bound", _bytes_shown(weight, unit), t0))
-    bound = int(solver.best_objective_bound // weight) * unit
+    status = solver.solve(sm.model, _Reporter(options.progress, f"{part.label}LOAD bound", _bytes_shown(weight, part.unit), t0))
+    bound = int(solver.best_objective_bound // weight) * part.unit
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return bound, False, None
     return bound, status == cp_model.OPTIMAL, _schedule_from(sm, solver)
 
 
-def joint(graph, groups, unit, hint: Candidate, lower: int, options, config, seconds, t0) -> tuple[Candidate | None, int, bool]:
-    """Phase 4: order, splits and offsets together. Without a budget it minimises the arena (then slices)
-    and returns (candidate, proven arena bound, optimal?); with one it minimises slices within the budget."""
+def joint(part: Part, hint: Candidate, options, config, seconds, t0, floor: int | None = None) -> tuple[Candidate | None, int, bool]:
+    """Phase 4: order, splits and offsets together. Without a budget it minimises the arena, counting any
+    arena up to `floor` (default: the part's bound) as equal, then slices; it returns (candidate, proven
+    bound on this model's arena when floor is the part's bound, search complete?). With a budget it
+    minimises slices within it, and a complete search without a candidate proves that nothing fits."""
+    unit = part.unit
     budget_units = None if options.budget is None else options.budget // unit
     capacity = hint.arena if options.budget is None else options.budget
-    sm = _base_model(graph, groups, unit, capacity, config)
-    arena = cm.add_arena(sm, lower_bound=-(-lower // unit))
+    sm = _base_model(part, capacity, config)
+    arena = cm.add_arena(sm, lower_bound=-(-(part.bound if floor is None else floor) // unit))
     cm.add_cumulative(sm, arena)
     cm.add_no_overlap(sm)
     cm.add_pins(sm)
+    cm.add_fixed_offsets(sm, part.pins)
     cm.add_objective(sm, arena, budget_units)
     if config.hint:
         cm.add_hint(sm, hint.schedule, hint.offsets)
     solver = _solver(options, seconds, config)
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, unit) if budget_units is None else (lambda v: f"{v:.0f} extra calls")
-    status = solver.solve(sm.model, _Reporter(options.progress, "joint", show, t0))
+    status = solver.solve(sm.model, _Reporter(options.progress, f"{part.label}joint", show, t0))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, lower, False
+        return None, part.bound, status == cp_model.INFEASIBLE
     schedule = _schedule_from(sm, solver)
     offsets = {b.item: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present)}
-    bound = lower if budget_units is not None else max(lower, int(solver.best_objective_bound // weight) * unit)
-    return Candidate(schedule, expand(graph, schedule, groups), offsets), bound, status == cp_model.OPTIMAL
+    bound = part.bound if budget_units is not None else max(part.bound, int(solver.best_objective_bound // weight) * unit)
+    return Candidate(schedule, expand(part.graph, schedule, part.groups), offsets), bound, status == cp_model.OPTIMAL
 
 
-def _bottleneck(graph: Graph, candidate: Candidate) -> str:
-    """The step of a schedule with the most live bytes, and what is live there."""
+def _bottleneck(candidate: Candidate, part: Part) -> str:
+    """The step of a part's schedule with the most live bytes, and what is live there."""
     expanded = candidate.expanded
     live = [0] * len(expanded.steps)
     for b in expanded.blocks:
@@ -156,7 +193,8 @@ def _bottleneck(graph: Graph, candidate: Candidate) -> str:
     step = live.index(max(live))
     names = sorted(((b.size, b.id) for b in expanded.blocks if b.lower <= step < b.upper), reverse=True)
     shown = ", ".join(f"{bid} ({size:,} B)" for size, bid in names[:4])
-    return f"step {step} ({expanded.steps[step].kernel} {expanded.steps[step].op}) holds {shown}"
+    where = f" of {part.label.strip()}" if part.label else ""
+    return f"step {step}{where} ({expanded.steps[step].kernel} {expanded.steps[step].op}) holds {shown}"
 
 
 def _pick(candidates: list[Candidate], groups: dict[str, Group], budget: int | None) -> Candidate:
@@ -167,59 +205,250 @@ def _pick(candidates: list[Candidate], groups: dict[str, Group], budget: int | N
     return min(candidates, key=lambda c: (c.arena, c.slices(groups)))
 
 
+def _whole(graph: Graph, groups: dict[str, Group], config: CpsatConfig) -> Part:
+    return Part(graph, groups, {}, config.unit or cm.size_unit(graph, groups), "")
+
+
+def _parts(graph: Graph, groups: dict[str, Group], config: CpsatConfig) -> list[Part]:
+    """The segments between cut tensors (decompose.py), or the whole graph."""
+    pieces = segments(graph, groups) if config.decompose else []
+    if len(pieces) <= 1:
+        return [_whole(graph, groups, config)]
+    return [
+        Part(s.graph, s.groups, s.pins, config.unit or cm.size_unit(s.graph, s.groups), f"segment {k + 1}/{len(pieces)} ")
+        for k, s in enumerate(pieces)
+    ]
+
+
+def _shares(parts: list[Part], end: float, needed: Callable[[Part], bool] = lambda part: True):
+    """The parts still `needed` when their turn comes, each with its share of the seconds left until `end`
+    in proportion to its size among the needed ones left; time a part leaves unused goes to the others."""
+    for k, part in enumerate(parts):
+        if needed(part):
+            left = sum(p.size for p in parts[k:] if needed(p))
+            yield part, (end - time.perf_counter()) * part.size / left
+
+
+def _heuristics(part: Part, config: CpsatConfig, seconds: float) -> None:
+    """Phase 1: the optimal unsplit order, and pex-greedy from it."""
+    graph = part.graph
+    order = [op.name for op in (optimal_order(graph, time_limit=seconds).order if config.reorder else graph.ops)]
+    schedule = greedy_schedule(graph, part.groups, order, config.reorder, seconds)[0]
+    part.candidates = [part.laid_out(Schedule(order)), part.laid_out(schedule)]
+
+
+def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, seconds: float, t0: float) -> None:
+    """Phase 2 and 3: the LOAD bound, and the layout of the schedule reaching it. Raises BudgetError when the
+    bound exceeds the budget."""
+    budget, candidates = options.budget, part.candidates
+    cap = max(c.arena for c in candidates) if budget is None else max(budget, min(c.arena for c in candidates))
+    part.load, part.exact, schedule = load_bound(part, cap, options, config, seconds, t0)
+    part.bound = part.load
+    if budget is not None and part.bound > budget:
+        witness = part.laid_out(schedule) if schedule else min(candidates, key=lambda c: c.arena)
+        raise BudgetError(
+            f"budget {format_bytes(budget)} cannot be met: every plan needs at least {part.bound:,} B (proven); "
+            f"bottleneck: {_bottleneck(witness, part)}"
+        )
+    if schedule is not None:
+        candidates.append(part.laid_out(schedule))
+
+
+def _settle(part: Part, budget: int | None, floor: int) -> None:
+    """The part's best plan so far, and whether it needs no more work: without a budget, an arena within
+    `floor` (the model's proven bound: below it there is nothing to gain) with the fewest slices there;
+    with one, fits it unsplit."""
+    part.best = _pick(part.candidates, part.groups, floor if budget is None else budget)
+    if budget is None:
+        part.optimal = part.best.arena <= max(part.bound, floor)
+    else:
+        part.optimal = part.best.arena <= budget and part.best.slices(part.groups) == 0
+
+
+def _joint_phase(part: Part, options: SolveOptions, config: CpsatConfig, floor: int, seconds: float, t0: float) -> None:
+    assert part.best is not None
+    found, bound, proven = joint(part, part.best, options, config, seconds, t0, max(floor, part.bound))
+    if found is not None:
+        part.candidates.append(found)
+    if options.budget is None and not part.pins and floor <= part.bound:  # else it bounds a pinned or floored problem
+        part.bound = bound
+    _settle(part, options.budget, max(floor, part.bound))
+    if options.budget is not None:
+        part.optimal = proven and part.best.arena <= options.budget
+        part.no_fit = proven and found is None
+    part.joint = "time limit reached" if not proven else "proved that nothing fits" if part.no_fit else "proved optimal"
+
+
+MAX_WINDOWS = 2  # windows tried per width: windows around equal bottlenecks tend to prove equal bounds
+
+
+def _windows(parts: list[Part], arena: int) -> Iterator[list[Part]]:
+    """Runs of consecutive segments holding a segment whose plan sets the arena, narrowest first (a wider
+    window can prove more, and costs more), smallest first within a width."""
+    n = len(parts)
+    hot = [k for k, p in enumerate(parts) if p.best is not None and p.best.arena == arena]
+    for width in range(1, n + 1):
+        starts = {i for k in hot for i in range(max(0, k - width + 1), min(k, n - width) + 1)}
+        by_size = sorted(starts, key=lambda i: sum(p.size for p in parts[i : i + width]))
+        for i in by_size[:MAX_WINDOWS]:
+            yield parts[i : i + width]
+
+
+def _prove(graph: Graph, parts: list[Part], best: Candidate, bound: int, options: SolveOptions,
+           config: CpsatConfig, deadline: float, t0: float) -> tuple[Candidate, int, str]:
+    """Cut tensors pinned at 0 can cost bytes, and a pinned segment's joint bound holds only under its pins.
+    So windows of consecutive segments are solved again without pins, narrowest first: the smallest arena of
+    any window bounds the model's. Stops at a proof, or when a window cannot be solved to optimality (a
+    wider one would not be either). The window holding every segment is the whole model: its plan may
+    replace the pinned one. Returns (best plan, proven bound, what was done)."""
+    note = ""
+    for window in _windows(parts, best.arena):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        sub = join(graph, [p.graph for p in window])
+        groups = {gid: g for p in window for gid, g in p.groups.items()}
+        label = f"window {parts.index(window[0]) + 1}-{parts.index(window[-1]) + 1} "
+        part = Part(sub, groups, {}, config.unit or cm.size_unit(sub, groups), label, bound=max(p.bound for p in window))
+        whole = len(window) == len(parts)
+        found, proven_bound, proven = joint(part, _combine(sub, window)[0], options, config, left if whole else left / 2, t0)
+        bound = max(bound, proven_bound)
+        note = f"unpinned window of {len(window)} segment(s) ({sub.name}) proved a bound of {proven_bound:,} B"
+        if whole and found is not None and found.arena < best.arena:
+            best = found
+        if bound >= best.arena or not proven:
+            break
+    return best, bound, note
+
+
+def _economise(parts: list[Part], arena: int, options: SolveOptions, config: CpsatConfig, end: float, t0: float) -> None:
+    """Segments below the model's arena minimised their own arena; within the model's they may need fewer
+    extra kernel calls: re-solved with it as their budget (the arena-then-slices objective of the whole)."""
+    slack = [p for p in parts if p.best is not None and p.best.arena < arena and p.best.slices(p.groups)]
+    budgeted = replace(options, budget=arena)
+    for part, seconds in _shares(slack, end):
+        found, _, _ = joint(part, part.best, budgeted, config, seconds, t0)
+        if found is not None and found.slices(part.groups) < part.best.slices(part.groups):
+            part.best = found
+
+
+def _check_budget(part: Part, options: SolveOptions) -> None:
+    assert part.best is not None
+    if options.budget is not None and part.best.arena > options.budget and part.no_fit:
+        raise BudgetError(
+            f"budget {format_bytes(options.budget)} cannot be met: the joint model proved that no plan fits (best "
+            f"plan {part.best.arena:,} B); bottleneck: {_bottleneck(part.best, part)}"
+        )
+    if options.budget is not None and part.best.arena > options.budget:
+        raise BudgetError(
+            f"no plan within budget {format_bytes(options.budget)} found in {options.timeout:g} s (best "
+            f"{part.best.arena:,} B, proven lower bound {part.bound:,} B, so it is not proven impossible); "
+            f"bottleneck: {_bottleneck(part.best, part)}"
+        )
+
+
+def _combine(graph: Graph, parts: list[Part]) -> tuple[Candidate, dict[str, Group]]:
+    """One schedule for the whole graph: the parts' orders one after the other, their splits and offsets."""
+    chosen = [p.best for p in parts if p.best is not None]
+    if len(parts) == 1:
+        return chosen[0], parts[0].groups
+    groups = {gid: g for p in parts for gid, g in p.groups.items()}
+    schedule = Schedule([name for c in chosen for name in c.schedule.order],
+                        {gid: w for c in chosen for gid, w in c.schedule.splits.items()})
+    offsets = {item: offset for c in chosen for item, offset in c.offsets.items()}
+    return Candidate(schedule, expand(graph, schedule, groups), offsets), groups
+
+
+def _finished_by(parts: list[Part], bound: int, optimal: bool, window: bool) -> str:
+    """Which phase proved the plan optimal (for benchmarks and reports)."""
+    if not optimal:
+        return "time limit"
+    if bound > max(p.load for p in parts):
+        return "window proof" if window else "joint model"
+    return "LOAD bound, " + ("joint layout" if any(p.joint for p in parts) else "greedy layout")
+
+
+def _notes(parts: list[Part], best: Candidate, groups: dict[str, Group], budget: int | None) -> list[str]:
+    notes = [f"{len(best.schedule.splits)} of {len(groups)} candidate group(s) split, "
+             f"{best.slices(groups)} extra kernel calls"]
+    if len(parts) > 1:
+        notes.append(f"decomposed at {len(parts) - 1} cut tensor(s) into {len(parts)} segments solved separately "
+                     "(cut tensors at offset 0); lower bound = the largest segment LOAD bound or window bound")
+    ran = [p for p in parts if p.joint]
+    if len(parts) == 1 and ran:
+        notes.append(f"joint order+split+offset model: {ran[0].joint}")
+    elif ran:
+        proved = sum(p.joint == "proved optimal" for p in ran)
+        notes.append(f"joint order+split+offset model on {len(ran)} segment(s): {proved} proved optimal")
+    if budget is not None:
+        notes.append("with a budget the objective is the fewest extra kernel calls that fit; status refers to it")
+    return notes
+
+
+def _solve_parts(parts: list[Part], options: SolveOptions, config: CpsatConfig, t0: float, end: float,
+                 reserve: float) -> None:
+    """Phases 1-4 on every part, the time until `end` shared by size; `reserve` (a fraction) of the joint
+    phase's time is left for _prove. Without a budget the parts most likely to set the arena go first, and a
+    part whose plan is within the largest bound proven so far needs no more search."""
+    progress = options.progress or (lambda msg: None)
+    budget = options.budget
+    heuristics_end = time.perf_counter() + 2 * min(10.0, 0.1 * (end - time.perf_counter()))  # order, greedy
+    for part, seconds in _shares(parts, heuristics_end):
+        _heuristics(part, config, seconds / 2)
+    unsplit, greedy = (max(p.candidates[k].arena for p in parts) for k in (0, 1))
+    progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit:,} B, pex-greedy {greedy:,} B")
+
+    def floor() -> int:
+        return max(p.bound for p in parts) if budget is None else 0
+
+    def smallest(part: Part) -> int:
+        return min(c.arena for c in part.candidates)
+
+    ranked = sorted(parts, key=smallest, reverse=True) if budget is None else parts
+    if config.bound_phase:
+        bound_end = time.perf_counter() + 0.4 * (end - time.perf_counter())
+        for part, seconds in _shares(ranked, bound_end, lambda p: budget is not None or smallest(p) > floor()):
+            _bound_phase(part, options, config, seconds, t0)
+        progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {max(p.bound for p in parts):,} B")
+    for part in parts:
+        _settle(part, budget, floor())
+    joint_end = end - reserve * (end - time.perf_counter())
+    for part, seconds in _shares(ranked, joint_end, lambda p: not p.optimal or not config.layout_shortcut):
+        if time.perf_counter() < end:
+            _joint_phase(part, options, config, floor(), seconds, t0)
+
+
 def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatConfig()) -> Plan:
     t0 = time.perf_counter()
     deadline = t0 + options.timeout
-    budget = options.budget
     progress = options.progress or (lambda msg: None)
     groups = {g.id: g for g in candidate_groups(graph)} if config.split else {}
-    unit = cm.size_unit(graph, groups)
-    dp_seconds = min(10.0, 0.1 * options.timeout)
-    order = [op.name for op in (optimal_order(graph, time_limit=dp_seconds).order if config.reorder else graph.ops)]
-    unsplit = _laid_out(graph, Schedule(order), groups)
-    greedy = _laid_out(graph, greedy_schedule(graph, groups, order, config.reorder, dp_seconds)[0], groups)
-    candidates = [unsplit, greedy]
-    progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit.arena:,} B, pex-greedy {greedy.arena:,} B")
+    parts = _parts(graph, groups, config)
+    if len(parts) > 1:
+        progress(f"{time.perf_counter() - t0:6.1f}s decomposed into {len(parts)} segments at cut tensors")
+    pinned = len(parts) > 1 and options.budget is None  # segments' plans to prove, then economise
+    _solve_parts(parts, options, config, t0, deadline, 0.25 if pinned else 0.0)
+    if options.budget is not None and len(parts) > 1 and any(p.best.arena > options.budget for p in parts):
+        progress(f"{time.perf_counter() - t0:6.1f}s cut tensors at offset 0 do not fit the budget: whole model")
+        parts = [_whole(graph, groups, config)]
+        _solve_parts(parts, options, config, t0, deadline, 0.0)
+    for part in parts:
+        _check_budget(part, options)
 
-    cap = max(c.arena for c in candidates) if budget is None else max(budget, min(c.arena for c in candidates))
-    bound, exact, schedule = 0, False, None
-    if config.bound_phase:
-        seconds = 0.4 * (deadline - time.perf_counter())
-        bound, exact, schedule = load_bound(graph, groups, unit, cap, options, config, seconds, t0)
-        progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {bound:,} B ({'exact' if exact else 'not exact'})")
-    if budget is not None and bound > budget:
-        witness = _laid_out(graph, schedule, groups) if schedule else min(candidates, key=lambda c: c.arena)
-        raise BudgetError(
-            f"budget {format_bytes(budget)} cannot be met: every plan needs at least {bound:,} B (proven); "
-            f"bottleneck: {_bottleneck(graph, witness)}"
-        )
-    if schedule is not None:
-        candidates.append(_laid_out(graph, schedule, groups))
-    best = _pick(candidates, groups, budget)
-    fits = budget is not None and best.arena <= budget
-    optimal = best.arena <= bound if budget is None else (fits and best.slices(groups) == 0)
-    notes: list[str] = []
-    if (not optimal or not config.layout_shortcut) and time.perf_counter() < deadline:
-        seconds = deadline - time.perf_counter()
-        found, bound_joint, proven = joint(graph, groups, unit, best, bound, options, config, seconds, t0)
-        if found is not None:
-            best = _pick([best, found], groups, budget)
-        if budget is None:
-            bound = bound_joint
-            optimal = best.arena <= bound
-        else:
-            optimal = proven and best.arena <= budget
-        notes.append("joint order+split+offset model: " + ("proved optimal" if proven else "time limit reached"))
-    if budget is not None and best.arena > budget:
-        raise BudgetError(
-            f"no plan within budget {format_bytes(budget)} found in {options.timeout:g} s (best {best.arena:,} B, "
-            f"proven lower bound {bound:,} B, so it is not proven impossible); bottleneck: {_bottleneck(graph, best)}"
-        )
-    notes.insert(0, f"{len(best.schedule.splits)} of {len(groups)} candidate group(s) split, "
-                    f"{best.slices(groups)} extra kernel calls")
-    if budget is not None:
-        notes.append("with a budget the objective is the fewest extra kernel calls that fit; status refers to it")
-    plan = make_plan(graph, best.expanded, best.offsets, method="cpsat", status="optimal" if optimal else "feasible",
-                     lower_bound=bound, seconds=time.perf_counter() - t0, notes=notes)
-    plan.extra = {"seed": options.seed, "workers": options.workers, "unit_bytes": unit, "lower_bound_exact": exact}
+    best_plan, groups = _combine(graph, parts)
+    bound = max(p.bound for p in parts)
+    notes = []
+    if pinned and best_plan.arena > bound:
+        best_plan, bound, proof = _prove(graph, parts, best_plan, bound, options, config, deadline, t0)
+        notes += [proof] if proof else []
+    if pinned and best_plan.arena == max(p.best.arena for p in parts):  # not replaced by the whole model's
+        _economise(parts, best_plan.arena, options, config, deadline, t0)
+        best_plan, groups = _combine(graph, parts)
+    optimal = best_plan.arena <= bound if options.budget is None else all(p.optimal for p in parts)
+    plan = make_plan(graph, best_plan.expanded, best_plan.offsets, method="cpsat",
+                     status="optimal" if optimal else "feasible", lower_bound=bound,
+                     seconds=time.perf_counter() - t0, notes=_notes(parts, best_plan, groups, options.budget) + notes)
+    plan.extra = {"seed": options.seed, "workers": options.workers, "unit_bytes": min(p.unit for p in parts),
+                  "lower_bound_exact": all(p.exact or p.best.arena <= bound for p in parts), "segments": len(parts),
+                  "finished_by": _finished_by(parts, bound, optimal, bool(notes))}
     return plan

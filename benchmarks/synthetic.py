@@ -1,0 +1,26 @@
+"""Synthetic ONNX models for the benchmarks, written to a folder: MobileNetV2-like chains and NAS-like DAGs.
+
+The builders live in the test suite (tests/onnx_builders.py); this is the one place the benchmarks reach them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from onnx_builders import mbconv_chain, random_dag_model, save  # noqa: E402
+
+
+def mobilenet(directory: Path, n_blocks: int, channels: int = 8, hw: int = 16, qdq: bool = True) -> Path:
+    """Inverted residual blocks (expand 6): 4 ops per block (+1 stem) in int8, 4 in float."""
+    name = f"mbv2_b{n_blocks}_c{channels}_{'int8' if qdq else 'float'}"
+    return save(mbconv_chain(n_blocks=n_blocks, channels=channels, expand=6, hw=hw, qdq=qdq), directory, name)
+
+
+def nas_dag(directory: Path, n_layers: int, seed: int, qdq: bool = True) -> Path:
+    """A random DAG of `n_layers` layers (conv, depthwise, add, concat, pool, ...) reading earlier tensors."""
+    name = f"dag_{n_layers}_s{seed}_{'int8' if qdq else 'float'}"
+    return save(random_dag_model(seed, n_layers, qdq=qdq), directory, name)
