@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, TextIO
 
 from pexcp.errors import BadInputError
 
@@ -111,7 +111,12 @@ def read_csv(path: Path) -> list[Block]:
 
 def write_csv(blocks: Sequence[Block], path: Path) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "lower", "upper", "size", "offset"])
-        for b in blocks:
-            w.writerow([b.id, b.lower, b.upper, b.size, b.offset])
+        write_rows(blocks, f)
+
+
+def write_rows(blocks: Sequence[Block], stream: TextIO) -> None:
+    """`id,lower,upper,size,offset` rows to an open text stream (a file, or stdout for `-o -`)."""
+    w = csv.writer(stream)
+    w.writerow(["id", "lower", "upper", "size", "offset"])
+    for b in blocks:
+        w.writerow([b.id, b.lower, b.upper, b.size, b.offset])
