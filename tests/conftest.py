@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
+
+import pexcp.cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,3 +38,32 @@ def model_id(path: Path) -> str:
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
     return SHARED_MODELS
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., Run]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
+    """Run `pexcp ARGS...` in-process through `pexcp.cli.main` (the console-script entry point)."""
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables unwrapped
+
+    def run(*args: str | Path) -> Run:
+        monkeypatch.setattr(sys, "argv", ["pexcp", *map(str, args)])
+        capsys.readouterr()
+        try:
+            pexcp.cli.main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pexcp.cli.compile  # noqa: F401  (registers the command)
 from conftest import SHARED_MODELS
 from onnx_builders import GraphBuilder, mbconv_chain, save
-from test_cli import cli  # noqa: F401  (the in-process `pexcp` runner fixture)
 
 KWS = SHARED_MODELS / "onnx" / "kws_ref_model_float32.onnx"
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-import pexcp.cli
-import pexcp.cli.inspect  # noqa: F401  (registers the command)
-import pexcp.cli.solve  # noqa: F401  (registers the command)
-from conftest import REPO
+from conftest import REPO, Cli, Run
 from onnx_builders import GraphBuilder, chain_model, dynamic_input_model, mbconv_chain, save
 from pexcp.analysis.liveness import lifetimes, peak
 from pexcp.errors import EXIT_BUG, BadInputError
@@ -24,40 +18,6 @@ from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.solvers.registry import METHODS
 from pexcp.units import parse_bytes
-
-HAVE_ALL_COMMANDS = importlib.util.find_spec("pexcp.cli.pack") is not None
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Run]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
-    """Run `pexcp ARGS...` in-process through `pexcp.cli.main` (the console-script entry point)."""
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables unwrapped
-    if not HAVE_ALL_COMMANDS:  # pexcp.cli.pack is being written; solve and inspect are registered above
-        monkeypatch.setattr(pexcp.cli, "_register", lambda: None)
-
-    def run(*args: str | Path) -> Run:
-        monkeypatch.setattr(sys, "argv", ["pexcp", *map(str, args)])
-        capsys.readouterr()
-        try:
-            pexcp.cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return Run(code, out, err)
-
-    return run
-
 
 def assert_one_line_error(run: Run, code: int = 2) -> str:
     """Exit `code`, and stderr is one `error: ...` line, no traceback. Returns the message."""
@@ -254,7 +214,6 @@ def run_module(*args: str | Path) -> subprocess.CompletedProcess:
                           env=env, cwd=REPO, timeout=120)
 
 
-@pytest.mark.skipif(not HAVE_ALL_COMMANDS, reason="pexcp.cli.pack (imported by `python -m pexcp`) is not written yet")
 def test_python_m_pexcp_exit_codes_and_one_line_errors(small: Path, tmp_path: Path) -> None:
     ok = run_module("solve", small, "--method", "reorder")
     assert ok.returncode == 0 and "arena" in ok.stdout
