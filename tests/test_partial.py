@@ -93,3 +93,38 @@ def test_split_schedule_expands_to_a_valid_smaller_plan(tmp_path, qdq):
         assert len(acc) == len(blocks)
         outs = [b for b in plan.buffers if b.alias_of in {a.id for a in acc}]
         assert len(outs) == len(blocks) and all(o.offset == plan.buffers[o.alias_of].offset for o in outs)
+
+
+def _residual(qdq: bool, skip_read_later: bool = False):
+    """x -> conv -> conv -> Add(x, .) -> out; optionally x is read again after the Add."""
+    b = GraphBuilder("residual", qdq=qdq)
+    x = b.conv(b.input((1, 3, 8, 8)), 8, act="relu")
+    y = b.add(x, b.conv(b.conv(x, 8, act="relu"), 8), act="relu")
+    b.output(b.add(y, x) if skip_read_later else y)
+    return b.build()
+
+
+@pytest.mark.parametrize("qdq", [False, True])
+def test_residual_add_group_overwrites_its_skip_input(tmp_path, qdq):
+    path, graph = _graph(tmp_path, _residual(qdq))
+    groups = {g.id: g for g in candidate_groups(graph)}
+    add = next(op for op in graph.ops if op.op_type == "Add")
+    skip = next(t for t in graph.activation_inputs(add) if graph.producer[t].op_type == "Conv"
+                and graph.producer[t] is graph.ops[0])
+    group = next(g for g in groups.values() if [m.op_type for m in g.members] == ["Conv", "Add"])
+    assert group.overwrites == skip
+    order = [op.name for op in graph.ops]
+    whole = expand(graph, Schedule(order), groups)
+    split = expand(graph, Schedule(order, {group.id: 2}), groups)
+    assert split.load < whole.load  # the Add's output never needs bytes of its own
+    offsets = item_offsets(split, best_of_items(split.items()))
+    plan = make_plan(graph, split, offsets, method="cpsat", status="heuristic", lower_bound=0, seconds=0)
+    assert plan_problems(plan, path) == []
+    out = next(b for b in plan.buffers if b.tensor == group.output)
+    assert plan.buffers[out.alias_of].tensor == skip and out.offset == plan.buffers[out.alias_of].offset
+
+
+def test_no_overwrite_when_the_skip_input_is_read_after_the_group(tmp_path):
+    _, graph = _graph(tmp_path, _residual(False, skip_read_later=True))
+    assert all(g.overwrites is None for g in candidate_groups(graph) if g.members[-1].op_type == "Add"
+               and g.members[-1] is graph.ops[3])

@@ -290,3 +290,15 @@ def test_validate_plan_raises_with_every_problem(case) -> None:
     assert len(info.value.problems) == 2
     assert info.value.problems == plan_problems(plan, path)
     assert "plan failed validation" in str(info.value)
+
+
+def test_in_place_output_whose_base_is_still_read_later(case) -> None:
+    path, graph, plan = case
+    plan = broken(plan)
+    add = next(s for s in plan.steps if s.kernel == "Add")
+    skip = set(graph.activation_inputs(graph.op(add.op)))
+    expand = next(s for s in plan.steps if s.kernel == "Conv" and skip & set(graph.activation_inputs(graph.op(s.op))))
+    (block_input,) = skip & set(graph.activation_inputs(graph.op(expand.op)))  # read by the expand and the Add
+    base, out = buffer_of(plan, block_input), produced_by(graph, plan, expand)
+    out.alias_of, out.offset = base.id, base.offset  # claims to overwrite the block input from this step
+    assert any("started to overwrite" in p for p in problems_of(case, plan))

@@ -46,11 +46,15 @@ class Lifetime:
     slice: Slice | None = None
     item: str = ""  # layout item holding its bytes
     rel: int = 0  # offset inside the item (slices inside a group's region)
+    written_until: int | None = None  # last step writing an in-place output (its first step, unless split)
 
     @property
     def owns_from(self) -> int:
-        """First step at which its bytes count: an in-place output's bytes are its input's during its step."""
-        return self.first + 1 if self.inplace else self.first
+        """First step at which its bytes count: an in-place output's bytes are its input's while it is
+        being written."""
+        if not self.inplace:
+            return self.first
+        return (self.first if self.written_until is None else self.written_until) + 1
 
 
 @dataclass
@@ -142,8 +146,10 @@ class _Builder:
         tail = g.members[-1]
         finish = [e.name for e in tail.epilogue] + ([tail.requant] if tail.requant else [])
         if g.acc_tensor is not None:
-            acc = self.new(g.acc_tensor, g.acc_tensor, g.acc_dtype, g.acc_bytes, first)
-            written = acc.key
+            written = self.new(g.acc_tensor, g.acc_tensor, g.acc_dtype, g.acc_bytes, first).key
+        elif g.overwrites is not None:
+            base = self.holder[g.overwrites]
+            written = self.whole(g.output, first, alias_of=base, inplace=True, item=self.bufs[base].item).key
         else:
             written = self.whole(g.output, first).key
         for c0 in range(0, g.channels, width):
@@ -163,6 +169,8 @@ class _Builder:
                 key = f"{out}[{sl.start}:{sl.stop}]"
                 self.new(key, out, graph.tensors[out].dtype, nbytes, s, slice=sl, item=region, rel=rel)
         last = len(self.steps) - 1
+        if g.overwrites is not None:
+            self.bufs[written].written_until = last
         if g.acc_tensor is not None:  # requantize / activate the accumulator in place
             s = self.step(tail, finish)
             self.read(g.acc_tensor, s)

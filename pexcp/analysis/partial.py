@@ -12,7 +12,9 @@ Rules, per op (axis 1 = channels, NCHW / NC):
 
 A group is a chain `head? -> channel-wise* -> tail?` of at least two ops over one channel count C. Its
 inner tensors (between members) exist only as one slice at a time; its inputs stay whole and resident
-until the group ends; its output is whole: written slice by slice, or accumulated by the tail.
+until the group ends; its output is whole: written slice by slice, or accumulated by the tail. When the
+last member is elementwise and one of its inputs is read by nothing after the group (a residual Add's
+skip input), the output is written slice by slice over that input instead (`overwrites`).
 Concat and residual Add meet groups at their boundaries: Add is a channel-wise member; a Concat's inputs
 are whole group outputs.
 """
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
+import networkx as nx
+
+from pexcp.importer.rewrites import ELEMENTWISE
 from pexcp.ir import Graph, Op
 from pexcp.units import WORD, align_up
 
@@ -44,7 +49,7 @@ _CHANNELWISE_TYPES = {
 
 def split_rule(graph: Graph, op: Op) -> Rule:
     """How `op` may be split along channels (see module docstring)."""
-    if op.view or op.inplace or len(op.outputs) != 1:
+    if op.view or len(op.outputs) != 1:
         return Rule.OPAQUE
     acts = graph.activation_inputs(op)
     tensors = [graph.tensors[t] for t in acts + op.outputs]
@@ -106,6 +111,7 @@ class Group:
     acc_bytes: int
     slice_bytes: list[int]  # bytes per channel of each inner tensor
     options: list[Option]
+    overwrites: str | None = None  # input whose bytes the output takes over, slice by slice
 
     @cached_property
     def names(self) -> list[str]:
@@ -142,6 +148,7 @@ def accumulator(graph: Graph, op: Op) -> tuple[str | None, str | None, int]:
 def candidate_groups(graph: Graph, max_ops: int = MAX_GROUP_OPS, align: int = WORD) -> list[Group]:
     """Every chain of 2..max_ops ops that can run in channel slices, with its split options."""
     rules = {op.name: split_rule(graph, op) for op in graph.ops}
+    dag = graph.dag()
     groups: list[Group] = []
     for start in graph.ops:
         if rules[start.name] is Rule.OPAQUE:
@@ -156,7 +163,7 @@ def candidate_groups(graph: Graph, max_ops: int = MAX_GROUP_OPS, align: int = WO
             if len(users) != 1 or out in graph.outputs or rules[users[0].name] is Rule.OPAQUE:
                 break
             chain.append(users[0])
-            group = _make_group(graph, chain, rules, align)
+            group = _make_group(graph, dag, chain, rules, align)
             if group is not None:
                 groups.append(group)
     return groups
@@ -178,7 +185,33 @@ def _widths(channels: int) -> list[int]:
     return sorted({-(-channels // k) for k in range(2, channels + 1)}, reverse=True)
 
 
-def _make_group(graph: Graph, chain: list[Op], rules: dict[str, Rule], align: int) -> Group | None:
+def _overwritable(graph: Graph, dag: nx.DiGraph, chain: list[Op], inner: list[str]) -> str | None:
+    """An input of the elementwise last member that the output can overwrite, slice by slice: same
+    elements, not narrower, read by no other member, and every other reader runs before the group in any
+    order (an ancestor of its first member), so the input is dead once its slice is read."""
+    last = chain[-1]
+    if last.op_type not in ELEMENTWISE:
+        return None
+    out = graph.tensors[last.outputs[0]]
+    before = nx.ancestors(dag, chain[0].name)
+    for x in graph.activation_inputs(last):
+        t = graph.tensors[x]
+        readers = graph.consumers[x]
+        if (
+            x not in inner
+            and t.shape == out.shape
+            and t.perm is None
+            and out.itemsize <= t.itemsize
+            and x not in graph.outputs
+            and not (x in graph.producer and graph.producer[x].view)
+            and all(not r.view and (r is last or r.name in before) for r in readers)
+            and not any(x in graph.activation_inputs(m) for m in chain[:-1])
+        ):
+            return x
+    return None
+
+
+def _make_group(graph: Graph, dag: nx.DiGraph, chain: list[Op], rules: dict[str, Rule], align: int) -> Group | None:
     channels = _channels_of(graph, chain, rules)
     if channels is None or channels < 2:
         return None
@@ -203,6 +236,7 @@ def _make_group(graph: Graph, chain: list[Op], rules: dict[str, Rule], align: in
         acc_bytes=acc_bytes,
         slice_bytes=[graph.tensors[t].nbytes // graph.tensors[t].channels for t in inner],
         options=[],
+        overwrites=None if tail else _overwritable(graph, dag, chain, inner),
     )
     group.options = [
         Option(w, -(-channels // w), region_bytes(group.slice_sizes(w, align))) for w in _widths(channels)

@@ -259,12 +259,13 @@ def mark_views(graph: Graph) -> None:
 
 # ---- inplace ------------------------------------------------------------------------------------------
 
-_ELEMENTWISE = _LAYOUT_AGNOSTIC | {"HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Add", "Sub", "Mul", "Div"}
+# output element i from input element i only: such an op can write its output over an input as it goes
+ELEMENTWISE = _LAYOUT_AGNOSTIC | {"HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Add", "Sub", "Mul", "Div"}
 
 
 def mark_inplace(graph: Graph) -> None:
     for op in graph.ops:
-        if op.view or op.op_type not in _ELEMENTWISE or len(op.outputs) != 1:
+        if op.view or op.op_type not in ELEMENTWISE or len(op.outputs) != 1:
             continue
         out = graph.tensors[op.outputs[0]]
         for name in graph.activation_inputs(op):

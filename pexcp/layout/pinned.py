@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from pexcp.layout.problem import Block, height, live_together
+from pexcp.layout.problem import Block, addresses_overlap, height, live_together
 
 Item = list[Block]  # blocks placed at one common offset
 ItemOrder = Callable[[Item], tuple]
@@ -31,17 +31,22 @@ def _lowest_free_offset(item: Item, placed: Sequence[Block]) -> int:
     return offset
 
 
-def first_fit_items(items: Sequence[Item], order: ItemOrder, fixed: Mapping[str, int] | None = None) -> list[Block]:
+def first_fit_items(
+    items: Sequence[Item], order: ItemOrder, fixed: Mapping[str, int] | None = None
+) -> list[Block] | None:
     """Items in `order`, each at its lowest free offset; an item holding a block of `fixed` (block id ->
-    offset) is placed there first, whatever the order."""
+    offset) is placed there first, whatever the order. None when two fixed items collide."""
     placed: list[Block] = []
     free = []
     for item in items:
         at = next((fixed[b.id] for b in item if b.id in fixed), None) if fixed else None
         if at is None:
             free.append(item)
-        else:
-            placed.extend(b.placed(at) for b in item)
+            continue
+        pinned = [b.placed(at) for b in item]
+        if any(b.size and p.size and live_together(b, p) and addresses_overlap(b, p) for b in pinned for p in placed):
+            return None
+        placed.extend(pinned)
     for item in sorted(free, key=order):
         offset = _lowest_free_offset(item, placed)
         placed.extend(b.placed(offset) for b in item)
@@ -56,7 +61,8 @@ _ORDERS: list[ItemOrder] = [
 ]
 
 
-def best_of_items(items: Sequence[Item], fixed: Mapping[str, int] | None = None) -> list[Block]:
+def best_of_items(items: Sequence[Item], fixed: Mapping[str, int] | None = None) -> list[Block] | None:
     """The lowest placement over a few item orders (largest first, longest first, area, start time), with
-    the items of `fixed` blocks at their given offsets."""
-    return min((first_fit_items(items, order, fixed) for order in _ORDERS), key=height)
+    the items of `fixed` blocks at their given offsets (None when those collide)."""
+    layouts = [layout for order in _ORDERS if (layout := first_fit_items(items, order, fixed)) is not None]
+    return min(layouts, key=height) if layouts else None

@@ -29,6 +29,8 @@ _CHANNELWISE = {
 }
 # recomputed inside every consumer's kernel, so it may appear in several steps
 _RECOMPUTED = {"DequantizeLinear"}
+# ops whose output may alias their input as a view of the same bytes (anything else aliasing is in place)
+_VIEWS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"}
 
 
 @dataclass
@@ -87,6 +89,7 @@ def plan_problems(plan: Plan, model_path: Path) -> list[str]:
     problems += _size_problems(plan, m)
     problems += _coverage_problems(plan, m)
     problems += _dependency_problems(plan, m)
+    problems += _takeover_problems(plan, m)
     return problems
 
 
@@ -303,3 +306,29 @@ def _overlaps(a: Slice | None, b: Slice | None, channels: int) -> bool:
     lo_a, hi_a = (0, channels) if a is None else (a.start, a.stop)
     lo_b, hi_b = (0, channels) if b is None else (b.start, b.stop)
     return lo_a < hi_b and lo_b < hi_a
+
+
+def _takeover_problems(plan: Plan, m: _Model) -> list[str]:
+    """An in-place output overwrites its base while it is written: from its first step on, the base may be
+    read only by the steps that write it, and each only where it writes (the same channel slice)."""
+    problems = []
+    by_id = {b.id: b for b in plan.buffers}
+    producer = {o: n for n in m.nodes.values() for o in n.output}
+    for b in plan.buffers:
+        base = by_id.get(b.alias_of) if b.alias_of is not None else None
+        node = producer.get(b.tensor)
+        if base is None or node is None or node.op_type in _VIEWS:
+            continue
+        for step in plan.steps[b.first_step : base.last_step + 1]:
+            nodes = [m.nodes[n] for n in step.nodes if n in m.nodes]
+            readers = [n for n in nodes if base.tensor in n.input]
+            if not readers:
+                continue
+            writes = any(b.tensor in n.output for n in nodes)
+            same_slice = all(_needed(m, step, n, base.tensor) == step.slice for n in readers)
+            if not writes or not same_slice:
+                problems.append(
+                    f"step {step.index} reads {base.tensor!r} after buffer {b.id} ({b.tensor}) started to "
+                    f"overwrite it"
+                )
+    return problems

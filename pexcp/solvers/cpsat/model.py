@@ -43,6 +43,7 @@ class ScheduleModel:
     split: dict[str, cp_model.IntVar] = field(default_factory=dict)
     choice: dict[tuple[str, int], cp_model.IntVar] = field(default_factory=dict)
     region: dict[str, cp_model.IntVar] = field(default_factory=dict)
+    whole_op: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place ops that may be split
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
     slices: Expr = 0
@@ -144,14 +145,26 @@ def _start(sm: ScheduleModel, name: str) -> Expr:
         return 0
     shift = []
     for g in sm.groups.values():
-        if g.output == name:  # written from the group's first round, or in place after its accumulator
-            shift.append((1 if g.acc_tensor else -(len(g.members) - 1)) * sm.split[g.id])
-    base = sm.pos[producer.name] + (1 if producer.inplace else 0)
-    if not shift:
-        return base
+        if g.output == name:  # written from the group's first round, or owning bytes after the group
+            after = g.acc_tensor is not None or g.overwrites is not None  # (in place of its accumulator or input)
+            shift.append((1 if after else -(len(g.members) - 1)) * sm.split[g.id])
+    whole = _whole_op(sm, producer.name) if producer.inplace else 0  # in place: owns bytes from the next step
+    if isinstance(whole, int) and not shift:
+        return sm.pos[producer.name] + whole
     start = m.new_int_var(0, sm.n, f"start[{name}]")
-    m.add(start == base + sum(shift))
+    m.add(start == sm.pos[producer.name] + whole + sum(shift))
     return start
+
+
+def _whole_op(sm: ScheduleModel, name: str) -> Expr:
+    """1 when the op runs whole (in no split group), as an expression (a literal for pins)."""
+    splits = [sm.split[g.id] for g in sm.groups.values() if name in g.names]
+    if not splits:
+        return 1
+    if name not in sm.whole_op:
+        whole = sm.whole_op[name] = sm.model.new_bool_var(f"whole_op[{name}]")
+        sm.model.add(whole + sum(splits) == 1)
+    return sm.whole_op[name]
 
 
 def _end(sm: ScheduleModel, name: str, readers: set[str], start: Expr) -> Expr:
@@ -210,14 +223,19 @@ def add_no_overlap(sm: ScheduleModel) -> None:
 
 
 def add_pins(sm: ScheduleModel) -> None:
-    """An in-place output sits at its input's offset; a split tail's output at its accumulator's."""
+    """An in-place output sits at its input's offset (when its op runs whole); a split tail's output at its
+    accumulator's, and a split group's output over the input it overwrites."""
     m, graph = sm.model, sm.graph
     for op in graph.ops:
         if op.inplace and not op.view:
-            m.add(sm.blocks[op.outputs[0]].offset == sm.blocks[op.inplace].offset)
+            whole = _whole_op(sm, op.name)
+            pin = m.add(sm.blocks[op.outputs[0]].offset == sm.blocks[op.inplace].offset)
+            if not isinstance(whole, int):
+                pin.only_enforce_if(whole)
     for g in sm.groups.values():
-        if g.acc_tensor is not None:
-            m.add(sm.blocks[g.output].offset == sm.blocks[f"acc:{g.id}"].offset).only_enforce_if(sm.split[g.id])
+        under = f"acc:{g.id}" if g.acc_tensor is not None else g.overwrites
+        if under is not None:
+            m.add(sm.blocks[g.output].offset == sm.blocks[under].offset).only_enforce_if(sm.split[g.id])
 
 
 def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:

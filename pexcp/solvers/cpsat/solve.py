@@ -89,9 +89,12 @@ class Part:
     def size(self) -> int:
         return len(self.graph.ops)
 
-    def laid_out(self, schedule: Schedule) -> Candidate:
+    def laid_out(self, schedule: Schedule) -> Candidate | None:
+        """The schedule laid out greedily; None when its pinned cut tensors would collide (a split choice
+        that keeps a cut tensor alive next to the other one: only the joint model can weigh those)."""
         expanded = expand(self.graph, schedule, self.groups)
-        return Candidate(schedule, expanded, item_offsets(expanded, best_of_items(expanded.items(), self.pins)))
+        placed = best_of_items(expanded.items(), self.pins)
+        return None if placed is None else Candidate(schedule, expanded, item_offsets(expanded, placed))
 
 
 def _solver(options: SolveOptions, seconds: float, config: CpsatConfig) -> cp_model.CpSolver:
@@ -234,7 +237,8 @@ def _heuristics(part: Part, config: CpsatConfig, seconds: float) -> None:
     graph = part.graph
     order = [op.name for op in (optimal_order(graph, time_limit=seconds).order if config.reorder else graph.ops)]
     schedule = greedy_schedule(graph, part.groups, order, config.reorder, seconds)[0]
-    part.candidates = [part.laid_out(Schedule(order)), part.laid_out(schedule)]
+    laid_out = (part.laid_out(Schedule(order)), part.laid_out(schedule))
+    part.candidates = [c for c in laid_out if c is not None]  # the unsplit one always fits its pins
 
 
 def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, seconds: float, t0: float) -> None:
@@ -245,13 +249,14 @@ def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, seconds
     part.load, part.exact, schedule = load_bound(part, cap, options, config, seconds, t0)
     part.bound = part.load
     if budget is not None and part.bound > budget:
-        witness = part.laid_out(schedule) if schedule else min(candidates, key=lambda c: c.arena)
+        witness = (part.laid_out(schedule) if schedule else None) or min(candidates, key=lambda c: c.arena)
         raise BudgetError(
             f"budget {format_bytes(budget)} cannot be met: every plan needs at least {part.bound:,} B (proven); "
             f"bottleneck: {_bottleneck(witness, part)}"
         )
-    if schedule is not None:
-        candidates.append(part.laid_out(schedule))
+    found = part.laid_out(schedule) if schedule is not None else None
+    if found is not None:
+        candidates.append(found)
 
 
 def _settle(part: Part, budget: int | None, floor: int) -> None:
@@ -395,8 +400,9 @@ def _solve_parts(parts: list[Part], options: SolveOptions, config: CpsatConfig, 
     heuristics_end = time.perf_counter() + 2 * min(10.0, 0.1 * (end - time.perf_counter()))  # order, greedy
     for part, seconds in _shares(parts, heuristics_end):
         _heuristics(part, config, seconds / 2)
-    unsplit, greedy = (max(p.candidates[k].arena for p in parts) for k in (0, 1))
-    progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit:,} B, pex-greedy {greedy:,} B")
+    unsplit = max(p.candidates[0].arena for p in parts)
+    best = max(min(c.arena for c in p.candidates) for p in parts)
+    progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit:,} B, best with pex-greedy {best:,} B")
 
     def floor() -> int:
         return max(p.bound for p in parts) if budget is None else 0
