@@ -5,8 +5,8 @@
 Without paths: the five MiniMalloc "challenging" instances in shared/dsa (A-E). For each instance: buffers,
 LOAD, the time to fit the capacity, then --minimize (smallest capacity, proven or with its proven bound) and
 its time, and MiniMalloc's time at the capacity from shared/dsa/README.md with our time as a ratio of it.
-Every placement is validated. Other callers build more tables with `measure` and `table` (e.g. the layouts
-of the shared models' plans), one row per (name, blocks).
+Every placement is validated. With --models, a second table packs the buffers of every shared model as
+TFLite Micro schedules them (file order, 16-byte blocks) and sets the minimum next to TFLM's greedy arena.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from pexcp.analysis.liveness import Schedule, expand  # noqa: E402
+from pexcp.importer import load_graph  # noqa: E402
 from pexcp.layout.pack import PackResult, pack  # noqa: E402
 from pexcp.layout.problem import Block, layout_problems, load, read_csv  # noqa: E402
+from pexcp.solvers.tflm import REWRITES, TFLM_ALIGN, plan_tflm  # noqa: E402
 
 CAPACITY = 1_048_576
 # MiniMalloc built from source (Release), median of 3 runs on this kind of 2-core machine: shared/dsa/README.md
@@ -110,6 +113,16 @@ def markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def model_instances(models: Path) -> list[tuple[str, list[Block], int]]:
+    """(model, its buffers as TFLite Micro schedules them, TFLM's greedy arena) for every shared model."""
+    found = []
+    for path in sorted(models.glob("onnx*/*.onnx")):
+        graph = load_graph(path, rewrites=REWRITES)
+        blocks = expand(graph, Schedule([op.name for op in graph.ops]), unit=TFLM_ALIGN).blocks
+        found.append((path.stem, blocks, plan_tflm(graph).arena_bytes))
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="instance CSVs (default: shared/dsa A-E)")
@@ -117,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table too (for docs/pack.md)")
+    parser.add_argument("--models", type=Path, nargs="?", const=REPO.parent / "shared" / "models",
+                        help="also pack the shared models' TFLM schedules (default folder: ../shared/models)")
     args = parser.parse_args(argv)
     paths = args.paths or [shared_dsa() / f"{name}.{CAPACITY}.csv" for name in "ABCDE"]
     console = Console()
@@ -129,6 +144,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     console.print(table(rows, f"pexcp pack, {args.timeout:g} s per run, {args.workers} workers"))
     if args.markdown:
         print(markdown(rows))
+    if args.models is not None:
+        found = model_instances(args.models)
+        model_rows = [measure(name, blocks, None, args.timeout, args.workers) for name, blocks, _ in found]
+        console.print(table(model_rows, "the shared models' buffers in TFLite Micro's schedule, packed (--minimize)"))
+        greedy = {name: arena for name, _, arena in found}
+        for row in model_rows:
+            console.print(f"{row.name}: TFLM greedy {greedy[row.name]:,} B, pack {row.minimum.capacity:,} B")
+        if args.markdown:
+            print(markdown(model_rows))
 
 
 if __name__ == "__main__":
