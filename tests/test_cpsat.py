@@ -9,10 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onnx_builders import mbconv_chain, random_dag_model, save
+from pexcp.analysis.liveness import Schedule, expand
 from pexcp.errors import BudgetError
 from pexcp.importer import load_graph
+from pexcp.layout.pinned import best_of_items
+from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.cpsat.solve import CpsatConfig, plan_cpsat
+from pexcp.solvers.cpsat.solve import CpsatConfig, _packed, plan_cpsat
 from pexcp.solvers.registry import SolveOptions, solve
 
 HEURISTICS = ("tflm", "reorder", "pex-greedy")
@@ -82,3 +85,14 @@ def test_random_dags_cpsat_plan_is_valid_and_never_worse(tmp_path, seed, n_ops, 
     assert plan.status in ("optimal", "feasible")
     for method in ("reorder", "pex-greedy"):
         assert plan.arena_bytes <= solve(path, method, SolveOptions())[1].arena_bytes
+
+
+def test_packing_engine_lays_out_a_schedule_at_its_load_where_best_fit_misses(tmp_path):
+    path = save(random_dag_model(0, 8), tmp_path, "packed")  # best-fit needs more than LOAD on this one
+    graph = load_graph(path)
+    expanded = expand(graph, Schedule([op.name for op in graph.ops]))
+    greedy = item_offsets(expanded, best_of_items(expanded.items()))
+    offsets = _packed(expanded, 10)
+    assert offsets is not None and expanded.arena(offsets) == expanded.load <= expanded.arena(greedy)
+    plan = make_plan(graph, expanded, offsets, method="cpsat", status="optimal", lower_bound=expanded.load, seconds=0)
+    assert plan_problems(plan, path) == []

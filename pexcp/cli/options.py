@@ -33,7 +33,9 @@ BUDGET = typer.Option(
     help="SRAM budget for activations: bytes, or with k/K/KiB (x1024) or M/MiB (x1024^2), e.g. 200k.",
 )
 TIMEOUT = typer.Option(60.0, "--timeout", "-t", min=0.1, help="Seconds a solver may search before answering.")
-SEED = typer.Option(0, "--seed", help="Solver random seed; with the same workers it reproduces the plan.")
+SEED = typer.Option(
+    0, "--seed", help="Solver random seed; with the same --workers it reproduces the plan (if the search ends in time)."
+)
 WORKERS = typer.Option(2, "--workers", min=1, help="Solver worker threads.")
 
 

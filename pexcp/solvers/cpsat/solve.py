@@ -5,7 +5,8 @@
 1. Incumbent: the best heuristic plan (optimal order unsplit, and pex-greedy); its arena caps the search.
 2. Bound: the model without offsets (order + splits + cumulative) minimises LOAD: a proven lower bound on
    any arena, and a schedule that reaches it.
-3. Layout: that schedule laid out best-fit; when it packs at the bound the plan is optimal and we stop.
+3. Layout: that schedule laid out best-fit (or, when best-fit misses its LOAD, by the packing engine of
+   pexcp.layout.pack); when it packs at the bound the plan is optimal and we stop.
 4. Joint: order, splits and offsets in one model (NoOverlap2D + the redundant cumulative), hinted with
    the best plan so far, bounded below by phase 2, for the rest of the time.
 With a budget the objective becomes: fit within it, then fewest extra slices.
@@ -28,7 +29,9 @@ from pexcp.analysis.liveness import Expanded, Schedule, expand
 from pexcp.analysis.partial import Group, candidate_groups
 from pexcp.errors import BudgetError
 from pexcp.ir import Graph
+from pexcp.layout.pack import pack
 from pexcp.layout.pinned import best_of_items
+from pexcp.layout.problem import Block
 from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
 from pexcp.solvers.cpsat import model as cm
@@ -89,12 +92,31 @@ class Part:
     def size(self) -> int:
         return len(self.graph.ops)
 
-    def laid_out(self, schedule: Schedule) -> Candidate | None:
-        """The schedule laid out greedily; None when its pinned cut tensors would collide (a split choice
-        that keeps a cut tensor alive next to the other one: only the joint model can weigh those)."""
+    def laid_out(self, schedule: Schedule, pack_seconds: float = 0.0) -> Candidate | None:
+        """The schedule laid out greedily, or by the packing engine when greedy misses the schedule's LOAD and
+        `pack_seconds` allow; None when its pinned cut tensors would collide (a split choice that keeps a cut
+        tensor alive next to the other one: only the joint model can weigh those)."""
         expanded = expand(self.graph, schedule, self.groups)
         placed = best_of_items(expanded.items(), self.pins)
-        return None if placed is None else Candidate(schedule, expanded, item_offsets(expanded, placed))
+        if placed is None:
+            return None
+        offsets = item_offsets(expanded, placed)
+        if pack_seconds > 0 and not self.pins and expanded.arena(offsets) > expanded.load:
+            offsets = _packed(expanded, pack_seconds) or offsets
+        return Candidate(schedule, expanded, offsets)
+
+
+def _packed(expanded: Expanded, seconds: float) -> dict[str, int] | None:
+    """Item offsets from the packing engine (pexcp.layout.pack) at the schedule's LOAD, when every item is one
+    block or a same-size in-place chain (one block in time); None when that does not hold or nothing fits."""
+    merged = []
+    for item in expanded.items():
+        blocks = sorted(item, key=lambda b: b.lower)
+        if len({b.size for b in blocks}) > 1 or any(a.upper != b.lower for a, b in zip(blocks, blocks[1:])):
+            return None  # an in-place output smaller than its input: the engine has no L-shaped blocks
+        merged.append(Block(blocks[0].id, blocks[0].lower, blocks[-1].upper, blocks[0].size))
+    result = pack(merged, capacity=expanded.load, timeout=seconds)
+    return item_offsets(expanded, result.blocks) if result.status == "optimal" else None
 
 
 def _solver(options: SolveOptions, seconds: float, config: CpsatConfig) -> cp_model.CpSolver:
@@ -254,7 +276,7 @@ def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, seconds
             f"budget {format_bytes(budget)} cannot be met: every plan needs at least {part.bound:,} B (proven); "
             f"bottleneck: {_bottleneck(witness, part)}"
         )
-    found = part.laid_out(schedule) if schedule is not None else None
+    found = part.laid_out(schedule, pack_seconds=0.25 * seconds) if schedule is not None else None
     if found is not None:
         candidates.append(found)
 
