@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -94,7 +94,8 @@ def solve(model: Path, method: str, options: SolveOptions, graph: Graph | None =
     (`over_budget`), except cpsat, which raises BudgetError itself when no plan can fit."""
     start = time.perf_counter()
     graph = graph or load_for(model, method, options)
-    plan = METHODS[method].run(graph, options)
+    left = options.timeout - (time.perf_counter() - start)  # --timeout covers the import too
+    plan = METHODS[method].run(graph, replace(options, timeout=max(left, 0.1 * options.timeout)))
     plan.solve_seconds = round(time.perf_counter() - start, 4)
     plan.budget_bytes = options.budget
     plan.input_shapes = {k: list(v) for k, v in options.input_shapes.items()}

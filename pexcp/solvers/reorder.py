@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pexcp.analysis.liveness import storage_root
 from pexcp.ir import Graph, Op
+from pexcp.units import align_up
 from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import plan_from_order
 from pexcp.plan.plan import Plan
@@ -146,12 +147,19 @@ def plan_reorder(graph: Graph, max_states: int = MAX_STATES, time_limit: float |
     )
 
 
-def footprint_bound(graph: Graph) -> int:
-    """Bytes any unsplit schedule needs: the largest sum of one op's inputs and outputs (views own none)."""
-    best = 0
+def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozenset()) -> int:
+    """Bytes any schedule needs: all model inputs at the first step, all outputs at the last, and each op
+    that must run whole (not in `splittable`) with its inputs and output at once (views own none, and an
+    in-place output lives in its input's bytes)."""
+    def total(tensors) -> int:
+        return sum(align_up(graph.tensors[t].nbytes) for t in tensors)
+
+    best = max(total(graph.inputs), total({storage_root(graph, t) for t in graph.outputs}))
     for op in graph.ops:
+        if op.name in splittable:
+            continue
         tensors = {storage_root(graph, t) for t in graph.activation_inputs(op)}
         if not op.view and not op.inplace:
             tensors |= set(op.outputs)
-        best = max(best, sum(graph.tensors[t].nbytes for t in tensors))
+        best = max(best, total(tensors))
     return best

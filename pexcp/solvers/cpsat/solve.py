@@ -38,7 +38,7 @@ from pexcp.solvers.cpsat import model as cm
 from pexcp.solvers.cpsat.decompose import join, segments
 from pexcp.solvers.pex_greedy import greedy_schedule
 from pexcp.solvers.registry import Progress, SolveOptions
-from pexcp.solvers.reorder import optimal_order
+from pexcp.solvers.reorder import footprint_bound, optimal_order
 from pexcp.units import format_bytes
 
 
@@ -464,7 +464,8 @@ def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatC
         _check_budget(part, options)
 
     best_plan, groups = _combine(graph, parts)
-    bound = max(p.bound for p in parts)
+    splittable = {name for g in groups.values() for name in g.names}
+    bound = max([p.bound for p in parts] + [footprint_bound(graph, splittable)])
     notes = []
     if pinned and best_plan.arena > bound:
         best_plan, bound, proof = _prove(graph, parts, best_plan, bound, options, config, deadline, t0)
