@@ -135,7 +135,8 @@ def test_reorder_does_not_hang_on_a_wide_graph(tmp_path: Path) -> None:
     path = save(wide_model(60).build(), tmp_path)
     _, plan = solve(path, "reorder", SolveOptions(timeout=0.5))
     assert plan.status == "heuristic"
-    assert any("cut after 0.5 s" in note for note in plan.notes)
+    cut = [float(note.split("cut after ")[1].split(" s")[0]) for note in plan.notes if "cut after " in note]
+    assert cut and cut[0] <= 0.5  # the limit left after the import, which --timeout covers too
     assert_sound(path, plan)
 
 
