@@ -14,7 +14,7 @@ from pexcp.layout.pinned import best_of_items
 from pexcp.layout.problem import Block, layout_problems
 from pexcp.plan.validate import plan_problems
 from pexcp.solvers.cpsat.decompose import find_cuts, pinnable_cuts, segments
-from pexcp.solvers.cpsat.solve import CpsatConfig, _parts, _solve_parts, plan_cpsat
+from pexcp.solvers.cpsat.solve import Clock, CpsatConfig, _parts, _solve_parts, plan_cpsat
 from pexcp.solvers.registry import SolveOptions, solve
 
 
@@ -89,7 +89,7 @@ def test_segment_plans_keep_cut_tensors_at_offset_zero(chain_path, shortcut):
     graph = load_graph(chain_path)
     config = CpsatConfig(layout_shortcut=shortcut)
     parts = _parts(graph, _groups(graph), config)
-    _solve_parts(parts, SolveOptions(timeout=20), config, time.perf_counter(), time.perf_counter() + 20, 0.0)
+    _solve_parts(parts, SolveOptions(timeout=20), config, time.perf_counter(), Clock(time.perf_counter() + 20, 20), 0.0)
     assert len(parts) == 3
     for part in parts:
         assert part.pins and (shortcut or part.joint)

@@ -44,18 +44,23 @@ def _key(expanded: Expanded) -> tuple[int, int]:
 
 def _best_split(graph, groups, schedule, group, current_key):
     """The fewest rounds of `group` that give the lowest key reachable by splitting it (binary search:
-    the key barely ever rises with more rounds); None when no width improves on `current_key`."""
+    the key barely ever rises with more rounds), or None when no width improves on `current_key`; and how
+    many schedules that tried."""
     order = contiguous(schedule.order, group)
     options = sorted(group.options, key=lambda o: o.rounds)
 
+    trials = 0
+
     def trial(i):
+        nonlocal trials
+        trials += 1
         s = Schedule(order, {**schedule.splits, group.id: options[i].width})
         e = expand(graph, s, groups)
         return _key(e), s, e
 
     finest = trial(len(options) - 1)
     if finest[0] >= current_key:
-        return None
+        return None, trials
     lo, hi, best = 0, len(options) - 1, finest
     while lo < hi:
         mid = (lo + hi) // 2
@@ -64,17 +69,24 @@ def _best_split(graph, groups, schedule, group, current_key):
             hi, best = mid, result
         else:
             lo = mid + 1
-    return best
+    return best, trials
 
 
 def greedy_schedule(
-    graph: Graph, groups: dict[str, Group], order: list[str], reorder: bool = True, time_limit: float | None = None
+    graph: Graph,
+    groups: dict[str, Group],
+    order: list[str],
+    reorder: bool = True,
+    time_limit: float | None = None,
+    max_trials: int | None = None,
 ) -> tuple[Schedule, Expanded]:
-    """Split greedily at the peak. With `reorder` False only groups already contiguous in `order` split."""
+    """Split greedily at the peak. With `reorder` False only groups already contiguous in `order` split.
+    Stops after `max_trials` schedules tried (a reproducible budget) or `time_limit` seconds."""
     deadline = None if time_limit is None else time.perf_counter() + time_limit
     schedule = Schedule(list(order))
     current = expand(graph, schedule, groups)
-    while deadline is None or time.perf_counter() < deadline:
+    tried = 0
+    while (deadline is None or time.perf_counter() < deadline) and (max_trials is None or tried < max_trials):
         key = _key(current)
         live = _profile(current)
         step = current.steps[live.index(key[0])]
@@ -85,7 +97,8 @@ def greedy_schedule(
                 continue
             if not reorder and contiguous(schedule.order, g) != schedule.order:
                 continue
-            found = _best_split(graph, groups, schedule, g, key)
+            found, trials = _best_split(graph, groups, schedule, g, key)
+            tried += trials
             if found is not None and (best is None or found[0] < best[0]):
                 best = found
         if best is None:

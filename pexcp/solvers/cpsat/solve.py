@@ -36,8 +36,9 @@ from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
 from pexcp.solvers.cpsat import model as cm
 from pexcp.solvers.cpsat.decompose import join, segments
+from pexcp.solvers.cpsat.search import Reporter, search
 from pexcp.solvers.pex_greedy import greedy_schedule
-from pexcp.solvers.registry import Progress, SolveOptions
+from pexcp.solvers.registry import SolveOptions
 from pexcp.solvers.reorder import footprint_bound, optimal_order
 from pexcp.units import format_bytes
 
@@ -51,9 +52,29 @@ class CpsatConfig:
     bound_phase: bool = True  # LOAD lower bound before the joint model (decomposed parts need it for proofs)
     hint: bool = True  # start the joint model from the best heuristic plan
     layout_shortcut: bool = True  # stop when the bound schedule packs at the bound
-    deterministic: bool = True  # interleaved search: same seed + workers, same plan
+    deterministic: bool = True  # reproducible search (search.py): same seed + workers, same plan
     decompose: bool = True  # solve the parts between cut tensors separately
     unit: int | None = None  # model sizes in this many bytes (a divisor of 4); None: the gcd of all sizes
+
+
+@dataclass
+class Allowance:
+    seconds: float  # wall clock: a hard stop
+    work: float  # deterministic seconds: where reproducible searches stop (search.py)
+
+
+@dataclass
+class Clock:
+    """Time left: wall seconds until `end`, and deterministic seconds of the --timeout not yet spent by the
+    searches. Budgets built from the second never depend on the machine's speed."""
+
+    end: float
+    total: float
+    spent: float = 0.0
+    by_clock: bool = False  # some search was ended by the wall clock: another run may differ
+
+    def left(self) -> Allowance:
+        return Allowance(max(self.end - time.perf_counter(), 0.0), max(self.total - self.spent, 0.0))
 
 
 @dataclass
@@ -119,33 +140,6 @@ def _packed(expanded: Expanded, seconds: float) -> dict[str, int] | None:
     return item_offsets(expanded, result.blocks) if result.status == "optimal" else None
 
 
-def _solver(options: SolveOptions, seconds: float, config: CpsatConfig) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    # CP-SAT overruns its limit on large models (presolve, interleaved batches): leave it a tenth as slack
-    solver.parameters.max_time_in_seconds = max(0.9 * seconds, 0.05)
-    solver.parameters.num_workers = options.workers
-    solver.parameters.random_seed = options.seed
-    solver.parameters.interleave_search = config.deterministic
-    return solver
-
-
-class _Reporter(cp_model.CpSolverSolutionCallback):
-    """Incumbent and bound over time, at most every half second."""
-
-    def __init__(self, progress: Progress | None, phase: str, show, t0: float):
-        super().__init__()
-        self.progress, self.phase, self.show, self.t0, self.last = progress, phase, show, t0, -1.0
-
-    def on_solution_callback(self) -> None:
-        now = time.perf_counter() - self.t0
-        if self.progress and now - self.last >= 0.5:
-            self.last = now
-            self.progress(
-                f"{now:6.1f}s {self.phase}: incumbent {self.show(self.objective_value)}, "
-                f"bound {self.show(self.best_objective_bound)}"
-            )
-
-
 def _schedule_from(sm: cm.ScheduleModel, solver: cp_model.CpSolver) -> Schedule:
     order = sorted(sm.pos, key=lambda name: solver.value(sm.pos[name]))
     splits = {gid: width for (gid, width), x in sm.choice.items() if solver.boolean_value(x)}
@@ -164,7 +158,7 @@ def _bytes_shown(weight: int, unit: int):
     return lambda v: f"{int(v // weight) * unit:,} B"
 
 
-def load_bound(part: Part, cap_bytes: int, options, config, seconds, t0) -> tuple[int, bool, Schedule | None]:
+def load_bound(part: Part, cap_bytes: int, options, config, clock: Clock, allowed: Allowance, t0) -> tuple[int, bool, Schedule | None]:
     """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (a proven lower
     bound in bytes, whether it is the exact minimum, the best schedule found)."""
     sm = _base_model(part, cap_bytes, config)
@@ -173,16 +167,20 @@ def load_bound(part: Part, cap_bytes: int, options, config, seconds, t0) -> tupl
     cm.add_objective(sm, load, None)
     if config.hint and part.candidates:
         cm.add_hint(sm, min(part.candidates, key=lambda c: c.expanded.load).schedule)
-    solver = _solver(options, seconds, config)
     weight = cm.max_slices(sm) + 1
-    status = solver.solve(sm.model, _Reporter(options.progress, f"{part.label}LOAD bound", _bytes_shown(weight, part.unit), t0))
-    bound = int(solver.best_objective_bound // weight) * part.unit
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    show = _bytes_shown(weight, part.unit)
+    out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic,
+                 lambda: Reporter(options.progress, f"{part.label}LOAD bound", show, t0))
+    clock.spent += out.work
+    clock.by_clock |= out.by_clock
+    bound = int(out.bound // weight) * part.unit
+    if not out.found:
         return bound, False, None
-    return bound, status == cp_model.OPTIMAL, _schedule_from(sm, solver)
+    return bound, out.status == cp_model.OPTIMAL, _schedule_from(sm, out.solver)
 
 
-def joint(part: Part, hint: Candidate, options, config, seconds, t0, floor: int | None = None) -> tuple[Candidate | None, int, bool]:
+def joint(part: Part, hint: Candidate, options, config, clock: Clock, allowed: Allowance, t0,
+          floor: int | None = None) -> tuple[Candidate | None, int, bool]:
     """Phase 4: order, splits and offsets together. Without a budget it minimises the arena, counting any
     arena up to `floor` (default: the part's bound) as equal, then slices; it returns (candidate, proven
     bound on this model's arena when floor is the part's bound, search complete?). With a budget it
@@ -199,16 +197,19 @@ def joint(part: Part, hint: Candidate, options, config, seconds, t0, floor: int 
     cm.add_objective(sm, arena, budget_units)
     if config.hint:
         cm.add_hint(sm, hint.schedule, hint.offsets)
-    solver = _solver(options, seconds, config)
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, unit) if budget_units is None else (lambda v: f"{v:.0f} extra calls")
-    status = solver.solve(sm.model, _Reporter(options.progress, f"{part.label}joint", show, t0))
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, part.bound, status == cp_model.INFEASIBLE
+    out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic,
+                 lambda: Reporter(options.progress, f"{part.label}joint", show, t0))
+    clock.spent += out.work
+    clock.by_clock |= out.by_clock
+    if not out.found:
+        return None, part.bound, out.status == cp_model.INFEASIBLE
+    solver = out.solver
     schedule = _schedule_from(sm, solver)
     offsets = {b.item: solver.value(b.offset) * unit for b in sm.blocks.values() if solver.value(b.present)}
-    bound = part.bound if budget_units is not None else max(part.bound, int(solver.best_objective_bound // weight) * unit)
-    return Candidate(schedule, expand(part.graph, schedule, part.groups), offsets), bound, status == cp_model.OPTIMAL
+    bound = part.bound if budget_units is not None else max(part.bound, int(out.bound // weight) * unit)
+    return Candidate(schedule, expand(part.graph, schedule, part.groups), offsets), bound, out.status == cp_model.OPTIMAL
 
 
 def _bottleneck(candidate: Candidate, part: Part) -> str:
@@ -248,30 +249,42 @@ def _parts(graph: Graph, groups: dict[str, Group], config: CpsatConfig) -> list[
     ]
 
 
-def _shares(parts: list[Part], end: float, needed: Callable[[Part], bool] = lambda part: True):
-    """The parts still `needed` when their turn comes, each with its share of the seconds left until `end`
-    in proportion to its size among the needed ones left; time a part leaves unused goes to the others."""
+def _shares(parts: list[Part], clock: Clock, fraction: float, needed: Callable[[Part], bool] = lambda part: True):
+    """The parts still `needed` when their turn comes, each with its share of `fraction` of the time left
+    (wall and deterministic), in proportion to its size among the needed ones left: time a part leaves
+    unused goes to the others."""
+    start = clock.left()
+    end, spent = time.perf_counter() + fraction * start.seconds, clock.spent
     for k, part in enumerate(parts):
         if needed(part):
-            left = sum(p.size for p in parts[k:] if needed(p))
-            yield part, (end - time.perf_counter()) * part.size / left
+            share = part.size / sum(p.size for p in parts[k:] if needed(p))
+            work = fraction * start.work - (clock.spent - spent)
+            yield part, Allowance((end - time.perf_counter()) * share, max(work, 0.0) * share)
 
 
-def _heuristics(part: Part, config: CpsatConfig, seconds: float) -> None:
-    """Phase 1: the optimal unsplit order, and pex-greedy from it."""
+REPRODUCIBLE_SHARE = 0.7
+GREEDY_TRIALS = 20_000  # pex-greedy schedules tried per deterministic second and op: a budget, not a clock
+
+
+def _heuristics(part: Part, config: CpsatConfig, allowed: Allowance) -> None:
+    """Phase 1: the optimal unsplit order, and pex-greedy from it; both bounded by work (the order search by
+    its state cap, pex-greedy by trials), the clock only as a hard stop."""
     graph = part.graph
-    order = [op.name for op in (optimal_order(graph, time_limit=seconds).order if config.reorder else graph.ops)]
-    schedule = greedy_schedule(graph, part.groups, order, config.reorder, seconds)[0]
+    half = allowed.seconds / 2
+    order = [op.name for op in (optimal_order(graph, time_limit=half).order if config.reorder else graph.ops)]
+    trials = max(1, int(GREEDY_TRIALS * allowed.work / 2 / part.size))
+    schedule = greedy_schedule(graph, part.groups, order, config.reorder, half, trials)[0]
     laid_out = (part.laid_out(Schedule(order)), part.laid_out(schedule))
     part.candidates = [c for c in laid_out if c is not None]  # the unsplit one always fits its pins
 
 
-def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, seconds: float, t0: float) -> None:
+def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, clock: Clock, allowed: Allowance,
+                 t0: float) -> None:
     """Phase 2 and 3: the LOAD bound, and the layout of the schedule reaching it. Raises BudgetError when the
     bound exceeds the budget."""
     budget, candidates = options.budget, part.candidates
     cap = max(c.arena for c in candidates) if budget is None else max(budget, min(c.arena for c in candidates))
-    part.load, part.exact, schedule = load_bound(part, cap, options, config, seconds, t0)
+    part.load, part.exact, schedule = load_bound(part, cap, options, config, clock, allowed, t0)
     part.bound = part.load
     if budget is not None and part.bound > budget:
         witness = (part.laid_out(schedule) if schedule else None) or min(candidates, key=lambda c: c.arena)
@@ -279,7 +292,7 @@ def _bound_phase(part: Part, options: SolveOptions, config: CpsatConfig, seconds
             f"budget {format_bytes(budget)} cannot be met: every plan needs at least {part.bound:,} B (proven); "
             f"bottleneck: {_bottleneck(witness, part)}"
         )
-    found = part.laid_out(schedule, pack_seconds=0.25 * seconds) if schedule is not None else None
+    found = part.laid_out(schedule, pack_seconds=0.25 * allowed.seconds) if schedule is not None else None
     if found is not None:
         candidates.append(found)
 
@@ -295,9 +308,10 @@ def _settle(part: Part, budget: int | None, floor: int) -> None:
         part.optimal = part.best.arena <= budget and part.best.slices(part.groups) == 0
 
 
-def _joint_phase(part: Part, options: SolveOptions, config: CpsatConfig, floor: int, seconds: float, t0: float) -> None:
+def _joint_phase(part: Part, options: SolveOptions, config: CpsatConfig, floor: int, clock: Clock,
+                 allowed: Allowance, t0: float) -> None:
     assert part.best is not None
-    found, bound, proven = joint(part, part.best, options, config, seconds, t0, max(floor, part.bound))
+    found, bound, proven = joint(part, part.best, options, config, clock, allowed, t0, max(floor, part.bound))
     if found is not None:
         part.candidates.append(found)
     if options.budget is None and not part.pins and floor <= part.bound:  # else it bounds a pinned or floored problem
@@ -325,7 +339,7 @@ def _windows(parts: list[Part], arena: int) -> Iterator[list[Part]]:
 
 
 def _prove(graph: Graph, parts: list[Part], best: Candidate, bound: int, options: SolveOptions,
-           config: CpsatConfig, deadline: float, t0: float) -> tuple[Candidate, int, str]:
+           config: CpsatConfig, clock: Clock, t0: float) -> tuple[Candidate, int, str]:
     """Cut tensors pinned at 0 can cost bytes, and a pinned segment's joint bound holds only under its pins.
     So windows of consecutive segments are solved again without pins, narrowest first: the smallest arena of
     any window bounds the model's. Stops at a proof, or when a window cannot be solved to optimality (a
@@ -333,15 +347,16 @@ def _prove(graph: Graph, parts: list[Part], best: Candidate, bound: int, options
     replace the pinned one. Returns (best plan, proven bound, what was done)."""
     note = ""
     for window in _windows(parts, best.arena):
-        left = deadline - time.perf_counter()
-        if left <= 0:
+        left = clock.left()
+        if left.seconds <= 0 or left.work <= 0:
             break
         sub = join(graph, [p.graph for p in window])
         groups = {gid: g for p in window for gid, g in p.groups.items()}
         label = f"window {parts.index(window[0]) + 1}-{parts.index(window[-1]) + 1} "
         part = Part(sub, groups, {}, config.unit or cm.size_unit(sub, groups), label, bound=max(p.bound for p in window))
         whole = len(window) == len(parts)
-        found, proven_bound, proven = joint(part, _combine(sub, window)[0], options, config, left if whole else left / 2, t0)
+        allowed = left if whole else Allowance(left.seconds / 2, left.work / 2)
+        found, proven_bound, proven = joint(part, _combine(sub, window)[0], options, config, clock, allowed, t0)
         bound = max(bound, proven_bound)
         note = f"unpinned window of {len(window)} segment(s) ({sub.name}) proved a bound of {proven_bound:,} B"
         if whole and found is not None and found.arena < best.arena:
@@ -351,13 +366,13 @@ def _prove(graph: Graph, parts: list[Part], best: Candidate, bound: int, options
     return best, bound, note
 
 
-def _economise(parts: list[Part], arena: int, options: SolveOptions, config: CpsatConfig, end: float, t0: float) -> None:
+def _economise(parts: list[Part], arena: int, options: SolveOptions, config: CpsatConfig, clock: Clock, t0: float) -> None:
     """Segments below the model's arena minimised their own arena; within the model's they may need fewer
     extra kernel calls: re-solved with it as their budget (the arena-then-slices objective of the whole)."""
     slack = [p for p in parts if p.best is not None and p.best.arena < arena and p.best.slices(p.groups)]
     budgeted = replace(options, budget=arena)
-    for part, seconds in _shares(slack, end):
-        found, _, _ = joint(part, part.best, budgeted, config, seconds, t0)
+    for part, allowed in _shares(slack, clock, 1.0):
+        found, _, _ = joint(part, part.best, budgeted, config, clock, allowed, t0)
         if found is not None and found.slices(part.groups) < part.best.slices(part.groups):
             part.best = found
 
@@ -415,16 +430,17 @@ def _notes(parts: list[Part], best: Candidate, groups: dict[str, Group], budget:
     return notes
 
 
-def _solve_parts(parts: list[Part], options: SolveOptions, config: CpsatConfig, t0: float, end: float,
+def _solve_parts(parts: list[Part], options: SolveOptions, config: CpsatConfig, t0: float, clock: Clock,
                  reserve: float) -> None:
-    """Phases 1-4 on every part, the time until `end` shared by size; `reserve` (a fraction) of the joint
-    phase's time is left for _prove. Without a budget the parts most likely to set the arena go first, and a
-    part whose plan is within the largest bound proven so far needs no more search."""
+    """Phases 1-4 on every part, the time left shared by size; `reserve` (a fraction) of the joint phase's
+    time is left for _prove. Without a budget the parts most likely to set the arena go first, and a part
+    whose plan is within the largest bound proven so far needs no more search."""
     progress = options.progress or (lambda msg: None)
     budget = options.budget
-    heuristics_end = time.perf_counter() + 2 * min(10.0, 0.1 * (end - time.perf_counter()))  # order, greedy
-    for part, seconds in _shares(parts, heuristics_end):
-        _heuristics(part, config, seconds / 2)
+    heuristics = 2 * min(10.0, 0.1 * clock.total)  # the order search and pex-greedy
+    for part, allowed in _shares(parts, clock, heuristics / max(clock.total, 1e-9)):
+        _heuristics(part, config, allowed)
+    clock.spent += heuristics
     unsplit = max(p.candidates[0].arena for p in parts)
     best = max(min(c.arena for c in p.candidates) for p in parts)
     progress(f"{time.perf_counter() - t0:6.1f}s heuristics: unsplit {unsplit:,} B, best with pex-greedy {best:,} B")
@@ -437,32 +453,32 @@ def _solve_parts(parts: list[Part], options: SolveOptions, config: CpsatConfig, 
 
     ranked = sorted(parts, key=smallest, reverse=True) if budget is None else parts
     if config.bound_phase:
-        bound_end = time.perf_counter() + 0.4 * (end - time.perf_counter())
-        for part, seconds in _shares(ranked, bound_end, lambda p: budget is not None or smallest(p) > floor()):
-            _bound_phase(part, options, config, seconds, t0)
+        for part, allowed in _shares(ranked, clock, 0.4, lambda p: budget is not None or smallest(p) > floor()):
+            _bound_phase(part, options, config, clock, allowed, t0)
         progress(f"{time.perf_counter() - t0:6.1f}s LOAD bound {max(p.bound for p in parts):,} B")
     for part in parts:
         _settle(part, budget, floor())
-    joint_end = end - reserve * (end - time.perf_counter())
-    for part, seconds in _shares(ranked, joint_end, lambda p: not p.optimal or not config.layout_shortcut):
-        if time.perf_counter() < end:
-            _joint_phase(part, options, config, floor(), seconds, t0)
+    for part, allowed in _shares(ranked, clock, 1 - reserve, lambda p: not p.optimal or not config.layout_shortcut):
+        if allowed.seconds > 0 and allowed.work > 0:
+            _joint_phase(part, options, config, floor(), clock, allowed, t0)
 
 
 def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatConfig()) -> Plan:
     t0 = time.perf_counter()
-    deadline = t0 + options.timeout
+    # searches get REPRODUCIBLE_SHARE of --timeout in deterministic seconds (about one per second and thread),
+    # so they end on that budget, the same on every run, well before the wall clock would stop them
+    clock = Clock(end=t0 + options.timeout, total=REPRODUCIBLE_SHARE * options.timeout)
     progress = options.progress or (lambda msg: None)
     groups = {g.id: g for g in candidate_groups(graph)} if config.split else {}
     parts = _parts(graph, groups, config)
     if len(parts) > 1:
         progress(f"{time.perf_counter() - t0:6.1f}s decomposed into {len(parts)} segments at cut tensors")
     pinned = len(parts) > 1 and options.budget is None  # segments' plans to prove, then economise
-    _solve_parts(parts, options, config, t0, deadline, 0.25 if pinned else 0.0)
+    _solve_parts(parts, options, config, t0, clock, 0.25 if pinned else 0.0)
     if options.budget is not None and len(parts) > 1 and any(p.best.arena > options.budget for p in parts):
         progress(f"{time.perf_counter() - t0:6.1f}s cut tensors at offset 0 do not fit the budget: whole model")
         parts = [_whole(graph, groups, config)]
-        _solve_parts(parts, options, config, t0, deadline, 0.0)
+        _solve_parts(parts, options, config, t0, clock, 0.0)
     for part in parts:
         _check_budget(part, options)
 
@@ -471,16 +487,19 @@ def plan_cpsat(graph: Graph, options: SolveOptions, config: CpsatConfig = CpsatC
     bound = max([p.bound for p in parts] + [footprint_bound(graph, splittable)])
     notes = []
     if pinned and best_plan.arena > bound:
-        best_plan, bound, proof = _prove(graph, parts, best_plan, bound, options, config, deadline, t0)
+        best_plan, bound, proof = _prove(graph, parts, best_plan, bound, options, config, clock, t0)
         notes += [proof] if proof else []
     if pinned and best_plan.arena == max(p.best.arena for p in parts):  # not replaced by the whole model's
-        _economise(parts, best_plan.arena, options, config, deadline, t0)
+        _economise(parts, best_plan.arena, options, config, clock, t0)
         best_plan, groups = _combine(graph, parts)
     optimal = best_plan.arena <= bound if options.budget is None else all(p.optimal for p in parts)
     plan = make_plan(graph, best_plan.expanded, best_plan.offsets, method="cpsat",
                      status="optimal" if optimal else "feasible", lower_bound=bound,
                      seconds=time.perf_counter() - t0, notes=_notes(parts, best_plan, groups, options.budget) + notes)
+    if clock.by_clock and config.deterministic:
+        plan.notes.append("the wall clock stopped a search before its work budget: another run may find another plan")
     plan.extra = {"seed": options.seed, "workers": options.workers, "unit_bytes": min(p.unit for p in parts),
+                  "reproducible": config.deterministic and not clock.by_clock,
                   "lower_bound_exact": all(p.exact or p.best.arena <= bound for p in parts), "segments": len(parts),
                   "finished_by": _finished_by(parts, bound, optimal, bool(notes))}
     return plan
