@@ -34,7 +34,7 @@ BUDGET = typer.Option(
 )
 TIMEOUT = typer.Option(60.0, "--timeout", "-t", min=0.1, help="Seconds a solver may search before answering.")
 SEED = typer.Option(
-    0, "--seed", help="Solver random seed; with the same --workers it reproduces the plan (if the search ends in time)."
+    0, "--seed", help="Solver random seed; with the same --workers it reproduces the plan."
 )
 WORKERS = typer.Option(2, "--workers", min=1, help="Solver worker threads.")
 
