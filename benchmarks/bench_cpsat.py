@@ -41,7 +41,7 @@ AIDS = {
     "no hint": CpsatConfig(hint=False),
     "no layout shortcut": CpsatConfig(layout_shortcut=False),
     "joint only": CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False, decompose=False),
-    "non-deterministic": CpsatConfig(deterministic=False),
+    "portfolio (not reproducible)": CpsatConfig(deterministic=False),
     "unit 4 B": CpsatConfig(unit=4),
 }
 
