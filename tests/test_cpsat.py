@@ -96,3 +96,13 @@ def test_packing_engine_lays_out_a_schedule_at_its_load_where_best_fit_misses(tm
     assert offsets is not None and expanded.arena(offsets) == expanded.load <= expanded.arena(greedy)
     plan = make_plan(graph, expanded, offsets, method="cpsat", status="optimal", lower_bound=expanded.load, seconds=0)
     assert plan_problems(plan, path) == []
+
+
+def test_progress_reports_each_incumbent_and_bound_once(mbconv):
+    """Parallel searches share one reporter throttle, so a user never reads the same line twice."""
+    lines: list[str] = []
+    config = CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False, decompose=False)
+    plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30, progress=lines.append), config)
+    states = [line.split("s ", 1)[1] for line in lines if "incumbent" in line]
+    assert states and "joint: incumbent" in states[0]
+    assert all(a != b for a, b in zip(states, states[1:]))

@@ -37,33 +37,42 @@ class Outcome:
 
 
 class Reporter(cp_model.CpSolverSolutionCallback):
-    """Incumbent and bound over time, at most every half second (shared by the parallel searches)."""
+    """Incumbent and bound over time, at most every half second and only when they change."""
 
-    def __init__(self, progress: Progress | None, phase: str, show: Callable[[float], str], t0: float):
+    def __init__(self, progress: Progress | None, phase: str, show: Callable[[float], str], t0: float,
+                 throttle: _Throttle | None = None):
         super().__init__()
         self.progress, self.phase, self.show, self.t0 = progress, phase, show, t0
-        self.last = _Clock()
+        self.throttle = throttle or _Throttle()
+
+    @classmethod
+    def shared(cls, progress: Progress | None, phase: str, show: Callable[[float], str],
+               t0: float) -> Callable[[], Reporter]:
+        """Reporters for the parallel searches of one model: one throttle, so they do not repeat each other."""
+        throttle = _Throttle()
+        return lambda: cls(progress, phase, show, t0, throttle)
 
     def on_solution_callback(self) -> None:
+        if not self.progress:
+            return
         now = time.perf_counter() - self.t0
-        if self.progress and self.last.tick(now):
-            self.progress(
-                f"{now:6.1f}s {self.phase}: incumbent {self.show(self.objective_value)}, "
-                f"bound {self.show(self.best_objective_bound)}"
-            )
+        objective, bound = self.show(self.objective_value), self.show(self.best_objective_bound)
+        state = f"{self.phase}: incumbent {objective}, bound {bound}"
+        if self.throttle.admit(now, state):
+            self.progress(f"{now:6.1f}s {state}")
 
 
-class _Clock:
-    """Thread-safe throttle: true at most every half second."""
+class _Throttle:
+    """Thread-safe: admits a report at most every half second, and never the same one twice in a row."""
 
     def __init__(self) -> None:
-        self.at, self.lock = -1.0, threading.Lock()
+        self.at, self.last, self.lock = -1.0, "", threading.Lock()
 
-    def tick(self, now: float) -> bool:
+    def admit(self, now: float, state: str) -> bool:
         with self.lock:
-            if now - self.at < 0.5:
+            if now - self.at < 0.5 or state == self.last:
                 return False
-            self.at = now
+            self.at, self.last = now, state
             return True
 
 

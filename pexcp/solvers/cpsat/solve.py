@@ -170,7 +170,7 @@ def load_bound(part: Part, cap_bytes: int, options, config, clock: Clock, allowe
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, part.unit)
     out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic,
-                 lambda: Reporter(options.progress, f"{part.label}LOAD bound", show, t0))
+                 Reporter.shared(options.progress, f"{part.label}LOAD bound", show, t0))
     clock.spent += out.work
     clock.by_clock |= out.by_clock
     bound = int(out.bound // weight) * part.unit
@@ -200,7 +200,7 @@ def joint(part: Part, hint: Candidate, options, config, clock: Clock, allowed: A
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, unit) if budget_units is None else (lambda v: f"{v:.0f} extra calls")
     out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic,
-                 lambda: Reporter(options.progress, f"{part.label}joint", show, t0))
+                 Reporter.shared(options.progress, f"{part.label}joint", show, t0))
     clock.spent += out.work
     clock.by_clock |= out.by_clock
     if not out.found:
