@@ -16,7 +16,7 @@ from pexcp.errors import EXIT_BUG, BadInputError
 from pexcp.importer import load_graph
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.registry import METHODS
+from pexcp.solvers.registry import METHODS, SolveOptions, solve
 from pexcp.units import parse_bytes
 
 def assert_one_line_error(run: Run, code: int = 2) -> str:
@@ -140,6 +140,45 @@ def test_inspect_without_rewrites_shows_the_ops_tflite_runs(cli: Cli, mbconv: Pa
     assert "BatchNormalization" in raw.out and "Pad" in raw.out
     assert "BatchNormalization" not in default.out
     assert "rewrites: none" in raw.out
+
+
+# ---- validate ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plan_json(small: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("validate") / "plan.json"
+    solve(small, "reorder", SolveOptions())[1].save(out)
+    return out
+
+
+def test_validate_accepts_a_valid_plan(cli: Cli, small: Path, plan_json: Path) -> None:
+    run = cli("validate", small, plan_json)
+    assert run.code == 0, run.err
+    assert "is valid" in run.out and f"{Plan.load(plan_json).arena_bytes:,} B" in run.out
+
+
+def test_validate_lists_what_is_wrong_and_exits_1(cli: Cli, small: Path, plan_json: Path, tmp_path: Path) -> None:
+    plan = Plan.load(plan_json)
+    owners = [b for b in plan.buffers if b.alias_of is None]
+    a, b = owners[0], owners[1]  # the model input and the first activation: live together at step 0
+    b.offset = a.offset
+    broken = tmp_path / "broken.json"
+    plan.save(broken)
+    run = cli("validate", small, broken)
+    assert run.code == 1
+    assert "NOT valid" in run.out and f"buffers {a.id} [{a.offset}, " in run.out and "overlap" in run.out
+
+
+def test_validate_refuses_unreadable_files_on_one_line(
+    cli: Cli, small: Path, plan_json: Path, tmp_path: Path
+) -> None:
+    assert "no such file" in assert_one_line_error(cli("validate", tmp_path / "nope.onnx", plan_json))
+    assert "no such plan file" in assert_one_line_error(cli("validate", small, tmp_path / "nope.json"))
+    (tmp_path / "bad.json").write_text("{")
+    assert "not JSON" in assert_one_line_error(cli("validate", small, tmp_path / "bad.json"))
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    assert "not a pexcp plan" in assert_one_line_error(cli("validate", small, tmp_path / "other.json"))
 
 
 # ---- one-line errors, exit code 2 ----------------------------------------------------------------------
