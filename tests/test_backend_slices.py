@@ -94,6 +94,21 @@ def test_tail_with_activation_accumulates_then_activates(tmp_path: Path) -> None
 
 
 @needs_cc
+def test_tail_with_a_folded_batchnorm_accumulates_its_output(tmp_path: Path) -> None:
+    """conv -> BatchNormalization -> Relu as a tail: the accumulator holds the BatchNormalization's output
+    (the BN is folded into the conv), which the final step activates."""
+    b = GraphBuilder("bn_tail", seed=4)
+    e = b.conv(b.input((1, 3, 6, 5)), 8, kernel=1, act="relu")
+    b.output(b.relu(b.batchnorm(b.conv(e, 6, kernel=1, bias=False))))
+    path = save(b.build(), tmp_path)
+    graph, plan = split_plan(path, lambda g: _kinds(g) == ("Conv", "Conv"), 3)
+    by_id = {buf.id: buf for buf in plan.buffers}
+    (output,) = [buf for buf in plan.buffers if buf.tensor == graph.outputs[0]]
+    assert by_id[output.alias_of].tensor.startswith("batchnormalization")  # activated in place
+    compile_and_check(path, graph, plan, tmp_path / "c")
+
+
+@needs_cc
 def test_output_slices_of_a_conv_with_one_input_channel(tmp_path: Path) -> None:
     """A group-1 conv on a single-channel input (kws's first layer) still produces any output slice."""
     b = GraphBuilder("mono", seed=6)

@@ -140,8 +140,9 @@ def accumulator(graph: Graph, op: Op) -> tuple[str | None, str | None, int]:
     out = graph.tensors[op.outputs[0]]
     if op.requant is not None:
         return op.core.outputs[0], "int32", out.numel * 4
-    if op.epilogue:
-        return op.core.outputs[0], out.dtype, out.nbytes
+    if op.epilogue:  # the value the epilogue starts from: a folded BatchNormalization's output, if any
+        first = op.epilogue[0]
+        return next(t for t in first.inputs if t and t not in graph.constants), out.dtype, out.nbytes
     return None, None, 0
 
 

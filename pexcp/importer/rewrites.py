@@ -208,7 +208,7 @@ def _accepts_pads(op: Op) -> bool:
 
 def fold_batchnorms(graph: Graph) -> None:
     for bn in list(graph.ops):
-        if bn.op_type != "BatchNormalization" or bn.epilogue and False:
+        if bn.op_type != "BatchNormalization":
             continue
         (src,) = graph.activation_inputs(bn)
         conv = graph.producer.get(src)

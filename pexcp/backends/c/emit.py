@@ -19,6 +19,7 @@ from pathlib import Path
 
 
 import pexcp
+from pexcp.analysis.partial import accumulator as accumulator_of
 from pexcp.backends.c.cfmt import c_comment, c_string
 from pexcp.backends.c.memory import FLOAT_BYTES, ArenaMap
 from pexcp.backends.c.ops import LOWERINGS, Call, check_op, epilogue_lines, refuse
@@ -180,7 +181,7 @@ def _call(
     whole = (0, out.channels or 1)
     accumulating = [s.index for s in steps if s.accumulate]
     separate_finish = any(_finishes_accumulator(s, steps) for s in steps)
-    accumulator = op.core.outputs[0] if separate_finish else op.outputs[0]
+    accumulator = accumulator_of(graph, op)[0] if separate_finish else op.outputs[0]
     if _finishes_accumulator(step, steps):
         c = Call(graph, op, step, arena, pools, opset, op.outputs[0], whole, None, INIT | ACT, NO_CLAMP)
         return epilogue_lines(c, op.epilogue, arena.pointer(step.index, accumulator, like=op.outputs[0]))
