@@ -54,3 +54,24 @@ def test_output_must_be_a_directory(cli, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     run = cli("compile", KWS, "-o", tmp_path / "file")
     assert run.code == 2 and "not a directory" in run.err
+
+
+def test_compile_a_saved_plan(cli, tmp_path: Path) -> None:
+    """solve once, compile later: the saved plan is compiled as it is (its method, arena and steps)."""
+    plan = tmp_path / "plan.json"
+    assert cli("solve", KWS, "--method", "tflm", "--json", plan).code == 0
+    out = tmp_path / "c"
+    run = cli("compile", KWS, "-o", out, "--plan", plan)
+    assert run.code == 0, run.err
+    assert "tflm" in run.out and (out / "model.c").is_file()
+
+
+def test_a_saved_plan_that_fails_the_validator_is_refused(cli, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    assert cli("solve", KWS, "--method", "reorder", "--json", plan).code == 0
+    other = save(mbconv_chain(n_blocks=1), tmp_path)
+    out = tmp_path / "c"
+    run = cli("compile", other, "-o", out, "--plan", plan)
+    lines = run.err.strip().splitlines()
+    assert run.code == 2 and len(lines) == 1 and "not a valid plan" in lines[0] and "pexcp validate" in lines[0]
+    assert not out.exists()

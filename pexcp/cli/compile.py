@@ -10,10 +10,16 @@ from rich.console import Console
 
 from pexcp.backends.c import check_graph, emit
 from pexcp.cli import app
-from pexcp.cli.options import BUDGET, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, solve_options
+from pexcp.cli.options import (
+    BUDGET, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, read_plan, solve_options,
+)
 from pexcp.errors import BadInputError
+from pexcp.importer import load_graph
+from pexcp.ir import Graph
+from pexcp.plan.plan import Plan
+from pexcp.plan.validate import plan_problems
 from pexcp.reports.tables import plan_summary
-from pexcp.solvers.registry import load_for, over_budget, solve as run_solve
+from pexcp.solvers.registry import SolveOptions, load_for, over_budget, solve as run_solve
 
 OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory of the C project (created if missing).")
 HARNESS = typer.Option(
@@ -22,6 +28,27 @@ HARNESS = typer.Option(
     help="Also write a test main.c and a Makefile: `make host` (raw float32 files in and out) and `make qemu` "
     "(Cortex-M4F under qemu-system-arm, prints outputs, RAM and instructions).",
 )
+PLAN = typer.Option(
+    None,
+    "--plan",
+    metavar="PLAN.json",
+    help="Compile this saved plan (`pexcp solve --json`) instead of solving; it is checked against MODEL "
+    "first, and its own rewrites and input shapes are used.",
+)
+
+
+def _saved(model: Path, path: Path, options: SolveOptions) -> tuple[Graph, Plan]:
+    """A plan from a file, for this model: a plan that fails the validator is the user's input, not a bug."""
+    plan = read_plan(path)
+    graph = load_graph(model, {k: tuple(v) for k, v in plan.input_shapes.items()}, tuple(plan.rewrites))
+    problems = plan_problems(plan, model)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BadInputError(
+            f"{path} is not a valid plan for {model.name}: {problems[0]}{more}; see `pexcp validate {model} {path}`"
+        )
+    plan.budget_bytes = options.budget
+    return graph, plan
 
 
 @app.command("compile")
@@ -36,6 +63,7 @@ def compile_(
     input_shape: Optional[list[str]] = INPUT_SHAPE,
     rewrites: Optional[str] = REWRITES,
     harness: bool = HARNESS,
+    plan_file: Optional[Path] = PLAN,
 ) -> None:
     """Compile MODEL (float32) to C: model.h, model.c (weights in flash, one static arena of exactly the
     plan's size, the schedule as straight-line kernel calls) and the runtime kernels it needs.
@@ -46,11 +74,15 @@ def compile_(
     if output.exists() and not output.is_dir():
         raise BadInputError(f"{output} exists and is not a directory")
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites)
-    graph = load_for(model, method, options)
-    check_graph(graph)  # refuse ops without a C kernel before a solver runs for up to --timeout seconds
-    err = Console(stderr=True)
-    options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
-    graph, plan = run_solve(model, method, options, graph)
+    if plan_file is not None:
+        graph, plan = _saved(model, plan_file, options)
+        check_graph(graph)
+    else:
+        graph = load_for(model, method, options)
+        check_graph(graph)  # refuse ops without a C kernel before a solver runs for up to --timeout seconds
+        err = Console(stderr=True)
+        options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
+        graph, plan = run_solve(model, method, options, graph)
     console = Console()
     console.print(plan_summary(plan))
     problem = over_budget(plan)

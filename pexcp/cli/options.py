@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -9,6 +10,7 @@ import typer
 
 from pexcp.errors import BadInputError
 from pexcp.importer import ALL_REWRITES, parse_input_shapes
+from pexcp.plan.plan import Plan
 from pexcp.solvers.registry import DEFAULT_METHOD, SolveOptions, method_names
 from pexcp.units import parse_bytes
 
@@ -76,3 +78,15 @@ def existing_file(path: Path) -> Path:
     if not path.exists():
         raise BadInputError(f"no such file: {path}")
     return path
+
+
+def read_plan(path: Path) -> Plan:
+    """A plan file, or a one-line error saying why it is not one."""
+    if not path.is_file():
+        raise BadInputError(f"no such plan file: {path}")
+    try:
+        return Plan.load(path)
+    except json.JSONDecodeError as e:
+        raise BadInputError(f"{path} is not JSON: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BadInputError(f"{path} is not a pexcp plan ({type(e).__name__}: {e})") from None

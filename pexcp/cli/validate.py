@@ -3,31 +3,18 @@ written by other tools (or edited by hand) get the same checks as pexcp's own.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from pexcp.cli import app
-from pexcp.cli.options import MODEL
-from pexcp.errors import EXIT_BUDGET, BadInputError
+from pexcp.cli.options import MODEL, read_plan
+from pexcp.errors import EXIT_BUDGET
 from pexcp.importer.onnx_reader import read_model
-from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 
 SHOWN = 20  # problems listed: a plan for another model would list hundreds
-
-
-def _load(path: Path) -> Plan:
-    if not path.is_file():
-        raise BadInputError(f"no such plan file: {path}")
-    try:
-        return Plan.load(path)
-    except json.JSONDecodeError as e:
-        raise BadInputError(f"{path} is not JSON: {e}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise BadInputError(f"{path} is not a pexcp plan ({type(e).__name__}: {e})") from None
 
 
 @app.command()
@@ -43,7 +30,7 @@ def validate(
 
     Exit codes: 0 valid, 1 not valid (the problems are listed), 2 unreadable model or plan file.
     """
-    loaded = _load(plan)
+    loaded = read_plan(plan)
     read_model(model, {k: tuple(v) for k, v in loaded.input_shapes.items()})  # bad model: one line, exit 2
     problems = plan_problems(loaded, model)
     console = Console()
