@@ -107,6 +107,22 @@ def rich_table(title: str, head: list[str], rows: list[list[str]]) -> Table:
     return table
 
 
+def synthetic_parser(doc: str, quick: str) -> argparse.ArgumentParser:
+    """The options of the benchmarks on synthetic models; `quick` says what --quick keeps."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per solve")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
+    return parser
+
+
+def print_table(title: str, head: list[str], rows: list[list[str]], as_markdown: bool, width: int) -> None:
+    if as_markdown:
+        print(f"{title}\n\n{markdown(head, rows)}")
+    else:
+        Console(width=width).print(rich_table(title, head, rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per searching method and model")

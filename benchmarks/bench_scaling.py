@@ -13,13 +13,12 @@ gap, solve time, and the phase that finished the solve. Every plan is validated.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_models import markdown, num, rich_table
+from bench_models import num, print_table, synthetic_parser
 from synthetic import REPO, mobilenet, nas_dag
 
 sys.path.insert(0, str(REPO))
@@ -88,11 +87,7 @@ def row(r: Result) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per solve")
-    parser.add_argument("--quick", action="store_true", help="the smaller half of each family, one DAG seed")
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
-    args = parser.parse_args(argv)
+    args = synthetic_parser(__doc__, "the smaller half of each family, one DAG seed").parse_args(argv)
 
     err = Console(stderr=True)
     results = []
@@ -102,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure(case, args.timeout))
     rows = [row(r) for r in results]
     title = f"cpsat scaling (timeout {args.timeout:g} s, 2 workers); time includes import and validation"
-    if args.markdown:
-        print(f"{title}\n\n{markdown(HEAD, rows)}")
-    else:
-        Console(width=250).print(rich_table(title, HEAD, rows))
+    print_table(title, HEAD, rows, args.markdown, width=250)
     failures = [r for r in results if r.plan is None]
     for r in failures:
         err.print(f"[red]{r.case.family} {r.case.params}: {r.error}[/red]")

@@ -60,7 +60,9 @@ class Op:
     constant bias adds) are applied to its result in the same call. `inputs`/`outputs` name stored tensors
     or constants in the core node's positional order. A `view` op writes no bytes: its output aliases its
     input (Reshape and friends). An `inplace` op writes its output over the named input as it reads it
-    (elementwise, output no larger), so the output needs no bytes of its own while the op runs.
+    (elementwise, output no larger), so the output needs no bytes of its own while the op runs. A Concat with
+    `gathered` inputs copies only its other inputs: those were written straight into their places inside its
+    output by their producers (see `Graph.carved`).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Op:
     epilogue: list[Node] = field(default_factory=list)
     view: bool = False
     inplace: str | None = None
+    gathered: list[str] = field(default_factory=list)
     requant: str | None = None  # the QuantizeLinear node applied to the output (int8 QDQ kernels)
     quant: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
@@ -119,6 +122,36 @@ class Graph:
                 users[t].append(op)
         return users
 
+    @cached_property
+    def carved(self) -> dict[str, tuple[str, int]]:
+        """Gathered Concat inputs, written into the concat output: tensor -> (output, byte offset in it)."""
+        places: dict[str, tuple[str, int]] = {}
+        for op in self.ops:
+            if not op.gathered:
+                continue
+            offset = 0
+            for t in op.inputs:
+                if t in op.gathered:
+                    places[t] = (op.outputs[0], offset)
+                offset += self.tensors[t].nbytes
+        return places
+
+    def parts(self, tensor: str) -> list[str]:
+        """The tensors carved out of `tensor` (the gathered inputs of the Concat producing it, if any)."""
+        return [t for t, (whole, _) in self.carved.items() if whole == tensor]
+
+    def storage_root(self, tensor: str) -> str:
+        """The tensor that owns the bytes `tensor` lives in: the base of a view, the concat output a gathered
+        input is carved from, or itself."""
+        while True:
+            producer = self.producer.get(tensor)
+            if producer is not None and producer.view:
+                tensor = self.activation_inputs(producer)[0]
+            elif tensor in self.carved:
+                tensor = self.carved[tensor][0]
+            else:
+                return tensor
+
     def op(self, name: str) -> Op:
         return self._by_name[name]
 
@@ -138,5 +171,5 @@ class Graph:
 
     def invalidate(self) -> None:
         """Forget derived maps after a pass edits ops in place."""
-        for key in ("producer", "consumers", "_by_name"):
+        for key in ("producer", "consumers", "_by_name", "carved"):
             self.__dict__.pop(key, None)

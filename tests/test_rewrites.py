@@ -11,7 +11,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from onnx_builders import GraphBuilder, mbconv_chain, random_dag_model, save
-from pexcp.analysis.liveness import lifetimes, peak, storage_root
+from pexcp.analysis.liveness import lifetimes, peak
 from pexcp.errors import BadInputError
 from pexcp.importer import ALL_REWRITES, load_graph
 from pexcp.ir import Graph, Op
@@ -212,7 +212,7 @@ def test_view_ops_alias_their_input(kind: str, qdq: bool, tmp_path: Path) -> Non
     on, off = load_graph(path), load_graph(path, rewrites=without("views"))
     (view,) = ops_of(on, kind)
     assert view.view
-    assert storage_root(on, view.outputs[0]) == on.activation_inputs(view)[0]
+    assert on.storage_root(view.outputs[0]) == on.activation_inputs(view)[0]
     assert not ops_of(off, kind)[0].view
     owned_on = {life.tensor: life.bytes for life in lifetimes(on, on.ops)}
     owned_off = {life.tensor: life.bytes for life in lifetimes(off, off.ops)}

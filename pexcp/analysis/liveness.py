@@ -4,6 +4,8 @@ A schedule is an op order plus a slice width for each group it runs in channel s
 `expand` turns it into steps and buffers:
 - model inputs are live from the first step and outputs until the last, as TFLite Micro counts them;
 - a view (Reshape & co.) owns no bytes: it aliases the buffer it views, which stays live while it is used;
+- a gathered Concat input (rewrite `concat`) owns no bytes either: it is written straight into its place
+  inside the concat output, which owns the bytes from the first step writing any gathered input;
 - an in-place output is written over its input during its step and owns its bytes from the next step on,
   at its input's offset (one layout item);
 - a split group runs as rounds over channel slices: its inner tensors exist one slice at a time inside a
@@ -86,13 +88,6 @@ class Expanded:
         return load(self.blocks)
 
 
-def storage_root(graph: Graph, tensor: str) -> str:
-    """The tensor that owns the bytes `tensor` lives in (itself unless it is the output of a view op)."""
-    while tensor in graph.producer and graph.producer[tensor].view:
-        tensor = graph.activation_inputs(graph.producer[tensor])[0]
-    return tensor
-
-
 class _Builder:
     def __init__(self, graph: Graph, unit: int):
         self.graph, self.unit = graph, unit
@@ -113,6 +108,19 @@ class _Builder:
         self.holder[tensor] = tensor
         return life
 
+    def fresh(self, tensor: str, step: int) -> Lifetime:
+        """A tensor written at `step`: its own buffer, or its place inside the concat output it is carved from
+        (allocated by whichever of its inputs is written first)."""
+        if tensor not in self.graph.carved:
+            return self.whole(tensor, step)
+        whole, offset = self.graph.carved[tensor]
+        if whole not in self.holder:
+            self.whole(whole, step)
+        base = self.bufs[whole]
+        life = self.whole(tensor, step, alias_of=whole, item=base.item, rel=base.rel + offset)
+        life.bytes = 0
+        return life
+
     def read(self, key: str, step: int) -> None:
         life = self.bufs[key]
         life.last = max(life.last, step)
@@ -129,13 +137,13 @@ class _Builder:
             self.read(self.holder[t], s)
         for t in op.outputs:
             if op.view:
-                base = self.holder[self.graph.activation_inputs(op)[0]]
-                self.whole(t, s, alias_of=base, item=self.bufs[base].item).bytes = 0
+                base = self.bufs[self.holder[self.graph.activation_inputs(op)[0]]]
+                self.whole(t, s, alias_of=base.key, item=base.item, rel=base.rel).bytes = 0
             elif op.inplace:
                 base = self.holder[op.inplace]
                 self.whole(t, s, alias_of=base, inplace=True, item=self.bufs[base].item)
-            else:
-                self.whole(t, s)
+            elif not op.gathered:  # allocated with its first gathered input
+                self.fresh(t, s)
 
     def split(self, group: Group, width: int) -> None:
         g, graph = group, self.graph
@@ -151,7 +159,7 @@ class _Builder:
             base = self.holder[g.overwrites]
             written = self.whole(g.output, first, alias_of=base, inplace=True, item=self.bufs[base].item).key
         else:
-            written = self.whole(g.output, first).key
+            written = self.fresh(g.output, first).key
         for c0 in range(0, g.channels, width):
             sl = Slice(c0, min(c0 + width, g.channels))
             for j, op in enumerate(g.members):

@@ -16,7 +16,10 @@ until the group ends; its output is whole: written slice by slice, or accumulate
 last member is elementwise and one of its inputs is read by nothing after the group (a residual Add's
 skip input), the output is written slice by slice over that input instead (`overwrites`).
 Concat and residual Add meet groups at their boundaries: Add is a channel-wise member; a Concat's inputs
-are whole group outputs.
+are whole group outputs. A group whose output is written in place into a concat output (rewrite `concat`)
+writes it there slice by slice: it neither accumulates into a separate accumulator nor overwrites an input.
+The bytes a group overwrites are its own: not a view, not part of a concat output, and not a concat
+output whose inputs someone else reads.
 """
 
 from __future__ import annotations
@@ -204,7 +207,8 @@ def _overwritable(graph: Graph, dag: nx.DiGraph, chain: list[Op], inner: list[st
             and t.perm is None
             and out.itemsize <= t.itemsize
             and x not in graph.outputs
-            and not (x in graph.producer and graph.producer[x].view)
+            and graph.storage_root(x) == x
+            and all(graph.consumers[part] == [graph.producer[x]] for part in graph.parts(x))
             and all(not r.view and (r is last or r.name in before) for r in readers)
             and not any(x in graph.activation_inputs(m) for m in chain[:-1])
         ):
@@ -223,6 +227,9 @@ def _make_group(graph: Graph, dag: nx.DiGraph, chain: list[Op], rules: dict[str,
         return None
     tail = rules[chain[-1].name] is Rule.FULL
     acc_tensor, acc_dtype, acc_bytes = accumulator(graph, chain[-1]) if tail else (None, None, 0)
+    carved = chain[-1].outputs[0] in graph.carved  # written into a concat output: it cannot sit elsewhere
+    if carved and acc_tensor is not None:
+        return None
     group = Group(
         id="+".join(op.name for op in chain),
         members=list(chain),
@@ -237,7 +244,7 @@ def _make_group(graph: Graph, dag: nx.DiGraph, chain: list[Op], rules: dict[str,
         acc_bytes=acc_bytes,
         slice_bytes=[graph.tensors[t].nbytes // graph.tensors[t].channels for t in inner],
         options=[],
-        overwrites=None if tail else _overwritable(graph, dag, chain, inner),
+        overwrites=None if tail or carved else _overwritable(graph, dag, chain, inner),
     )
     group.options = [
         Option(w, -(-channels // w), region_bytes(group.slice_sizes(w, align))) for w in _widths(channels)

@@ -9,6 +9,10 @@
 - `views`: Reshape/Flatten/Squeeze/Unsqueeze/Identity produce a view of their input, not a new buffer.
 - `inplace`: an elementwise op (quantize, activation, residual Add, ...) whose input dies with it writes
   its output over that input: element i is written after element i is read, and it is no larger.
+- `concat`: a Concat whose inputs are contiguous byte ranges of its output (every axis before the concat
+  axis has size 1) and that moves bytes unchanged gathers its inputs: each input an op of the graph
+  computes is written by that op straight into its place inside the output, which owns the bytes from the
+  first such write; the Concat copies only the others (model inputs, views, in-place outputs).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Op
 
-ALL_REWRITES = ("layout", "pad", "bn", "views", "inplace")
+ALL_REWRITES = ("layout", "pad", "bn", "views", "inplace", "concat")
 
 VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 # ops that compute element i of the output from element i of their single activation input
@@ -38,6 +42,7 @@ def apply_rewrites(graph: Graph, names: Iterable[str]) -> Graph:
         "bn": fold_batchnorms,
         "views": mark_views,
         "inplace": mark_inplace,
+        "concat": mark_gathers,
     }
     for name in ALL_REWRITES:  # fixed order: layout first so pads can meet their conv
         if name in names:
@@ -276,3 +281,50 @@ def mark_inplace(graph: Graph) -> None:
             if dies_here and owns_bytes and same_elements and out.itemsize <= src.itemsize:
                 op.inplace = name
                 break
+
+
+# ---- concat -------------------------------------------------------------------------------------------
+
+
+def mark_gathers(graph: Graph) -> None:
+    for op in graph.ops:
+        if op.op_type == "Concat" and _moves_bytes_unchanged(graph, op):
+            op.gathered = _gatherable(graph, op)
+            graph.invalidate()
+
+
+def _moves_bytes_unchanged(graph: Graph, op: Op) -> bool:
+    """Each input is a contiguous byte range of the output (every axis before the concat axis has size 1),
+    copied without conversion or requantization; inputs are distinct activations."""
+    out = graph.tensors[op.outputs[0]]
+    axis = op.attrs.get("axis", 0) % len(out.shape)
+    if op.epilogue or any(d != 1 for d in out.shape[:axis]) or graph.activation_inputs(op) != op.inputs:
+        return False
+    return all(
+        graph.tensors[t].dtype == out.dtype
+        and graph.tensors[t].perm is None
+        and out.perm is None
+        and _same_quant(graph, op, t, op, op.outputs[0])
+        for t in op.inputs
+    )
+
+
+def _gatherable(graph: Graph, op: Op) -> list[str]:
+    """The inputs whose producer can write them straight into their place in the output: fresh buffers, not
+    model inputs or outputs, views, in-place outputs, another Concat's output (no nesting) or input. The
+    Concat copies the others. When an op overwrites the output in place, an input read by someone else
+    would be overwritten too: then none is gathered."""
+    out = op.outputs[0]
+    chosen = []
+    for t in op.inputs:
+        producer = graph.producer.get(t)
+        if (
+            producer is not None
+            and not (producer.view or producer.inplace or producer.op_type == "Concat")
+            and len(producer.outputs) == 1
+            and t not in graph.outputs
+            and t not in graph.carved
+        ):
+            chosen.append(t)
+    read_elsewhere = any(graph.consumers[t] != [op] for t in chosen)
+    return [] if read_elsewhere and any(user.inplace == out for user in graph.consumers[out]) else chosen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from pexcp.analysis.liveness import ALIGN, Expanded, Schedule, expand
+from pexcp.analysis.liveness import ALIGN, Expanded, Lifetime, Schedule, expand
 from pexcp.ir import Graph, Op
 from pexcp.layout.pinned import Item
 from pexcp.layout.problem import Block
@@ -16,6 +16,11 @@ Layout = Callable[[list[Item]], list[Block]]
 def buffers_at(graph: Graph, expanded: Expanded, offsets: dict[str, int]) -> list[Buffer]:
     """Plan buffers with offsets: an item's offset plus the buffer's place inside it."""
     ids = {life.key: i for i, life in enumerate(expanded.buffers)}
+    lives = {life.key: life for life in expanded.buffers}
+
+    def offset(life: Lifetime) -> int:
+        return offsets[life.item] + life.rel
+
     result = []
     for life in expanded.buffers:
         view = life.alias_of is not None and not life.inplace
@@ -25,11 +30,12 @@ def buffers_at(graph: Graph, expanded: Expanded, offsets: dict[str, int]) -> lis
                 tensor=life.tensor,
                 dtype=life.dtype,
                 bytes=graph.tensors[life.tensor].nbytes if view else life.bytes,
-                offset=offsets[life.item] + life.rel,
+                offset=offset(life),
                 first_step=life.first,
                 last_step=life.last,
                 slice=life.slice,
                 alias_of=ids[life.alias_of] if life.alias_of else None,
+                alias_offset=offset(life) - offset(lives[life.alias_of]) if life.alias_of else 0,
             )
         )
     return result

@@ -45,6 +45,7 @@ class Buffer:
     last_step: int
     slice: Slice | None = None
     alias_of: int | None = None
+    alias_offset: int = 0  # where it starts inside the buffer it aliases (an input of a concat written in place)
 
 
 @dataclass

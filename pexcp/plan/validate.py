@@ -1,7 +1,8 @@
 """Check a plan against its ONNX model, independently of every planner.
 
 It reads the model itself and checks, in the model's own node and value names: buffers fit the arena and
-never overlap another live buffer (views lie inside their base); buffer sizes match their tensors; every
+never overlap another live buffer (views lie inside their base, inputs of a Concat written in place at their
+place in its output); buffer sizes match their tensors; every
 computing node runs, once, or in channel slices that cover every channel exactly once; producers run
 before consumers; every input of a step and every output it writes is resident at that step.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,10 @@ class _Model:
     inputs: list[str]
     outputs: list[str]
     sha256: str
+
+    @cached_property
+    def producer(self) -> dict[str, onnx.NodeProto]:
+        return {o: n for n in self.nodes.values() for o in n.output}
 
 
 def _read(path: Path, plan: Plan) -> _Model:
@@ -86,6 +92,7 @@ def plan_problems(plan: Plan, model_path: Path) -> list[str]:
     if plan.model_sha256 != m.sha256:
         problems.append("model_sha256 does not match the model file")
     problems += _layout_problems(plan)
+    problems += _place_problems(plan, m)
     problems += _size_problems(plan, m)
     problems += _coverage_problems(plan, m)
     problems += _dependency_problems(plan, m)
@@ -160,6 +167,55 @@ def _layout_problems(plan: Plan) -> list[str]:
                 problems.append(
                     f"buffer {b.id} ({b.tensor}) overlaps buffer {o.id} ({o.tensor}) while both are live"
                 )
+    return problems
+
+
+def _joined(m: _Model, tensor: str) -> tuple[list[str], bool] | None:
+    """When `tensor` is the output of a Concat (in int8 QDQ models, of its QuantizeLinear): the stored tensors
+    it joins, in order, and whether they are contiguous byte ranges of it (every axis before the concat axis
+    has size 1). None otherwise."""
+    node = m.producer.get(tensor)
+    if node is not None and node.op_type == "QuantizeLinear":
+        node = m.producer.get(node.input[0])
+    if node is None or node.op_type != "Concat":
+        return None
+    stored = []
+    for t in node.input:
+        dq = m.producer.get(t)
+        stored.append(dq.input[0] if dq is not None and dq.op_type == "DequantizeLinear" else t)
+    shape = m.shapes[tensor][0]
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 0) % len(shape)
+    return stored, all(d == 1 for d in shape[:axis])
+
+
+def _nbytes(m: _Model, tensor: str) -> int:
+    shape, dtype = m.shapes[tensor]
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def _place_problems(plan: Plan, m: _Model) -> list[str]:
+    """An alias starts `alias_offset` bytes into its base: where the Concat puts it for an input of a Concat
+    written in place into its output, at the base's start for any other alias (views, in-place outputs)."""
+    problems = []
+    by_id = {b.id: b for b in plan.buffers}
+    for b in plan.buffers:
+        base = by_id.get(b.alias_of) if b.alias_of is not None else None
+        if base is None or base.tensor not in m.shapes or b.tensor not in m.shapes:
+            continue  # reported by the layout and size checks
+        if b.offset != base.offset + b.alias_offset:
+            problems.append(f"buffer {b.id} ({b.tensor}) is not at its base's offset + alias_offset {b.alias_offset}")
+        joined = _joined(m, base.tensor)
+        want = 0
+        if joined is not None and b.tensor in joined[0]:
+            inputs, contiguous = joined
+            if not contiguous:
+                problems.append(f"buffer {b.id} ({b.tensor}) aliases a Concat output that interleaves its inputs")
+            want = sum(_nbytes(m, t) for t in inputs[: inputs.index(b.tensor)])
+        if b.alias_offset != want:
+            problems.append(
+                f"buffer {b.id} ({b.tensor}) starts {b.alias_offset} bytes into buffer {base.id} ({base.tensor}), "
+                f"it belongs {want} bytes in"
+            )
     return problems
 
 
@@ -313,11 +369,13 @@ def _takeover_problems(plan: Plan, m: _Model) -> list[str]:
     read only by the steps that write it, and each only where it writes (the same channel slice)."""
     problems = []
     by_id = {b.id: b for b in plan.buffers}
-    producer = {o: n for n in m.nodes.values() for o in n.output}
     for b in plan.buffers:
         base = by_id.get(b.alias_of) if b.alias_of is not None else None
-        node = producer.get(b.tensor)
+        node = m.producer.get(b.tensor)
         if base is None or node is None or node.op_type in _VIEWS:
+            continue
+        joined = _joined(m, base.tensor)
+        if joined is not None and b.tensor in joined[0]:  # written into its place in a concat: no takeover
             continue
         for step in plan.steps[b.first_step : base.last_step + 1]:
             nodes = [m.nodes[n] for n in step.nodes if n in m.nodes]

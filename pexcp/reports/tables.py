@@ -48,7 +48,8 @@ def graph_steps(graph: Graph) -> Table:
                          ("dtype", "left"), ("bytes", "right"), ("live bytes", "right")]:
         table.add_column(col, justify=justify)
     for i, op in enumerate(graph.ops):
-        kind = "+".join([op.op_type] + [e.op_type for e in op.epilogue]) + (" (view)" if op.view else "")
+        kind = "+".join([op.op_type] + [e.op_type for e in op.epilogue])
+        kind += " (view)" if op.view else " (gathers)" if op.gathered else ""
         outs = [graph.tensors[t] for t in op.outputs]
         peak_row = per_step[i] == top
         table.add_row(
@@ -57,7 +58,7 @@ def graph_steps(graph: Graph) -> Table:
             kind,
             ", ".join(_shape(t.shape) for t in outs),
             ", ".join(t.dtype for t in outs),
-            f"{sum(0 if op.view else t.nbytes for t in outs):,}",
+            f"{sum(0 if op.view or t.name in graph.carved else t.nbytes for t in outs):,}",  # own bytes
             f"{per_step[i]:,}" + (" ◀ peak" if peak_row else ""),
             style="bold red" if peak_row else None,
         )

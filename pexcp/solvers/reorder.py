@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pexcp.analysis.liveness import storage_root
 from pexcp.ir import Graph, Op
 from pexcp.units import align_up
 from pexcp.layout.pinned import best_of_items
@@ -39,6 +38,7 @@ class _Costs:
     preds: list[int]  # ops that must run first
     fresh_bytes: list[int]  # bytes the op allocates while it runs (in-place outputs reuse their input's)
     out_bytes: list[int]  # bytes of all buffers the op leaves allocated, before freeing
+    shared: list[list[tuple[int, int]]]  # (writers mask, bytes) of concat outputs the op may allocate first
     frees: list[list[tuple[int, int]]]  # (users mask, bytes) of buffers the op may be last to read
     dead_out: list[int]  # bytes allocated and unused afterwards (freed right after the op)
     base: int  # bytes of model inputs, live from the start
@@ -50,19 +50,28 @@ def _costs(graph: Graph) -> _Costs:
     users: dict[str, int] = {}  # storage root -> mask of ops reading it or any view of it
     for op in graph.ops:
         for t in graph.activation_inputs(op):
-            root = storage_root(graph, t)
+            root = graph.storage_root(t)
             users[root] = users.get(root, 0) | (1 << index[op.name])
-    outputs = {storage_root(graph, t) for t in graph.outputs}
+    outputs = {graph.storage_root(t) for t in graph.outputs}
     preds = [0] * n
     fresh, out_bytes, dead_out = [0] * n, [0] * n, [0] * n
+    shared: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for op in graph.ops:  # a concat output is allocated by the first op writing a gathered input
+        if op.gathered:
+            writers = [index[graph.producer[t].name] for t in op.gathered]
+            mask = sum(1 << w for w in writers)
+            for w in writers:
+                shared[w].append((mask, graph.tensors[op.outputs[0]].nbytes))
     frees: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for op in graph.ops:
         i = index[op.name]
         for t in graph.activation_inputs(op):
             if t in graph.producer:
                 preds[i] |= 1 << index[graph.producer[t].name]
-        if not op.view:
+        if not op.view and not op.gathered:
             for t in op.outputs:
+                if t in graph.carved:
+                    continue
                 size = graph.tensors[t].nbytes
                 out_bytes[i] += size
                 fresh[i] += 0 if op.inplace else size
@@ -76,7 +85,7 @@ def _costs(graph: Graph) -> _Costs:
             if mask >> i & 1:
                 frees[i].append((mask, size))
     base = sum(graph.tensors[t].nbytes for t in graph.inputs)
-    return _Costs(preds, fresh, out_bytes, frees, dead_out, base)
+    return _Costs(preds, fresh, out_bytes, shared, frees, dead_out, base)
 
 
 def optimal_order(graph: Graph, max_states: int = MAX_STATES, time_limit: float | None = None) -> OrderResult:
@@ -95,9 +104,10 @@ def optimal_order(graph: Graph, max_states: int = MAX_STATES, time_limit: float 
                 bit = 1 << v
                 if mask & bit or (c.preds[v] & ~mask):
                     continue
-                during = mem + c.fresh_bytes[v]
+                first = sum(size for writers, size in c.shared[v] if not writers & mask)
+                during = mem + c.fresh_bytes[v] + first
                 new_mask = mask | bit
-                after = mem + c.out_bytes[v] - c.dead_out[v] - sum(
+                after = mem + c.out_bytes[v] + first - c.dead_out[v] - sum(
                     size for users, size in c.frees[v] if not (users & ~new_mask)
                 )
                 cand = (max(top, during), after, mask, v)
@@ -154,12 +164,12 @@ def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozen
     def total(tensors) -> int:
         return sum(align_up(graph.tensors[t].nbytes) for t in tensors)
 
-    best = max(total(graph.inputs), total({storage_root(graph, t) for t in graph.outputs}))
+    best = max(total(graph.inputs), total({graph.storage_root(t) for t in graph.outputs}))
     for op in graph.ops:
         if op.name in splittable:
             continue
-        tensors = {storage_root(graph, t) for t in graph.activation_inputs(op)}
+        tensors = {graph.storage_root(t) for t in graph.activation_inputs(op)}
         if not op.view and not op.inplace:
-            tensors |= set(op.outputs)
+            tensors |= {graph.storage_root(t) for t in op.outputs}
         best = max(best, total(tensors))
     return best

@@ -157,6 +157,8 @@ def _describe(op: Op, step: Step, steps: list[Step]) -> str:
         where = f", {what} channels {step.slice.start}:{step.slice.stop}"
     elif op.view:
         where = " (view: no code)"
+    elif op.gathered:
+        where = f" ({len(op.gathered)} of {len(op.inputs)} inputs already in place)"
     elif _finishes_accumulator(step, steps):
         where = ", epilogue on the completed accumulator"
     return f"{kind} {c_comment(op.name, 70)}{where}"

@@ -3,10 +3,12 @@
 A cut is a tensor t, produced by op v, such that every op is an ancestor of v, v or a descendant of v; the
 only buffer live across the boundary is t (model inputs are read only before it, model outputs are produced
 only after it, no other tensor produced before is read after); and no candidate group has members on both
-sides. The memory problem then falls apart: any schedule of the whole graph runs the parts one after the
-other, and at each step only the blocks of the part it belongs to are live, so the smallest LOAD of the
-graph is the largest smallest LOAD of its parts, and a plan can be assembled from plans of the parts if
-each cut tensor has the same offset on both sides. We pin every cut tensor at offset 0.
+sides. (A gathered Concat input is never a cut: its bytes are the concat output's; a concat output is one
+only when nothing after it reads its gathered inputs.) The memory problem then falls apart: any schedule of
+the whole graph runs the parts one after the other, and at each step only the blocks of the part it belongs
+to are live, so the smallest LOAD of the graph is the largest smallest LOAD of its parts, and a plan can be
+assembled from plans of the parts if each cut tensor has the same offset on both sides. We pin every cut
+tensor at offset 0.
 
 Two consecutive cuts x and y of one segment must then never be live together: that happens when y's
 producer reads x (not in place) or belongs to a candidate group that reads x (a split group keeps its
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pexcp.analysis.liveness import storage_root
 from pexcp.analysis.partial import Group
 from pexcp.ir import Graph, Op
 
@@ -59,14 +60,16 @@ def _crossings(graph: Graph, groups: dict[str, Group]) -> list[int]:
     last: dict[str, int] = {t: -1 for t in graph.inputs}  # storage root -> last position it is needed
     born: dict[str, int] = {t: -1 for t in graph.inputs}
     for i, op in enumerate(graph.ops):
-        if not op.view:
+        if not op.view and not op.gathered:  # a gathered input is born with its concat output
             for t in op.outputs:
-                born[t], last[t] = i, i
+                root = graph.storage_root(t)
+                born.setdefault(root, i)
+                last[root] = i
         for t in graph.activation_inputs(op):
-            root = storage_root(graph, t)
+            root = graph.storage_root(t)
             last[root] = max(last[root], i)
     for t in graph.outputs:
-        last[storage_root(graph, t)] = n
+        last[graph.storage_root(t)] = n
     delta = [0] * (n + 1)
     spans = [(born[t], last[t]) for t in born]
     spans += [(index[g.names[0]], max(index[m] for m in g.names)) for g in groups.values()]
@@ -81,15 +84,22 @@ def _crossings(graph: Graph, groups: dict[str, Group]) -> list[int]:
     return crossing
 
 
+def _whole_cut(graph: Graph, op: Op) -> bool:
+    """Whether the op's output can be all that flows on: it is not a gathered Concat input, and if it is
+    a concat output, nothing after it reads its gathered inputs by their own names."""
+    out = op.outputs[0]
+    return out not in graph.carved and all(graph.consumers[p] == [op] for p in graph.parts(out))
+
+
 def find_cuts(graph: Graph, groups: dict[str, Group]) -> list[int]:
     """Positions i (in the file's order) such that the output of op i is a cut tensor (module docstring)."""
     n = len(graph.ops)
     anc, desc = _masks(graph)
     crossing = _crossings(graph, groups)
-    outputs = {storage_root(graph, t) for t in graph.outputs}
+    outputs = {graph.storage_root(t) for t in graph.outputs}
     cuts = []
     for i, op in enumerate(graph.ops[:-1]):
-        if op.view or len(op.outputs) != 1 or op.outputs[0] in outputs:
+        if op.view or len(op.outputs) != 1 or op.outputs[0] in outputs or not _whole_cut(graph, op):
             continue
         everything_ordered = anc[i] == (1 << i) - 1 and desc[i] == ((1 << n) - 1) ^ ((1 << (i + 1)) - 1)
         if everything_ordered and crossing[i] == 1:  # the one straddling buffer is op i's output
@@ -100,16 +110,18 @@ def find_cuts(graph: Graph, groups: dict[str, Group]) -> list[int]:
 def _live_together(graph: Graph, groups: dict[str, Group], anc: list[int], lo: int, hi: int) -> bool:
     """Whether the cut tensor of op lo may be live while the item holding the cut tensor of op hi is: some op
     reading the first need not run before the op that allocates the second's item (or the split group
-    around that op). An in-place chain from one to the other makes them one item, which is fine."""
+    around that op; for a concat output, any op writing a gathered input). An in-place chain from one to the
+    other makes them one item, which is fine."""
     x, t = graph.ops[lo].outputs[0], graph.ops[hi].outputs[0]
     while (base := graph.producer[t].inplace) is not None:
         if base == x:
             return False
         t = base  # the item starts where the in-place chain does (inside the segment: only x flows in)
-    first = graph.producer[t]
+    writers = [graph.producer[p].name for p in graph.parts(t)] or [graph.producer[t].name]  # who allocates it
     index = {op.name: i for i, op in enumerate(graph.ops[lo + 1 : hi + 1], start=lo + 1)}
-    starts = [index[first.name]] + [index[g.names[0]] for g in groups.values() if first.name in g.names]
-    reads_x = (any(storage_root(graph, a) == x for a in graph.activation_inputs(graph.op(n))) for n in index)
+    starts = [index[w] for w in writers]
+    starts += [index[g.names[0]] for g in groups.values() for w in writers if w in g.names]
+    reads_x = (any(graph.storage_root(a) == x for a in graph.activation_inputs(graph.op(n))) for n in index)
     readers = [i for i, reads in zip(index.values(), reads_x) if reads]
     return any(not anc[s] >> r & 1 for r in readers for s in starts)
 

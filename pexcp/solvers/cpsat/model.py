@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from pexcp.analysis.liveness import Schedule, align, storage_root
+from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
 from pexcp.ir import Graph
 
@@ -116,10 +116,9 @@ def add_lifetimes(sm: ScheduleModel) -> None:
     readers: dict[str, set[str]] = {}
     for op in graph.ops:
         for t in graph.activation_inputs(op):
-            readers.setdefault(storage_root(graph, t), set()).add(op.name)
+            readers.setdefault(graph.storage_root(t), set()).add(op.name)
     for name, tensor in graph.tensors.items():
-        producer = graph.producer.get(name)
-        if producer is not None and producer.view:
+        if graph.storage_root(name) != name:  # a view, or a gathered Concat input
             continue
         inner_of = [sm.split[g.id] for g in sm.groups.values() if name in g.inner]
         present: cp_model.IntVar | int = 1
@@ -139,6 +138,17 @@ def add_lifetimes(sm: ScheduleModel) -> None:
 
 
 def _start(sm: ScheduleModel, name: str) -> Expr:
+    """Where the block of `name` starts: when it is written, or for a concat output with gathered inputs,
+    when the first of those is."""
+    parts = sm.graph.parts(name)
+    if not parts:
+        return _written(sm, name)
+    start = sm.model.new_int_var(0, sm.n, f"start[{name}]")
+    sm.model.add_min_equality(start, [_written(sm, t) for t in parts])
+    return start
+
+
+def _written(sm: ScheduleModel, name: str) -> Expr:
     graph, m = sm.graph, sm.model
     producer = graph.producer.get(name)
     if producer is None:
@@ -169,9 +179,9 @@ def _whole_op(sm: ScheduleModel, name: str) -> Expr:
 
 def _end(sm: ScheduleModel, name: str, readers: set[str], start: Expr) -> Expr:
     m, n = sm.model, sm.n
-    if name in sm.graph.outputs or any(storage_root(sm.graph, t) == name for t in sm.graph.outputs):
+    if name in sm.graph.outputs or any(sm.graph.storage_root(t) == name for t in sm.graph.outputs):
         return n
-    keeps = [g for g in sm.groups.values() if name in g.inputs]
+    keeps = [g for g in sm.groups.values() if any(sm.graph.storage_root(t) == name for t in g.inputs)]
     if len(readers) == 1 and not keeps:
         return sm.pos[next(iter(readers))] + 1
     end = m.new_int_var(0, n, f"end[{name}]")

@@ -1,5 +1,6 @@
-"""Concat -> one pexcp_concat per input, each copied into its place in the output. Never sliced: the
-partial-execution rules (analysis/partial.py) keep a Concat's inputs whole."""
+"""Concat -> one pexcp_concat per input, each copied into its place in the output, except gathered inputs
+(rewrite `concat`): their producers already wrote them there. Never sliced: the partial-execution rules
+(analysis/partial.py) keep a Concat's inputs whole."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class ConcatLowering(Lowering):
             else:
                 src, dims = call.input(name, sliced=False), graph.tensors[name].shape
             block = math.prod(dims[axis:])
-            lines.append(f"pexcp_concat({src}, {out.shifted(offset)}, {outer}, {block}, {out_block});")
+            if name not in call.op.gathered:
+                lines.append(f"pexcp_concat({src}, {out.shifted(offset)}, {outer}, {block}, {out_block});")
             offset += block
         return lines
