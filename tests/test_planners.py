@@ -7,6 +7,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from conftest import SHARED_MODELS
 from onnx_builders import GraphBuilder, chain_model, mbconv_chain, random_dag_model, save
 from plan_helpers import assert_sound, solve_quick
 from pexcp.analysis.liveness import lifetimes, peak
@@ -166,3 +167,13 @@ def test_every_method_plans_float_and_qdq_models(method: str, tmp_path: Path) ->
 def test_unknown_method_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="unknown method"):
         solve(save(chain_model(), tmp_path), "telepathy", SolveOptions())
+
+
+def test_pex_greedy_keeps_only_the_splits_its_peak_needs() -> None:
+    """kws's peak is two equal tensors no split can shrink: the splits that thinned out other equal peaks
+    on the way are undone, so the plan has no extra kernel calls."""
+    path = SHARED_MODELS / "onnx" / "kws_ref_model_float32.onnx"
+    _, greedy = solve_quick(path, "pex-greedy")
+    _, whole = solve_quick(path, "reorder")
+    assert greedy.load_bytes == whole.load_bytes
+    assert not any(step.slice for step in greedy.steps)

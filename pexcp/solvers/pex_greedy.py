@@ -2,7 +2,8 @@
 
 Start from the memory-optimal unsplit order; repeatedly split the candidate group at the current peak step
 that lowers the peak (LOAD) the most (or, among equal peaks, leaves fewest steps at it), with the fewest
-rounds that do so; stop when no split helps or time runs out. Then lay the buffers out best-fit.
+rounds that do so; stop when no split helps or time runs out; undo the splits the final peak does
+not need. Then lay the buffers out best-fit.
 """
 
 from __future__ import annotations
@@ -104,6 +105,21 @@ def greedy_schedule(
         if best is None:
             break
         _, schedule, current = best
+    return _without_idle_splits(graph, groups, schedule, current)
+
+
+def _without_idle_splits(
+    graph: Graph, groups: dict[str, Group], schedule: Schedule, current: Expanded
+) -> tuple[Schedule, Expanded]:
+    """Undo the splits the final peak does not need: a split that only thinned out one of several equal
+    peaks costs extra kernel calls for nothing when another peak stayed."""
+    peak = _key(current)[0]
+    for gid in list(schedule.splits):
+        splits = {k: w for k, w in schedule.splits.items() if k != gid}
+        trial = Schedule(schedule.order, splits)
+        expanded = expand(graph, trial, groups)
+        if _key(expanded)[0] <= peak:
+            schedule, current = trial, expanded
     return schedule, current
 
 
