@@ -2,9 +2,9 @@
 
 It reads the model itself and checks, in the model's own node and value names: buffers fit the arena and
 never overlap another live buffer (views lie inside their base, inputs of a Concat written in place at their
-place in its output); buffer sizes match their tensors; every
-computing node runs, once, or in channel slices that cover every channel exactly once; producers run
-before consumers; every input of a step and every output it writes is resident at that step.
+place in its output); buffer sizes match their tensors; every computing node runs, once, or in channel
+slices that cover every channel exactly once; producers run before consumers; every input of a step and
+every output it writes is resident at that step.
 """
 
 from __future__ import annotations
