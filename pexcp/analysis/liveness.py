@@ -87,6 +87,14 @@ class Expanded:
     def load(self) -> int:
         return load(self.blocks)
 
+    def live_per_step(self) -> list[int]:
+        """Bytes of the blocks live at each step: where the peak is, and what a split there can lower."""
+        live = [0] * len(self.steps)
+        for b in self.blocks:
+            for s in range(b.lower, min(b.upper, len(live))):
+                live[s] += b.size
+        return live
+
 
 class _Builder:
     def __init__(self, graph: Graph, unit: int):

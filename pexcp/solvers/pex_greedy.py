@@ -28,17 +28,8 @@ def contiguous(order: list[str], group: Group) -> list[str]:
     return rest[:before] + group.names + rest[before:]
 
 
-def _profile(expanded: Expanded) -> list[int]:
-    live = [0] * len(expanded.steps)
-    for b in expanded.blocks:
-        for s in range(b.lower, min(b.upper, len(live))):
-            live[s] += b.size
-    return live
-
-
-def _key(expanded: Expanded) -> tuple[int, int]:
+def _key(live: list[int]) -> tuple[int, int]:
     """Peak live bytes, then how many steps reach it: splitting one of several equal peaks is progress."""
-    live = _profile(expanded)
     top = max(live, default=0)
     return top, live.count(top)
 
@@ -57,7 +48,7 @@ def _best_split(graph, groups, schedule, group, current_key):
         trials += 1
         s = Schedule(order, {**schedule.splits, group.id: options[i].width})
         e = expand(graph, s, groups)
-        return _key(e), s, e
+        return _key(e.live_per_step()), s, e
 
     finest = trial(len(options) - 1)
     if finest[0] >= current_key:
@@ -88,8 +79,8 @@ def greedy_schedule(
     current = expand(graph, schedule, groups)
     tried = 0
     while (deadline is None or time.perf_counter() < deadline) and (max_trials is None or tried < max_trials):
-        key = _key(current)
-        live = _profile(current)
+        live = current.live_per_step()
+        key = _key(live)
         step = current.steps[live.index(key[0])]
         taken = {name for gid in schedule.splits for name in groups[gid].names}
         best = None
@@ -113,12 +104,12 @@ def _without_idle_splits(
 ) -> tuple[Schedule, Expanded]:
     """Undo the splits the final peak does not need: a split that only thinned out one of several equal
     peaks costs extra kernel calls for nothing when another peak stayed."""
-    peak = _key(current)[0]
+    peak = _key(current.live_per_step())[0]
     for gid in list(schedule.splits):
         splits = {k: w for k, w in schedule.splits.items() if k != gid}
         trial = Schedule(schedule.order, splits)
         expanded = expand(graph, trial, groups)
-        if _key(expanded)[0] <= peak:
+        if _key(expanded.live_per_step())[0] <= peak:
             schedule, current = trial, expanded
     return schedule, current
 

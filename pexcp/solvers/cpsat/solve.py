@@ -36,7 +36,7 @@ from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
 from pexcp.solvers.cpsat import model as cm
 from pexcp.solvers.cpsat.decompose import join, segments
-from pexcp.solvers.cpsat.search import Reporter, search
+from pexcp.solvers.cpsat.search import Outcome, Reporter, search
 from pexcp.solvers.pex_greedy import greedy_schedule
 from pexcp.solvers.registry import SolveOptions
 from pexcp.solvers.reorder import footprint_bound, optimal_order
@@ -158,6 +158,15 @@ def _bytes_shown(weight: int, unit: int):
     return lambda v: f"{int(v // weight) * unit:,} B"
 
 
+def _search(sm: cm.ScheduleModel, options: SolveOptions, config: CpsatConfig, clock: Clock, allowed: Allowance,
+            reporter: Callable[[], Reporter]) -> Outcome:
+    """Search `sm` within `allowed`, charging the work to `clock` (and noting when the wall clock ended it)."""
+    out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic, reporter)
+    clock.spent += out.work
+    clock.by_clock |= out.by_clock
+    return out
+
+
 def load_bound(part: Part, cap_bytes: int, options, config, clock: Clock, allowed: Allowance, t0) -> tuple[int, bool, Schedule | None]:
     """Phase 2: the smallest LOAD over all orders and splits (cumulative only). Returns (a proven lower
     bound in bytes, whether it is the exact minimum, the best schedule found)."""
@@ -169,10 +178,8 @@ def load_bound(part: Part, cap_bytes: int, options, config, clock: Clock, allowe
         cm.add_hint(sm, min(part.candidates, key=lambda c: c.expanded.load).schedule)
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, part.unit)
-    out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic,
-                 Reporter.shared(options.progress, f"{part.label}LOAD bound", show, t0))
-    clock.spent += out.work
-    clock.by_clock |= out.by_clock
+    reporter = Reporter.shared(options.progress, f"{part.label}LOAD bound", show, t0)
+    out = _search(sm, options, config, clock, allowed, reporter)
     bound = int(out.bound // weight) * part.unit
     if not out.found:
         return bound, False, None
@@ -199,10 +206,8 @@ def joint(part: Part, hint: Candidate, options, config, clock: Clock, allowed: A
         cm.add_hint(sm, hint.schedule, hint.offsets)
     weight = cm.max_slices(sm) + 1
     show = _bytes_shown(weight, unit) if budget_units is None else (lambda v: f"{v:.0f} extra calls")
-    out = search(sm.model, allowed.seconds, allowed.work, options.workers, options.seed, config.deterministic,
-                 Reporter.shared(options.progress, f"{part.label}joint", show, t0))
-    clock.spent += out.work
-    clock.by_clock |= out.by_clock
+    reporter = Reporter.shared(options.progress, f"{part.label}joint", show, t0)
+    out = _search(sm, options, config, clock, allowed, reporter)
     if not out.found:
         return None, part.bound, out.status == cp_model.INFEASIBLE
     solver = out.solver
@@ -215,10 +220,7 @@ def joint(part: Part, hint: Candidate, options, config, clock: Clock, allowed: A
 def _bottleneck(candidate: Candidate, part: Part) -> str:
     """The step of a part's schedule with the most live bytes, and what is live there."""
     expanded = candidate.expanded
-    live = [0] * len(expanded.steps)
-    for b in expanded.blocks:
-        for s in range(b.lower, min(b.upper, len(live))):
-            live[s] += b.size
+    live = expanded.live_per_step()
     step = live.index(max(live))
     names = sorted(((b.size, b.id) for b in expanded.blocks if b.lower <= step < b.upper), reverse=True)
     shown = ", ".join(f"{bid} ({size:,} B)" for size, bid in names[:4])
