@@ -80,7 +80,7 @@ class Port:
 def check_graph(graph: Graph) -> None:
     """Raise BadInputError if any op of the graph has no kernel (before a long solve, not after)."""
     for op in graph.ops:
-        check_op(graph, op, graph.opset)
+        check_op(graph, op)
 
 
 @dataclass
@@ -95,11 +95,10 @@ class Project:
 
 def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Project:
     """Write the C project for `plan` into `outdir`."""
-    opset = graph.opset
     check_graph(graph)
     arena = ArenaMap(graph, plan)
     pools = Pools()
-    body = _schedule(graph, plan, arena, pools, opset)
+    body = _schedule(graph, plan, arena, pools)
     inputs = [_port(graph, arena, t, 0) for t in graph.inputs]
     outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
     kernels = sorted({_KERNEL_FILE.get(k, k) for k in _CALL.findall("\n".join(body))})
@@ -128,7 +127,7 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
 # ---- the schedule --------------------------------------------------------------------------------------
 
 
-def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools, opset: int) -> list[str]:
+def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools) -> list[str]:
     steps_of: dict[str, list[Step]] = {}
     for step in plan.steps:
         steps_of.setdefault(step.op, []).append(step)
@@ -139,7 +138,7 @@ def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools, opset: in
         if op.view:
             lines += _view(graph, op, step, arena)
         else:
-            lines += _call(graph, op, step, arena, pools, opset, steps_of[op.name])
+            lines += _call(graph, op, step, arena, pools, steps_of[op.name])
         lines += [f"MODEL_POISON({offset}, {size});" for offset, size in arena.dead_after(step.index)]
     return lines
 
@@ -174,7 +173,7 @@ def _view(graph: Graph, op: Op, step: Step, arena: ArenaMap) -> list[str]:
 
 
 def _call(
-    graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, opset: int, steps: list[Step]
+    graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, steps: list[Step]
 ) -> list[str]:
     """The calls of one step. An op split over input channels accumulates into its output, or, when an
     activation follows, into its own accumulator that a final unsliced step activates into the output."""
@@ -185,7 +184,7 @@ def _call(
     separate_finish = any(_finishes_accumulator(s, steps) for s in steps)
     accumulator = accumulator_of(graph, op)[0] if separate_finish else op.outputs[0]
     if _finishes_accumulator(step, steps):
-        c = Call(graph, op, step, arena, pools, opset, op.outputs[0], whole, None, INIT | ACT, NO_CLAMP)
+        c = Call(graph, op, step, arena, pools, op.outputs[0], whole, None, INIT | ACT, NO_CLAMP)
         return epilogue_lines(c, op.epilogue, arena.pointer(step.index, accumulator, like=op.outputs[0]))
     out_range, in_range, mode, target, finishes = whole, None, INIT | ACT, op.outputs[0], True
     if step.slice is not None:
@@ -207,7 +206,7 @@ def _call(
     fused = clamp_of(graph, epilogue[0]) if lowering.fuses_clamp and epilogue else None
     if fused is not None:  # the kernel clamps; the rest of the epilogue runs after it
         epilogue.pop(0)
-    c = Call(graph, op, step, arena, pools, opset, target, out_range, in_range, mode, fused or NO_CLAMP)
+    c = Call(graph, op, step, arena, pools, target, out_range, in_range, mode, fused or NO_CLAMP)
     lines = lowering.emit(c)
     if finishes:
         lines += epilogue_lines(c, epilogue, c.output())

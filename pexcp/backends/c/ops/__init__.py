@@ -33,7 +33,7 @@ def no_kernel(op_type: str, name: str) -> BadInputError:
     return BadInputError(f"cannot compile: operator {op_type} (node {name!r}) has no C kernel")
 
 
-def check_op(graph: Graph, op: Op, opset: int) -> None:
+def check_op(graph: Graph, op: Op) -> None:
     """Refuse, with the node's name, an op (or an op of its epilogue) no kernel computes."""
     if op.quant or any(graph.tensors[t].dtype != "float32" for t in graph.activation_inputs(op) + op.outputs):
         raise BadInputError(f"cannot compile: node {op.name!r} is not float32; the C backend runs float32 models only")
@@ -42,7 +42,7 @@ def check_op(graph: Graph, op: Op, opset: int) -> None:
     lowering = LOWERINGS.get(op.op_type)
     if lowering is None:
         raise no_kernel(op.op_type, op.name)
-    lowering.prepare(graph, op, opset)
+    lowering.prepare(graph, op)
     out = graph.tensors[op.outputs[0]].shape
     for node in op.epilogue:
         if node.op_type in UnaryLowering.op_types:

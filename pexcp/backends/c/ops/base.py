@@ -61,7 +61,6 @@ class Call:
     step: Step
     arena: ArenaMap
     pools: Pools
-    opset: int
     target: str  # the tensor the call writes: the op's output, or the accumulator of a split op
     out_range: tuple[int, int]  # output channels written
     in_range: tuple[int, int] | None  # channels read of sliced inputs (None: whole inputs)
@@ -107,7 +106,7 @@ class Lowering:
     op_types: tuple[str, ...] = ()
     fuses_clamp = False  # the kernel applies a leading Relu/Clip epilogue itself
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         """Raise BadInputError for anything the kernel cannot compute."""
 
     def channelwise(self, graph: Graph, op: Op) -> bool:

@@ -47,7 +47,7 @@ class BinaryLowering(Lowering):
     op_types = tuple(OPS)
     fuses_clamp = True
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         names = op.inputs[:2]
         if not any(n in graph.tensors for n in names):
             raise refuse(op, "needs an activation operand")

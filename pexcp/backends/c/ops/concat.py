@@ -13,7 +13,7 @@ from pexcp.ir import Graph, Op
 class ConcatLowering(Lowering):
     op_types = ("Concat",)
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         if any(name and name not in graph.tensors and name not in graph.constants for name in op.inputs):
             raise refuse(op, "an input is neither an activation nor a constant")
         check_rank(op, graph.tensors[op.outputs[0]].shape, rank=8)

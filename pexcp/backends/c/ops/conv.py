@@ -12,7 +12,7 @@ class ConvLowering(Lowering):
     op_types = ("Conv",)
     fuses_clamp = True
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         if op.inputs[0] not in graph.tensors:
             raise refuse(op, "its data input must be an activation")
         w = require_constant(graph, op, 1, "weight")

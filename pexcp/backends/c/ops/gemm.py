@@ -38,7 +38,7 @@ class GemmLowering(Lowering):
         m, k = (a[1], a[0]) if trans_a else a
         return _Dims(m, b[0] if trans_b else b[1], k, trans_a, trans_b)
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         if op.inputs[0] not in graph.tensors:
             raise refuse(op, "its A input must be an activation")
         self._dims(graph, op)

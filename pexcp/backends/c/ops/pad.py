@@ -29,7 +29,7 @@ class PadLowering(Lowering):
                 pads = full
         return pads, value
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         mode = op.attrs.get("mode", "constant")
         if mode not in MODES:
             raise refuse(op, f"mode {mode!r} is not supported ({', '.join(MODES)} are)")

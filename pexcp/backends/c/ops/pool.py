@@ -10,7 +10,7 @@ from pexcp.ir import Graph, Op
 class PoolLowering(Lowering):
     op_types = ("MaxPool", "AveragePool")
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
         if len(x) not in (3, 4):
             raise refuse(op, f"rank-{len(x)} input: only 1-D and 2-D pooling is supported")
@@ -40,7 +40,7 @@ class PoolLowering(Lowering):
 class GlobalAveragePoolLowering(Lowering):
     op_types = ("GlobalAveragePool",)
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         if len(graph.tensors[op.inputs[0]].shape) < 3:
             raise refuse(op, "its input needs spatial axes")
 

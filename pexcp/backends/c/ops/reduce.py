@@ -35,7 +35,7 @@ class ReduceMeanLowering(Lowering):
             raise refuse(op, f"reducing axes {axes} of {x}: only one contiguous run of axes is supported")
         return (_prod(x[:lo]), _prod(x[lo : hi + 1]), _prod(x[hi + 1 :]))
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         self.geometry(graph, op)
 
     def emit(self, call: Call) -> list[str]:
@@ -46,13 +46,13 @@ class ReduceMeanLowering(Lowering):
 class SoftmaxLowering(Lowering):
     op_types = ("Softmax",)
 
-    def geometry(self, graph: Graph, op: Op, opset: int) -> tuple[int, int, int]:
-        x = graph.tensors[op.inputs[0]].shape
+    def geometry(self, graph: Graph, op: Op) -> tuple[int, int, int]:
+        opset, x = graph.opset, graph.tensors[op.inputs[0]].shape
         axis = int(op.attrs.get("axis", 1 if opset < 13 else -1)) % max(len(x), 1)
         if opset < 13:  # the input is coerced to 2-D: [prod(x[:axis]), prod(x[axis:])]
             return (_prod(x[:axis]), _prod(x[axis:]), 1)
         return (_prod(x[:axis]), x[axis], _prod(x[axis + 1 :]))
 
     def emit(self, call: Call) -> list[str]:
-        outer, n, inner = self.geometry(call.graph, call.op, call.opset)
+        outer, n, inner = self.geometry(call.graph, call.op)
         return [f"pexcp_softmax({call.input(call.op.inputs[0])}, {call.output()}, {outer}, {n}, {inner});"]

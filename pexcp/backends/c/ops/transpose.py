@@ -9,7 +9,7 @@ from pexcp.ir import Graph, Op
 class TransposeLowering(Lowering):
     op_types = ("Transpose",)
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         check_rank(op, graph.tensors[op.inputs[0]].shape)
 
     def emit(self, call: Call) -> list[str]:

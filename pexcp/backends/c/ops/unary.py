@@ -25,7 +25,7 @@ def unary_call(graph: Graph, node: Node, src: Ptr, dst: Ptr, count: int) -> str:
 class UnaryLowering(Lowering):
     op_types = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
 
-    def prepare(self, graph: Graph, op: Op, opset: int) -> None:
+    def prepare(self, graph: Graph, op: Op) -> None:
         clamp_of(graph, op)  # Clip bounds must be constants
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
