@@ -32,6 +32,16 @@ def load_graph_from(tmp_path):
     return lambda model: load_graph(save(model, tmp_path, model.graph.name))
 
 
+def test_segments_keep_the_models_opset_rewrites_and_input_layouts(chain_path):
+    graph = load_graph(chain_path)
+    graph.input_layouts = {graph.inputs[0]: (0, 2, 3, 1)}
+    pieces = segments(graph, _groups(graph))
+    assert len(pieces) > 1
+    for piece in pieces:
+        assert piece.graph.opset == graph.opset and piece.graph.rewrites == graph.rewrites
+    assert pieces[0].graph.input_layouts == graph.input_layouts and pieces[1].graph.input_layouts == {}
+
+
 def test_mbconv_chain_cuts_at_the_stem_and_every_block_output(chain_path):
     graph = load_graph(chain_path)
     cuts = find_cuts(graph, _groups(graph))

@@ -18,7 +18,7 @@ right, which keeps the most cuts (conflicts only link consecutive cuts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pexcp.analysis.partial import Group
 from pexcp.ir import Graph, Op
@@ -142,8 +142,7 @@ def _sub_graph(graph: Graph, ops: list[Op], inputs: list[str], outputs: list[str
         for t in [*graph.activation_inputs(op), *op.outputs]:
             tensors[t] = graph.tensors[t]
     layouts = {t: p for t, p in graph.input_layouts.items() if t in inputs}
-    return Graph(name, tensors, graph.constants, ops, inputs, outputs, graph.source, graph.sha256,
-                 list(graph.rewrites), layouts)
+    return replace(graph, name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, input_layouts=layouts)
 
 
 def segments(graph: Graph, groups: dict[str, Group]) -> list[Segment]:
