@@ -19,7 +19,7 @@ from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.reports.tables import plan_summary
-from pexcp.solvers.registry import SolveOptions, load_for, over_budget, solve as run_solve
+from pexcp.solvers.registry import load_for, over_budget, solve as run_solve
 
 OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory of the C project (created if missing).")
 HARNESS = typer.Option(
@@ -37,7 +37,7 @@ PLAN = typer.Option(
 )
 
 
-def _saved(model: Path, path: Path, options: SolveOptions) -> tuple[Graph, Plan]:
+def _saved(model: Path, path: Path) -> tuple[Graph, Plan]:
     """A plan from a file, for this model: a plan that fails the validator is the user's input, not a bug."""
     plan = read_plan(path)
     graph = load_graph(model, {k: tuple(v) for k, v in plan.input_shapes.items()}, tuple(plan.rewrites))
@@ -47,7 +47,6 @@ def _saved(model: Path, path: Path, options: SolveOptions) -> tuple[Graph, Plan]
         raise BadInputError(
             f"{path} is not a valid plan for {model.name}: {problems[0]}{more}; see `pexcp validate {model} {path}`"
         )
-    plan.budget_bytes = options.budget
     return graph, plan
 
 
@@ -75,7 +74,8 @@ def compile_(
         raise BadInputError(f"{output} exists and is not a directory")
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites)
     if plan_file is not None:
-        graph, plan = _saved(model, plan_file, options)
+        graph, plan = _saved(model, plan_file)
+        plan.budget_bytes = options.budget
         check_graph(graph)
     else:
         graph = load_for(model, method, options)
