@@ -1,6 +1,7 @@
 """Synthetic ONNX models for the benchmarks, written to a folder: MobileNetV2-like chains and NAS-like DAGs.
 
-The builders live in the test suite (tests/onnx_builders.py); this is the one place the benchmarks reach them.
+The builders (tests/onnx_builders.py) and the C-versus-onnxruntime check (tests/backend_helpers.py) live in
+the test suite; this is the one place the benchmarks reach them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from backend_helpers import compile_and_check  # noqa: E402
 from onnx_builders import mbconv_chain, random_dag_model, save  # noqa: E402
+
+__all__ = ["REPO", "compile_and_check", "mobilenet", "nas_dag", "small_dag"]
 
 
 def mobilenet(directory: Path, n_blocks: int, channels: int = 8, hw: int = 16, qdq: bool = True) -> Path:
@@ -24,3 +28,9 @@ def nas_dag(directory: Path, n_layers: int, seed: int, qdq: bool = True) -> Path
     """A random DAG of `n_layers` layers (conv, depthwise, add, concat, pool, ...) reading earlier tensors."""
     name = f"dag_{n_layers}_s{seed}_{'int8' if qdq else 'float'}"
     return save(random_dag_model(seed, n_layers, qdq=qdq), directory, name)
+
+
+def small_dag(directory: Path, seed: int, n_ops: int, qdq: bool, n_inputs: int) -> Path:
+    """A small random DAG as the property tests draw them (1-2 inputs, a few layers)."""
+    name = f"fuzz_{seed}_{n_ops}_{n_inputs}_{'int8' if qdq else 'float'}"
+    return save(random_dag_model(seed, max(n_ops, n_inputs), qdq=qdq, n_inputs=n_inputs), directory, name)
