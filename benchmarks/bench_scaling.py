@@ -1,6 +1,6 @@
 """How `pexcp solve` (cpsat) scales: solve time and optimality gap against graph size, to show where proofs stop.
 
-    python benchmarks/bench_scaling.py [--timeout 60] [--quick] [--markdown]
+    python benchmarks/bench_scaling.py [--timeout 60] [--quick] [--markdown] [--only depth|width|DAG] [--no-decompose]
 
 Three families of synthetic int8 models (see synthetic.py):
 - depth: MobileNetV2-like inverted residual chains of ~20 to ~1,000 ops, 8 channels (x6 expanded), 16x16
@@ -8,13 +8,15 @@ Three families of synthetic int8 models (see synthetic.py):
 - width: the 49-op chain with 8, 16, 32 and 64 channels;
 - DAGs: random NAS-like DAGs with branches, skips and concats, 20 to 1,000 layers, three seeds each.
 Columns: ops, candidate groups, segments (after cut-point decomposition), status, arena, proven lower bound,
-gap, solve time, and the phase that finished the solve. Every plan is validated.
+gap, solve time, and the phase that finished the solve. Every plan is validated. `--no-decompose` solves
+without cut-point decomposition (`CpsatConfig(decompose=False)`), to show what it buys.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from rich.console import Console  # noqa: E402
 from pexcp.analysis.partial import candidate_groups  # noqa: E402
 from pexcp.importer import load_graph  # noqa: E402
 from pexcp.plan.plan import Plan  # noqa: E402
+from pexcp.plan.validate import validate_plan  # noqa: E402
+from pexcp.solvers.cpsat.solve import CpsatConfig, plan_cpsat  # noqa: E402
 from pexcp.solvers.registry import SolveOptions, solve  # noqa: E402
 
 DEPTHS = (5, 12, 25, 50, 125, 250)  # blocks: 21, 49, 101, 201, 501, 1001 ops
@@ -64,11 +68,18 @@ def cases(directory: Path, quick: bool) -> list[Case]:
     return found
 
 
-def measure(case: Case, timeout: float) -> Result:
+def measure(case: Case, timeout: float, config: CpsatConfig | None) -> Result:
+    """`pexcp solve` (cpsat), or with a non-default `config` the same planner called directly."""
     graph = load_graph(case.path)
     ops, groups = len(graph.ops), len(candidate_groups(graph))
     try:
-        _, plan = solve(case.path, "cpsat", SolveOptions(timeout=timeout))  # validated
+        if config is None:
+            _, plan = solve(case.path, "cpsat", SolveOptions(timeout=timeout))  # validated
+        else:
+            start = time.perf_counter()
+            plan = plan_cpsat(load_graph(case.path), SolveOptions(timeout=timeout), config)
+            validate_plan(plan, case.path)
+            plan.solve_seconds = time.perf_counter() - start
         return Result(case, ops, groups, plan)
     except Exception as e:  # a benchmark reports every failure and carries on
         return Result(case, ops, groups, None, f"{type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
@@ -87,16 +98,23 @@ def row(r: Result) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = synthetic_parser(__doc__, "the smaller half of each family, one DAG seed").parse_args(argv)
+    parser = synthetic_parser(__doc__, "the smaller half of each family, one DAG seed")
+    parser.add_argument("--only", choices=["depth", "width", "DAG"], help="one family")
+    parser.add_argument("--no-decompose", action="store_true", help="without cut-point decomposition")
+    args = parser.parse_args(argv)
+    config = CpsatConfig(decompose=False) if args.no_decompose else None
 
     err = Console(stderr=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases(Path(tmp), args.quick):
+            if args.only and case.family != args.only:
+                continue
             err.print(f"[dim]{case.family}: {case.params}…[/dim]")
-            results.append(measure(case, args.timeout))
+            results.append(measure(case, args.timeout, config))
     rows = [row(r) for r in results]
-    title = f"cpsat scaling (timeout {args.timeout:g} s, 2 workers); time includes import and validation"
+    title = (f"cpsat scaling (timeout {args.timeout:g} s, 2 workers{', no decomposition' if config else ''}); "
+             "time includes import and validation")
     print_table(title, HEAD, rows, args.markdown, width=250)
     failures = [r for r in results if r.plan is None]
     for r in failures:
