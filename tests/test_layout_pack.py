@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pexcp.layout.canonical import ORDERS, CanonicalSearch, Interleaved
+import numpy as np
+
+from pexcp.layout.canonical import ORDERS, Restarts, luby, perturbed, preorder, search
 from pexcp.layout.cpsat import solve_at
 from pexcp.layout.greedy import best_of_greedy
 from pexcp.layout.instance import build_instance
@@ -96,6 +98,9 @@ def test_fixed_capacity_fits_the_optimum_and_proves_one_unit_less_infeasible(see
     assert short.status == "infeasible" and short.lower_bound >= best
 
 
+NO_DEADLINE = float("inf")
+
+
 @pytest.mark.parametrize("order", ORDERS)
 def test_each_preorder_search_is_exact_on_its_own(order: str) -> None:
     for seed in range(6):
@@ -103,18 +108,54 @@ def test_each_preorder_search_is_exact_on_its_own(order: str) -> None:
         blocks = random_blocks(rng, 7)
         instance = build_instance(blocks)
         best = exhaustive_minimum(blocks)
-        search = CanonicalSearch(instance, best, order)
-        offsets = _drain(search.steps())
-        assert offsets is not None and layout_problems(instance.placement(offsets), best) == []
-        assert _drain(CanonicalSearch(instance, best - 1, order).steps()) is None
+        rank = preorder(instance, order)
+        run = search(instance, best, rank, 10**9, NO_DEADLINE)
+        assert run.status == 1 and layout_problems(instance.placement(run.offsets), best) == []
+        assert search(instance, best - 1, rank, 10**9, NO_DEADLINE).status == 0
 
 
-def _drain(steps):
-    try:
-        while True:
-            next(steps)
-    except StopIteration as done:
-        return done.value
+@pytest.mark.parametrize("seed", range(8))
+def test_any_preorder_search_is_exact(seed: int) -> None:
+    """Restarts rely on it: a perturbed preorder decides the same questions, only faster or slower."""
+    rng = random.Random(200 + seed)
+    blocks = random_blocks(rng, 8, unit=4)
+    instance = build_instance(blocks)
+    best = exhaustive_minimum(blocks) // instance.unit
+    rank = perturbed(preorder(instance, "WAT"), np.random.default_rng(seed), noise=1.0)
+    assert sorted(rank.tolist()) == list(range(instance.n))
+    run = search(instance, best, rank, 10**9, NO_DEADLINE)
+    assert run.status == 1 and layout_problems(instance.placement(run.offsets), best * instance.unit) == []
+    assert search(instance, best - 1, rank, 10**9, NO_DEADLINE).status == 0
+
+
+@pytest.mark.skipif(SHARED_DSA is None, reason="shared MiniMalloc instances not found (set PEXCP_SHARED_DSA)")
+def test_search_stops_at_its_node_limit_and_deadline() -> None:
+    instance = build_instance(read_csv(SHARED_DSA / "D.1048576.csv"))  # thrashes below 995 KiB
+    rank = preorder(instance, "WAT")
+    stopped = search(instance, 980, rank, 3, NO_DEADLINE)
+    assert stopped.status == -1 and stopped.offsets is None and stopped.nodes == 4  # the node over the limit
+    late = search(instance, 980, rank, 10**9, deadline=0.0)
+    assert late.status == -1 and late.nodes == 256  # the clock is read every 256 nodes
+
+
+def test_luby_sequence() -> None:
+    assert [luby(i) for i in range(1, 16)] == [1, 1, 2, 1, 1, 2, 4, 1, 1, 2, 1, 1, 2, 4, 8]
+
+
+def test_restarts_decide_like_exhaustive_search_and_resume() -> None:
+    for seed in range(4):
+        blocks = random_blocks(random.Random(300 + seed), 8, unit=8)
+        instance = build_instance(blocks)
+        best = exhaustive_minimum(blocks) // instance.unit
+        assert Restarts(instance, best).run(0, NO_DEADLINE) is None  # no budget: nothing searched
+        fits = Restarts(instance, best, seed).run(10**9, NO_DEADLINE)
+        assert fits is not None and fits.order.split("~")[0] in ORDERS
+        assert layout_problems(instance.placement(fits.offsets), best * instance.unit) == []
+        short = Restarts(instance, best - 1, seed)
+        verdict = None
+        while verdict is None:  # one node of budget at a time: every call runs one more search
+            verdict = short.run(1, NO_DEADLINE)
+        assert verdict.offsets is None
 
 
 # ---- properties --------------------------------------------------------------------------------------------
@@ -186,16 +227,8 @@ def test_below_load_is_infeasible_without_search() -> None:
     blocks = [Block("a", 0, 2, 8), Block("b", 1, 3, 8)]
     result = pack(blocks, capacity=15)
     assert result.status == "infeasible" and result.lower_bound == 16 and result.method == "LOAD bound"
-
-
-def test_interleaved_search_decides_like_each_preorder() -> None:
-    blocks = random_blocks(random.Random(11), 8, unit=8)
-    instance = build_instance(blocks)
-    best = exhaustive_minimum(blocks) // instance.unit
-    verdict = Interleaved(instance, best).run(lambda nodes: False)
-    assert verdict is not None and verdict.order in ORDERS
-    assert layout_problems(instance.placement(verdict.offsets), best * instance.unit) == []
-    assert Interleaved(instance, best).run(lambda nodes: True) is None  # stopped before any node: resumable
+    minimized = pack(blocks, capacity=15, minimize=True)
+    assert minimized.status == "infeasible" and minimized.lower_bound == 16
 
 
 def test_cpsat_model_places_and_proves() -> None:

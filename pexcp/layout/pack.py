@@ -6,7 +6,8 @@ pack() answers one of three questions about a set of buffers with fixed lifetime
 - neither: a good placement, quickly (for hints).
 
 Every answer starts from the best greedy placement and the LOAD lower bound; the portfolio of the
-canonical search and CP-SAT (see portfolio.py) decides single capacities. Every placement returned has
+canonical search and CP-SAT (see portfolio.py) decides single capacities, and minimisation races
+restarting searches at several capacities (_race). Every placement returned has
 passed layout_problems, the validator plans use too.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from pexcp.errors import InvalidPlanError
+from pexcp.layout.canonical import Restarts
 from pexcp.layout.greedy import best_of_greedy
 from pexcp.layout.instance import Instance, build_instance
 from pexcp.layout.portfolio import place_at
@@ -95,35 +97,58 @@ def _minimize(
     seed: int,
     progress: Progress | None,
 ) -> str:
-    """Lower the height by bisection on capacity until it meets the proven bound or time runs out.
+    """Lower the height until it meets the proven bound or time runs out.
 
-    LOAD is tried first (the MiniMalloc instances and most inference graphs reach it, and reaching it is a
-    proof), then the limit if the greedy height exceeds it. A capacity no engine settled in its share of
-    time is not tried again, nor anything below it.
+    LOAD is tried first with the whole portfolio (most instances reach it, reaching it is a proof, and perfect
+    packings are where CP-SAT helps: MiniMalloc's E), then the limit if the greedy height exceeds it, and then
+    restarting searches race at capacities between the bound and the best height (see _race).
     """
     unit = instance.unit
-    lowest = best.lower_bound // unit  # smallest capacity (units) still worth trying
-    tried_load = False
-    while best.height > best.lower_bound and time.monotonic() < deadline:
-        within_limit = limit is None or best.height <= limit
-        top = best.height // unit - 1 if within_limit else instance.capacity_units(limit)
-        if lowest > top:
-            break
-        if not tried_load:
-            target = lowest
-        else:
-            target = (lowest + top) // 2 if within_limit else top  # first of all: something within the limit
-        share = (deadline - time.monotonic()) / (5 if not tried_load else 3)
-        # measured: at LOAD, perfect packings are CP-SAT's strength (E); above it the search finds what CP-SAT
-        # cannot (D at 995-1000 units), so there CP-SAT gets less of the time
-        cp_share = 0.75 if not tried_load else 0.25
-        tried_load = True
-        outcome, _ = _probe(instance, best, target, time.monotonic() + share, workers, seed, progress, cp_share)
-        if outcome != "found":
-            lowest = target + 1
+    if limit is not None and limit < best.lower_bound:
+        return "infeasible"
+    if best.height > best.lower_bound:
+        share = (deadline - time.monotonic()) / 5
+        _probe(instance, best, best.lower_bound // unit, time.monotonic() + share, workers, seed, progress, 0.75)
+    if limit is not None and best.height > limit >= best.lower_bound:
+        _probe(instance, best, instance.capacity_units(limit), deadline, workers, seed, progress)
     if limit is not None and best.height > limit:
         return "infeasible" if best.lower_bound > limit else "unknown"
+    _race(instance, best, deadline, seed, progress)
     return "optimal" if best.height <= best.lower_bound else "feasible"
+
+
+def _race(instance: Instance, best: _Best, deadline: float, seed: int, progress: Progress | None) -> None:
+    """Restarting canonical searches at best - 1, best - 2, best - 4, ... units (down to the bound), one run
+    at a time, by the one that has searched the fewest nodes. A fit lowers the best height and drops the
+    capacities at or above it; a search that ends without a fit proves its capacity infeasible and raises
+    the bound.
+
+    Why a race and not bisection: how hard a capacity is does not fall smoothly with it. On MiniMalloc's D
+    (1 KiB units) restarts fitted 1004 and 1003 within a second of each other after 30 s without a fit at
+    1005, and a search that cannot fit a capacity rarely proves it infeasible either, so bisection stalls on
+    the first hard midpoint. Low capacities fit less often but gain more; the race hedges between them.
+    """
+    unit = instance.unit
+    racers: dict[int, Restarts] = {}
+    if progress and best.height > best.lower_bound:
+        progress(f"racing restarting searches below {best.height:,} B (bound {best.lower_bound:,} B)")
+    while best.height > best.lower_bound and time.monotonic() < deadline:
+        top, bound = best.height // unit, best.lower_bound // unit
+        targets = sorted({max(top - (1 << j), bound) for j in range((top - bound).bit_length())})
+        racers = {t: racers.get(t) or Restarts(instance, t, seed) for t in targets}
+        target = min(targets, key=lambda t: (racers[t].nodes, t))  # even shares of nodes; new capacities first
+        verdict = racers[target].run(1, deadline)
+        if verdict is None:
+            continue
+        if verdict.offsets is not None:
+            best.blocks = _valid(instance.placement(verdict.offsets), target * unit)
+            best.method = f"canonical search ({verdict.order})"
+            if progress:
+                progress(f"  fits: height {best.height:,} B by {best.method}")
+        else:
+            best.lower_bound = max(best.lower_bound, (target + 1) * unit)
+            if progress:
+                progress(f"  proved {target * unit:,} B infeasible: bound {best.lower_bound:,} B")
 
 
 def _probe(

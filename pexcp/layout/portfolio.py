@@ -1,13 +1,13 @@
 """One question, "does everything fit in this capacity?", put to the canonical search and CP-SAT in turn.
 
-Measured on the MiniMalloc instances: the interleaved canonical search settles four of five in about a
-second, where CP-SAT needs tens of seconds or more; on the fifth (E) the search thrashes and CP-SAT, whose
-clause learning recovers from early mistakes, fits it in a few seconds. Running both at once on two cores
-slowed each about twofold (CP-SAT's workers want every core), so they take turns: the search for a budget
-of nodes, CP-SAT with all workers for a budget of its deterministic time, then both again with four times
-the budget, the search resuming where it stopped. Neither budget depends on the clock, so the turns are
-the same however loaded the machine is, and whatever the search settles in its first turn is the same on
-every run; CP-SAT itself is deterministic with one worker.
+Measured on the MiniMalloc instances: the canonical search settles four of five in a tenth of a second,
+where CP-SAT needs tens of seconds or more; on the fifth (E) the search thrashes even with restarts and
+CP-SAT, whose clause learning recovers from early mistakes, fits it in a few seconds. Running both at once
+on two cores slowed each about twofold (CP-SAT's workers want every core), so they take turns: the search
+for a budget of nodes, CP-SAT with all workers for a budget of its deterministic time, then both again with
+four times the budget, the search's restarts continuing where they stopped. Neither budget depends on the
+clock, so the turns are the same however loaded the machine is, and whatever the search settles in its
+first turn is the same on every run; CP-SAT itself is deterministic with one worker.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pexcp.layout.canonical import Interleaved
+from pexcp.layout.canonical import Restarts
 from pexcp.layout.cpsat import solve_at
 from pexcp.layout.instance import Instance
 
-SEARCH_NODES_PER_BUFFER = 75  # first turn of the search: MiniMalloc A-D needed 33-62 nodes per buffer
+SEARCH_NODES_PER_BUFFER = 75  # first turn of the search: one round of restarts; A-D fit in 11-70 per buffer
 CP_TURN_WORK = 10.0  # CP-SAT's first turn, in its deterministic seconds: it fitted MiniMalloc's E in 3-5.5
 
 
@@ -46,11 +46,11 @@ def place_at(
     `cp_share` of the time left), then both again with four times the budget, until one answers. Budgets in
     nodes and deterministic time keep the turns the same however loaded the machine is.
     """
-    search = Interleaved(instance, capacity)
+    search = Restarts(instance, capacity, seed)
     nodes = SEARCH_NODES_PER_BUFFER * max(instance.n, 1)
     work = CP_TURN_WORK
     while True:
-        verdict = search.run(lambda done, budget=nodes: done >= budget or time.monotonic() >= deadline)
+        verdict = search.run(nodes, deadline)
         if verdict is not None:
             return Attempt(verdict.offsets, verdict.offsets is None, f"canonical search ({verdict.order})")
         if time.monotonic() >= deadline:
@@ -61,4 +61,4 @@ def place_at(
         result = solve_at(instance, capacity, seconds, workers, seed, work)
         if result.offsets is not None or result.proven:
             return Attempt(result.offsets, result.proven, "CP-SAT")
-        nodes, work = search.nodes + 4 * nodes, 4 * work
+        nodes, work = 4 * nodes, 4 * work
