@@ -4,10 +4,11 @@ Measured on the MiniMalloc instances: the canonical search settles four of five 
 where CP-SAT needs tens of seconds or more; on the fifth (E) the search thrashes even with restarts and
 CP-SAT, whose clause learning recovers from early mistakes, fits it in a few seconds. Running both at once
 on two cores slowed each about twofold (CP-SAT's workers want every core), so they take turns: the search
-for a budget of nodes, CP-SAT with all workers for a budget of its deterministic time, then both again with
-four times the budget, the search's restarts continuing where they stopped. Neither budget depends on the
-clock, so the turns are the same however loaded the machine is, and whatever the search settles in its
-first turn is the same on every run; CP-SAT itself is deterministic with one worker.
+for a budget of nodes, CP-SAT with all workers for a budget of its deterministic time, then the search for
+about as long, then CP-SAT with four times the budget, and so on, the search's restarts continuing where
+they stopped. Neither budget depends on the clock, so the turns are the same however loaded the machine
+is, and whatever the search settles in its first turn is the same on every run; CP-SAT itself is
+deterministic with one worker.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pexcp.layout.cpsat import solve_at
 from pexcp.layout.instance import Instance
 
 SEARCH_NODES_PER_BUFFER = 75  # first turn of the search: one round of restarts; A-D fit in 11-70 per buffer
+# later turns of the search: nodes per buffer per deterministic second of CP-SAT's turn before, so that both
+# get at most about the same time (measured: 200-1,400 nodes per buffer per second on A-E, D the slowest)
+SEARCH_NODES_PER_CP_WORK = 200
 CP_TURN_WORK = 10.0  # CP-SAT's first turn, in its deterministic seconds: it fitted MiniMalloc's E in 3-5.5
 
 
@@ -42,9 +46,10 @@ def place_at(
 ) -> Attempt:
     """Find a placement within `capacity` units before time.monotonic() reaches `deadline`, or prove none.
 
-    Turns: the search for SEARCH_NODES_PER_BUFFER x n nodes, then CP-SAT for CP_TURN_WORK (and at most
-    `cp_share` of the time left), then both again with four times the budget, until one answers. Budgets in
-    nodes and deterministic time keep the turns the same however loaded the machine is.
+    Turns: the search for SEARCH_NODES_PER_BUFFER x n nodes (settles most instances at once), then CP-SAT
+    for CP_TURN_WORK (and at most `cp_share` of the time left), then the search for about as long as CP-SAT
+    had, then CP-SAT with four times its budget, and so on until one answers. Budgets in nodes and
+    deterministic time keep the turns the same however loaded the machine is.
     """
     search = Restarts(instance, capacity, seed)
     nodes = SEARCH_NODES_PER_BUFFER * max(instance.n, 1)
@@ -61,4 +66,4 @@ def place_at(
         result = solve_at(instance, capacity, seconds, workers, seed, work)
         if result.offsets is not None or result.proven:
             return Attempt(result.offsets, result.proven, "CP-SAT")
-        nodes, work = 4 * nodes, 4 * work
+        nodes, work = round(SEARCH_NODES_PER_CP_WORK * max(instance.n, 1) * work), 4 * work
