@@ -67,6 +67,32 @@ def random_blocks(rng: random.Random, n: int, unit: int = 1) -> list[Block]:
     return blocks
 
 
+def edge_forcing(h: int, w: int, t: int = 0, tag: str = "") -> list[Block]:
+    """Seven blocks over five steps from t whose LOAD is h but which need more unless h = 3w. At LOAD the
+    thin blocks x and y (size w) each share a step with a block of size h - w, so each sits at the bottom or
+    the top, and as they are live together, at opposite ends. z (size w, live with both) shares a step with
+    x and a block of size h - 2w, which leaves it only the place right beside x, and another step with y and
+    such a block, which leaves it only the place right beside y: two different places unless h = 3w."""
+    return [
+        Block(f"x{tag}", t, t + 3, w), Block(f"wide_first{tag}", t, t + 1, h - w),
+        Block(f"y{tag}", t + 2, t + 5, w), Block(f"wide_last{tag}", t + 4, t + 5, h - w),
+        Block(f"z{tag}", t + 1, t + 4, w), Block(f"mid_x{tag}", t + 1, t + 2, h - 2 * w),
+        Block(f"mid_y{tag}", t + 3, t + 4, h - 2 * w),
+    ]
+
+
+def gadget_blocks(rng: random.Random, extra: int) -> list[Block]:
+    """An edge_forcing gadget of random sizes plus `extra` random blocks, shuffled."""
+    w = rng.randrange(1, 3)
+    h = rng.randrange(2 * w + 2, 2 * w + 6)
+    blocks = edge_forcing(h, w, rng.randrange(0, 3))
+    for i in range(extra):
+        lower = rng.randrange(0, 8)
+        blocks.append(Block(f"e{i}", lower, lower + rng.randrange(1, 5), rng.randrange(1, h)))
+    rng.shuffle(blocks)
+    return blocks
+
+
 blocks_strategy = st.lists(
     st.tuples(st.integers(0, 10), st.integers(0, 6), st.integers(0, 40)), min_size=0, max_size=10
 ).map(lambda rows: [Block(f"b{i}", lo, lo + span, size) for i, (lo, span, size) in enumerate(rows)])
@@ -94,6 +120,27 @@ def test_fixed_capacity_fits_the_optimum_and_proves_one_unit_less_infeasible(see
     fits = pack(blocks, capacity=best, timeout=20)
     assert fits.status == "optimal" and fits.capacity <= best
     assert layout_problems(fits.blocks, best) == []
+    short = pack(blocks, capacity=best - 1, timeout=20)
+    assert short.status == "infeasible" and short.lower_bound >= best
+
+
+@pytest.mark.parametrize(("h", "w"), [(4, 1), (5, 1), (7, 2), (8, 2)])
+def test_edge_forcing_needs_more_than_load(h: int, w: int) -> None:
+    """Random instances almost never need more than LOAD; these do, so the proofs above LOAD get tested."""
+    blocks = edge_forcing(h, w)
+    best = exhaustive_minimum(blocks)
+    assert best > load(blocks) == h
+    result = pack(blocks, minimize=True, timeout=20)
+    assert result.status == "optimal" and result.capacity == best == result.lower_bound
+
+
+@pytest.mark.parametrize("seed", [2, 3, 4, 6, 7, 15, 18, 22, 27])  # the seeds whose minimum exceeds LOAD
+def test_minimum_above_load_matches_exhaustive_search(seed: int) -> None:
+    blocks = gadget_blocks(random.Random(seed), extra=1)
+    best = exhaustive_minimum(blocks)
+    assert best > load(blocks)
+    result = pack(blocks, minimize=True, timeout=20)
+    assert result.status == "optimal" and result.capacity == best == result.lower_bound
     short = pack(blocks, capacity=best - 1, timeout=20)
     assert short.status == "infeasible" and short.lower_bound >= best
 
@@ -136,6 +183,30 @@ def test_search_stops_at_its_node_limit_and_deadline() -> None:
     assert stopped.status == -1 and stopped.offsets is None and stopped.nodes == 4  # the node over the limit
     late = search(instance, 980, rank, 10**9, deadline=0.0)
     assert late.status == -1 and late.nodes == 256  # the clock is read every 256 nodes
+
+
+@pytest.mark.parametrize("seed", [0, 7, 8, 10, 15, 16, 22])  # the seeds whose minimum exceeds LOAD
+def test_search_and_cpsat_agree_beyond_exhaustive_reach(seed: int) -> None:
+    """Two independent exact engines on 16-19 buffers (two gadgets, buffers live throughout, random ones
+    between): the search's minimum (a fit, and a proof one unit below, above LOAD) is CP-SAT's too."""
+    rng = random.Random(seed)
+    blocks = []
+    for tag, start in (("a", 0), ("b", 6)):
+        w = rng.randrange(1, 3)
+        blocks += edge_forcing(rng.randrange(2 * w + 2, 2 * w + 6), w, start, tag)
+    blocks += [Block(f"long{i}", 0, 11, rng.randrange(1, 4)) for i in range(rng.randrange(1, 4))]
+    for i in range(rng.randrange(1, 4)):
+        lower = rng.randrange(3, 7)
+        blocks.append(Block(f"e{i}", lower, lower + rng.randrange(1, 3), rng.randrange(1, 4)))
+    rng.shuffle(blocks)
+    instance = build_instance(blocks)
+    capacity = instance.load()
+    while (verdict := Restarts(instance, capacity, seed).run(10**9, NO_DEADLINE)).offsets is None:
+        capacity += 1
+    assert capacity > instance.load()
+    assert layout_problems(instance.placement(verdict.offsets), capacity * instance.unit) == []
+    assert solve_at(instance, capacity - 1, time_limit=30).proven
+    assert solve_at(instance, capacity, time_limit=30).offsets is not None
 
 
 def test_luby_sequence() -> None:
