@@ -25,6 +25,7 @@ from pexcp.layout.portfolio import place_at
 from pexcp.layout.problem import Block, height, layout_problems
 
 QUICK_SECONDS = 2.0  # time limit when neither a capacity nor minimisation is asked for
+RACE_REPORT_SECONDS = 10.0  # progress while minimizing finds nothing new
 
 Progress = Callable[[str], None]
 
@@ -132,7 +133,12 @@ def _race(instance: Instance, best: _Best, deadline: float, seed: int, progress:
     racers: dict[int, Restarts] = {}
     if progress and best.height > best.lower_bound:
         progress(f"racing restarting searches below {best.height:,} B (bound {best.lower_bound:,} B)")
+    report_at = time.monotonic() + RACE_REPORT_SECONDS
     while best.height > best.lower_bound and time.monotonic() < deadline:
+        if progress and time.monotonic() >= report_at:
+            report_at += RACE_REPORT_SECONDS
+            runs = sum(racer.runs for racer in racers.values())
+            progress(f"  still racing below {best.height:,} B: {runs:,} runs at {len(racers)} capacities")
         top, bound = best.height // unit, best.lower_bound // unit
         targets = sorted({max(top - (1 << j), bound) for j in range((top - bound).bit_length())})
         racers = {t: racers.get(t) or Restarts(instance, t, seed) for t in targets}
