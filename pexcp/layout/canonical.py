@@ -90,6 +90,7 @@ def search(instance: Instance, capacity: int, rank: np.ndarray, max_nodes: int, 
     """One depth-first search at `capacity` units under the preorder `rank` (ctypes releases the GIL)."""
     offsets = np.zeros(instance.n, np.int64)
     nodes = ctypes.c_int64()
+    capacity = min(capacity, int(instance.sizes.sum()))  # more never helps, and offsets stay below 2^40 in C
     status = _LIBRARY.canonical_search(
         instance.n,
         instance.n_segments,
