@@ -73,7 +73,10 @@ def _load_library() -> ctypes.CDLL:
             library = ctypes.CDLL(str(here / f"_canonical{suffix}"))
             break
     else:
-        raise ImportError(f"pexcp's compiled search (_canonical*.so) is missing from {here}: reinstall pexcp")
+        raise ImportError(
+            f"pexcp's compiled search (_canonical*.so) is missing from {here}: install pexcp from this checkout "
+            "with `pip install -e .` (it builds pexcp/layout/_canonical.c; needs gcc)"
+        )
     i64, i32 = np.ctypeslib.ndpointer(np.int64, flags="C"), np.ctypeslib.ndpointer(np.int32, flags="C")
     library.canonical_search.argtypes = [
         ctypes.c_int, ctypes.c_int, i64, i32, i32, i32, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, i64,
