@@ -81,11 +81,10 @@ static Entry *memo_find(Memo *m, const int *ids, int len, uint64_t h) {
     return NULL;
 }
 
-static Entry *memo_get(Search *s, const int *ids, int len) {
+/* A new entry for a set of buffers that has none yet (h = its hash). */
+static Entry *memo_add(Search *s, const int *ids, int len, uint64_t h) {
     Memo *m = &s->memo;
-    uint64_t h = hash_ids(ids, len);
-    Entry *e = memo_find(m, ids, len, h);
-    if (e) return e;
+    Entry *e;
     if (m->count >= m->n_buckets) { /* grow: keep at most one entry per bucket on average */
         size_t nb = m->n_buckets ? 2 * m->n_buckets : 256;
         Entry **b = calloc(nb, sizeof(Entry *));
@@ -255,7 +254,8 @@ static int known_failure(Search *s, const int *side, int len) {
 }
 
 static int solve_side(Search *s, const int *side, int len, int lo, int hi) {
-    Entry *e = memo_find(&s->memo, side, len, hash_ids(side, len));
+    uint64_t h = hash_ids(side, len);
+    Entry *e = memo_find(&s->memo, side, len, h);
     if (e) /* a placement found before above floors no lower than now still fits */
         for (Record *r = e->solved; r; r = r->next) {
             int k = 0;
@@ -274,7 +274,8 @@ static int solve_side(Search *s, const int *side, int len, int lo, int hi) {
     int found = search(s, side, len, lo, hi, -1, -1);
     if (s->stopped) { free(floors); return 0; } /* an interrupted search proves nothing */
     Record *r = xmalloc(s, sizeof(Record));
-    e = memo_get(s, side, len);
+    if (!e) e = memo_find(&s->memo, side, len, h); /* the search below may have remembered this side too */
+    if (!e) e = memo_add(s, side, len, h);
     i64 *offsets = found ? xmalloc(s, (size_t)len * sizeof(i64)) : NULL;
     if (!r || !e || (found && !offsets)) { free(r); free(floors); free(offsets); return found; }
     for (int k = 0; found && k < len; k++) offsets[k] = s->off[side[k]];

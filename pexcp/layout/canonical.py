@@ -160,8 +160,10 @@ class Restarts:
         while self.nodes < stop_at and time.monotonic() < deadline:
             round_, which = divmod(self.runs, len(ORDERS))
             plain = (round_ + 2) & (round_ + 1) == 0  # rounds 1, 3, 7, 15, ...: a new largest Luby factor
-            draw = np.random.default_rng([self._seed, self._capacity, self.runs])
-            rank = self._ranks[which] if plain else perturbed(self._ranks[which], draw)
+            if plain:
+                rank = self._ranks[which]
+            else:
+                rank = perturbed(self._ranks[which], np.random.default_rng([self._seed, self._capacity, self.runs]))
             limit = RUN_NODES_PER_BUFFER * max(self._instance.n, 1) * luby(round_ + 1)
             outcome = search(self._instance, self._capacity, rank, limit, deadline)
             self.nodes += outcome.nodes

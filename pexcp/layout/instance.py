@@ -50,12 +50,6 @@ class Instance:
         """No placement is lower: every segment's buffers are pairwise live together (a clique)."""
         return self.load() * self.unit
 
-    def overlaps(self) -> np.ndarray:
-        """n x n: buffers live at the same time (never a buffer with itself)."""
-        together = (self.first[:, None] < self.stop[None, :]) & (self.first[None, :] < self.stop[:, None])
-        np.fill_diagonal(together, False)
-        return together
-
     def coverage(self) -> np.ndarray:
         """n x segments: which segments each buffer is live in."""
         segments = np.arange(self.n_segments)

@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pexcp.layout.canonical import Restarts
+from pexcp.layout.canonical import ORDERS, RUN_NODES_PER_BUFFER, Restarts
 from pexcp.layout.cpsat import solve_at
 from pexcp.layout.instance import Instance
 
-SEARCH_NODES_PER_BUFFER = 75  # first turn of the search: one round of restarts; A-D fit in 11-70 per buffer
+# first turn of the search: one round of restarts (75 nodes per buffer); A-D fit in 11-70 per buffer
+SEARCH_NODES_PER_BUFFER = len(ORDERS) * RUN_NODES_PER_BUFFER
 # later turns of the search: nodes per buffer per deterministic second of CP-SAT's turn before, so that both
 # get at most about the same time (measured: 200-1,400 nodes per buffer per second on A-E, D the slowest)
 SEARCH_NODES_PER_CP_WORK = 200
