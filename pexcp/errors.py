@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_BUDGET = 1
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 3  # a plan failed validation: a bug in pexcp, never the user's fault
+EXIT_SETUP = 4  # pexcp is installed incompletely
 
 
 class PexcpError(Exception):
@@ -22,6 +23,12 @@ class BudgetError(PexcpError):
     """No plan fits the requested budget; the message says the proven minimum where known."""
 
     exit_code = EXIT_BUDGET
+
+
+class SetupError(PexcpError):
+    """pexcp is installed incompletely (a compiled part is missing); the message says how to fix it."""
+
+    exit_code = EXIT_SETUP
 
 
 class InvalidPlanError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import itertools
 import os
 import random
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 
 import numpy as np
 
+from pexcp.errors import EXIT_SETUP
+from pexcp.layout import canonical
 from pexcp.layout.canonical import ORDERS, Restarts, luby, perturbed, preorder, search
 from pexcp.layout.cpsat import solve_at
 from pexcp.layout.greedy import best_of_greedy
@@ -409,3 +412,22 @@ def test_cli_bad_input_is_one_line_and_exit_2(content: str | None, args: list[st
 
 def test_cli_folder_as_input_is_bad_input(tmp_path: Path) -> None:
     assert_one_line_error(pexcp("pack", tmp_path), 2)
+
+
+def test_cli_without_the_compiled_search_says_how_to_build_it(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A checkout used without `pip install -e .` has no compiled search: one line saying so, exit 4."""
+    path = tmp_path / "gadget.csv"  # greedy misses its minimum, so packing it needs the search
+    rows = [f"{b.id},{b.lower},{b.upper},{b.size}" for b in edge_forcing(7, 2)]
+    path.write_text("id,lower,upper,size\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".not-built"])
+    canonical._library.cache_clear()
+    try:
+        run = cli("pack", path, "--minimize")
+    finally:
+        canonical._library.cache_clear()
+    assert run.code == EXIT_SETUP, (run.out, run.err)
+    lines = [line for line in run.err.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "pip install -e ." in lines[0] and "Traceback" not in run.err + run.out
+    assert pexcp("pack", path, "--minimize").returncode == 0  # and with the build, the same command works

@@ -21,6 +21,7 @@ search itself is in C (_canonical.c); this module chooses the preorders and node
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.machinery
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pexcp.errors import SetupError
 from pexcp.layout.instance import Instance
 
 # MiniMalloc's preorders: letters name keys compared in turn, all descending.
@@ -65,15 +67,17 @@ class Run:
     nodes: int
 
 
-def _load_library() -> ctypes.CDLL:
-    """The compiled search, built next to this file when pexcp is installed (see setup.py)."""
+@functools.cache
+def _library() -> ctypes.CDLL:
+    """The compiled search, built next to this file when pexcp is installed (see setup.py). Loaded on first
+    use, so that a missing build fails the command that needs it with a one-line error, not every import."""
     here = Path(__file__).parent
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         if (here / f"_canonical{suffix}").exists():
             library = ctypes.CDLL(str(here / f"_canonical{suffix}"))
             break
     else:
-        raise ImportError(
+        raise SetupError(
             f"pexcp's compiled search (_canonical*.so) is missing from {here}: install pexcp from this checkout "
             "with `pip install -e .` (it builds pexcp/layout/_canonical.c; needs gcc)"
         )
@@ -86,15 +90,13 @@ def _load_library() -> ctypes.CDLL:
     return library
 
 
-_LIBRARY = _load_library()
-
 
 def search(instance: Instance, capacity: int, rank: np.ndarray, max_nodes: int, deadline: float) -> Run:
     """One depth-first search at `capacity` units under the preorder `rank` (ctypes releases the GIL)."""
     offsets = np.zeros(instance.n, np.int64)
     nodes = ctypes.c_int64()
     capacity = min(capacity, int(instance.sizes.sum()))  # more never helps, and offsets stay below 2^40 in C
-    status = _LIBRARY.canonical_search(
+    status = _library().canonical_search(
         instance.n,
         instance.n_segments,
         np.ascontiguousarray(instance.sizes, np.int64),
