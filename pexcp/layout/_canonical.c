@@ -241,9 +241,8 @@ static int search(Search *s, const int *mem, int m, int lo, int hi, i64 o, int r
     return found;
 }
 
-/* The same buffers failed before above floors no higher than now. */
-static int known_failure(Search *s, const int *side, int len) {
-    Entry *e = memo_find(&s->memo, side, len, hash_ids(side, len));
+/* The same buffers (e: their memo entry, or NULL) failed before above floors no higher than now. */
+static int known_failure(Search *s, const Entry *e, const int *side, int len) {
     if (!e) return 0;
     for (Record *r = e->failed; r; r = r->next) {
         int k = 0;
@@ -253,9 +252,8 @@ static int known_failure(Search *s, const int *side, int len) {
     return 0;
 }
 
-static int solve_side(Search *s, const int *side, int len, int lo, int hi) {
-    uint64_t h = hash_ids(side, len);
-    Entry *e = memo_find(&s->memo, side, len, h);
+/* Place one side; e is its memo entry as found before (entries never move), h the hash of its buffers. */
+static int solve_side(Search *s, Entry *e, uint64_t h, const int *side, int len, int lo, int hi) {
     if (e) /* a placement found before above floors no lower than now still fits */
         for (Record *r = e->solved; r; r = r->next) {
             int k = 0;
@@ -291,6 +289,8 @@ static int decompose(Search *s, const int *mem, int m, int lo, int hi, const int
     int *sides = xmalloc(s, (size_t)(n_cuts + 1) * (size_t)m * sizeof(int)); /* side q at q * m */
     int *side_len = xmalloc(s, (size_t)(n_cuts + 1) * sizeof(int));
     int *side_lo = xmalloc(s, (size_t)(n_cuts + 1) * sizeof(int)), *side_hi = xmalloc(s, (size_t)(n_cuts + 1) * sizeof(int));
+    uint64_t *side_hash = xmalloc(s, (size_t)(n_cuts + 1) * sizeof(uint64_t));
+    Entry **side_entry = xmalloc(s, (size_t)(n_cuts + 1) * sizeof(Entry *));
     i64 *snap = xmalloc(s, (size_t)(2 * n + S) * sizeof(i64));
     int *snap_crossing = xmalloc(s, (size_t)(S + 1) * sizeof(int));
     if (s->stopped) ok = 0;
@@ -301,7 +301,9 @@ static int decompose(Search *s, const int *mem, int m, int lo, int hi, const int
         int *side = sides + (size_t)n_sides * m;
         for (int k = 0; k < n_un; k++) if (s->first[un[k]] < right && s->stop[un[k]] > left) side[len++] = un[k];
         if (!len) continue;
-        if (known_failure(s, side, len)) ok = 0;
+        side_hash[n_sides] = hash_ids(side, len);
+        side_entry[n_sides] = memo_find(&s->memo, side, len, side_hash[n_sides]);
+        if (known_failure(s, side_entry[n_sides], side, len)) ok = 0;
         side_len[n_sides] = len; side_lo[n_sides] = left; side_hi[n_sides] = right; n_sides++;
     }
     if (ok) {
@@ -310,7 +312,7 @@ static int decompose(Search *s, const int *mem, int m, int lo, int hi, const int
         memcpy(snap + 2 * n, s->rem, (size_t)S * sizeof(i64));
         memcpy(snap_crossing, s->crossing, (size_t)(S + 1) * sizeof(int));
         for (int q = 0; ok && q < n_sides; q++)
-            ok = solve_side(s, sides + (size_t)q * m, side_len[q], side_lo[q], side_hi[q]);
+            ok = solve_side(s, side_entry[q], side_hash[q], sides + (size_t)q * m, side_len[q], side_lo[q], side_hi[q]);
         if (!ok && !s->stopped) {
             memcpy(s->floor, snap, (size_t)n * sizeof(i64));
             memcpy(s->off, snap + n, (size_t)n * sizeof(i64));
@@ -318,7 +320,8 @@ static int decompose(Search *s, const int *mem, int m, int lo, int hi, const int
             memcpy(s->crossing, snap_crossing, (size_t)(S + 1) * sizeof(int));
         }
     }
-    free(un); free(sides); free(side_len); free(side_lo); free(side_hi); free(snap); free(snap_crossing);
+    free(un); free(sides); free(side_len); free(side_lo); free(side_hi); free(side_hash); free(side_entry);
+    free(snap); free(snap_crossing);
     return ok;
 }
 
