@@ -23,7 +23,7 @@ from pexcp.layout.cpsat import solve_at
 from pexcp.layout.greedy import best_of_greedy
 from pexcp.layout.instance import build_instance
 from pexcp.layout.pack import pack
-from pexcp.layout.problem import Block, height, layout_problems, live_together, load, read_csv
+from pexcp.layout.problem import Block, height, layout_problems, live_together, load, read_csv, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -358,8 +358,7 @@ def assert_one_line_error(run: subprocess.CompletedProcess, code: int) -> str:
 @pytest.fixture
 def instance_csv(tmp_path: Path) -> Path:
     path = tmp_path / "small.csv"
-    rows = [f"{b.id},{b.lower},{b.upper},{b.size}" for b in random_blocks(random.Random(5), 8, unit=1024)]
-    path.write_text("id,lower,upper,size\n" + "\n".join(rows) + "\n")
+    write_csv(random_blocks(random.Random(5), 8, unit=1024), path)
     return path
 
 
@@ -419,8 +418,7 @@ def test_cli_without_the_compiled_search_says_how_to_build_it(
 ) -> None:
     """A checkout used without `pip install -e .` has no compiled search: one line saying so, exit 4."""
     path = tmp_path / "gadget.csv"  # greedy misses its minimum, so packing it needs the search
-    rows = [f"{b.id},{b.lower},{b.upper},{b.size}" for b in edge_forcing(7, 2)]
-    path.write_text("id,lower,upper,size\n" + "\n".join(rows) + "\n")
+    write_csv(edge_forcing(7, 2), path)
     monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".not-built"])
     canonical._library.cache_clear()
     try:
