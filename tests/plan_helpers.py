@@ -9,7 +9,9 @@ from pexcp.importer import load_graph
 from pexcp.ir import Graph, Op
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.registry import METHODS, SolveOptions, solve
+from pexcp.solvers.registry import METHODS
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 QUICK = 2.0  # seconds: enough for every method on the small synthetic models
 

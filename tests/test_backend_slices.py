@@ -25,7 +25,8 @@ from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan, Slice
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from backend_helpers import compile_and_check, needs_cc
 
 
