@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pexcp.errors import PexcpError  # noqa: E402
-from pexcp.solvers.fit import fit  # noqa: E402
-from pexcp.solvers.registry import SolveOptions  # noqa: E402
+from pexcp.fit import fit  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 from pexcp.units import parse_bytes  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"

@@ -14,8 +14,9 @@ from conftest import SHARED_MODELS, Cli
 from onnx_builders import GraphBuilder, save
 from pexcp.errors import BadInputError
 from pexcp.importer.resize import resize
-from pexcp.solvers.fit import fit
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.fit import fit
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from test_cli import assert_one_line_error
 
 OPTIONS = SolveOptions(timeout=5, workers=1)

@@ -13,8 +13,8 @@ from rich.table import Table
 from pexcp.cli import app
 from pexcp.cli.options import METHOD, MODEL, SEED, WORKERS, existing_file
 from pexcp.errors import BadInputError, BudgetError
-from pexcp.solvers.fit import FitResult, fit as run_fit
-from pexcp.solvers.registry import SolveOptions
+from pexcp.fit import FitResult, fit as run_fit
+from pexcp.solvers.options import SolveOptions
 from pexcp.units import format_bytes, parse_bytes
 
 

@@ -21,7 +21,8 @@ import onnx
 from pexcp.importer.resize import ImageInput, image_input, resize
 from pexcp.importer.onnx_reader import read_model
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 MAX_SCALE = 8  # never try beyond 8x the native height: no MCU budget holds that
 
