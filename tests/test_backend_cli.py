@@ -20,7 +20,7 @@ def test_compile_writes_a_project(cli, tmp_path: Path) -> None:
                  "startup_cortex_m.c", "cortex_m.ld", "runtime/pexcp_runtime.h", "runtime/conv.c"]:
         assert (out / name).is_file(), name
     assert "#define MODEL_ARENA_BYTES 64000" in (out / "model.h").read_text()
-    assert "static float arena[16000]" in (out / "model.c").read_text()
+    assert "static uint8_t arena[64000]" in (out / "model.c").read_text()
     assert not (out / "runtime" / "transpose.c").exists()  # only the kernels the schedule calls
 
 

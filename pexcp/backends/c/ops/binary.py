@@ -46,8 +46,9 @@ def _params(call: Call, node: Op | Node, a: tuple[int, ...], b: tuple[int, ...],
 class BinaryLowering(Lowering):
     op_types = tuple(OPS)
     fuses_clamp = True
+    files = {"f32": ("binary",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
         names = op.inputs[:2]
         if not any(n in graph.tensors for n in names):
             raise refuse(op, "needs an activation operand")
@@ -69,7 +70,7 @@ class BinaryLowering(Lowering):
             raise refuse(call.op, f"a channel slice of the lower-rank operand {name!r} is not supported")
         return call.arena.pointer(call.step.index, name, c0, c1)
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         a, b = call.op.inputs[:2]
         params = _params(call, call.op, _shape(call.graph, a), _shape(call.graph, b), call.clamp)
         c0, c1 = call.out_range

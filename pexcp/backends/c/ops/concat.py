@@ -12,13 +12,14 @@ from pexcp.ir import Graph, Op
 
 class ConcatLowering(Lowering):
     op_types = ("Concat",)
+    files = {"f32": ("concat",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
         if any(name and name not in graph.tensors and name not in graph.constants for name in op.inputs):
             raise refuse(op, "an input is neither an activation nor a constant")
         check_rank(op, graph.tensors[op.outputs[0]].shape, rank=8)
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         graph, shape = call.graph, call.out.shape
         axis = int(call.op.attrs["axis"]) % len(shape)
         outer, out_block, offset = math.prod(shape[:axis]), math.prod(shape[axis:]), 0

@@ -9,9 +9,13 @@ from pexcp.ir import Graph, Op
 
 class CopyLowering(Lowering):
     op_types = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+    files = {"f32": ("copy",)}
+
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
+        return None
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return op.op_type == "Identity"
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         return [f"pexcp_copy({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]

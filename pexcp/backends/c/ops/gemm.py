@@ -23,6 +23,7 @@ class _Dims:
 class GemmLowering(Lowering):
     op_types = ("Gemm", "MatMul")
     fuses_clamp = True
+    files = {"f32": ("gemm",)}
 
     def _dims(self, graph: Graph, op: Op) -> _Dims:
         a = graph.tensors[op.inputs[0]].shape
@@ -38,12 +39,15 @@ class GemmLowering(Lowering):
         m, k = (a[1], a[0]) if trans_a else a
         return _Dims(m, b[0] if trans_b else b[1], k, trans_a, trans_b)
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def check(self, graph: Graph, op: Op) -> _Dims:
         if op.inputs[0] not in graph.tensors:
             raise refuse(op, "its A input must be an activation")
-        self._dims(graph, op)
         if op.op_type == "Gemm":
             optional_constant(graph, op, 2)
+        return self._dims(graph, op)
+
+    def prepare_f32(self, graph: Graph, op: Op) -> _Dims:
+        return self.check(graph, op)
 
     def _single_row(self, graph: Graph, op: Op) -> bool:
         d = self._dims(graph, op)
@@ -55,9 +59,9 @@ class GemmLowering(Lowering):
     def accumulates(self, graph: Graph, op: Op) -> bool:
         return self._single_row(graph, op) and len(graph.tensors[op.inputs[0]].shape) == 2
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         op, graph = call.op, call.graph
-        d = self._dims(graph, op)
+        d = call.data
         b_name = op.inputs[1]
         if b_name in graph.constants:
             b = graph.constants[b_name]

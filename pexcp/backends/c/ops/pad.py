@@ -10,6 +10,7 @@ MODES = {"constant": "PEXCP_PAD_CONSTANT", "reflect": "PEXCP_PAD_REFLECT", "edge
 
 class PadLowering(Lowering):
     op_types = ("Pad",)
+    files = {"f32": ("pad",)}
 
     def _pads(self, graph: Graph, op: Op) -> tuple[list[int], float]:
         """Pads (begins of every axis, then ends) and the constant value."""
@@ -29,24 +30,27 @@ class PadLowering(Lowering):
                 pads = full
         return pads, value
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def check(self, graph: Graph, op: Op) -> tuple[list[int], float]:
         mode = op.attrs.get("mode", "constant")
         if mode not in MODES:
             raise refuse(op, f"mode {mode!r} is not supported ({', '.join(MODES)} are)")
         check_rank(op, graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape)
-        self._pads(graph, op)
+        return self._pads(graph, op)
+
+    def prepare_f32(self, graph: Graph, op: Op) -> dict[str, object]:
+        pads, value = self.check(graph, op)
+        begin = pads[: len(pads) // 2]
+        return {
+            "in_dims": padded(graph.tensors[op.inputs[0]].shape), "out_dims": padded(graph.tensors[op.outputs[0]].shape),
+            "begin": begin + [0] * (RANK - len(begin)), "mode": MODES[op.attrs.get("mode", "constant")],
+            "value": value,
+        }
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         pads, rank = self._pads(graph, op)[0], len(graph.tensors[op.inputs[0]].shape)
         return rank >= 2 and not any(pads[a] or pads[rank + a] for a in (0, 1))
 
-    def emit(self, call: Call) -> list[str]:
-        pads, value = self._pads(call.graph, call.op)
-        begin = pads[: len(pads) // 2]
-        params = call.struct("pexcp_pad_params", {
-            "in_dims": padded(call.tensor(call.op.inputs[0]).shape), "out_dims": padded(call.out.shape),
-            "begin": begin + [0] * (RANK - len(begin)), "mode": MODES[call.op.attrs.get("mode", "constant")],
-            "value": value,
-        })
+    def emit_f32(self, call: Call) -> list[str]:
+        params = call.struct("pexcp_pad_params", call.data)
         c0, c1 = call.out_range
         return [f"pexcp_pad(&{params}, {call.input(call.op.inputs[0])}, {call.output()}, {c0}, {c1});"]

@@ -9,8 +9,9 @@ from pexcp.ir import Graph, Op
 
 class PoolLowering(Lowering):
     op_types = ("MaxPool", "AveragePool")
+    files = {"f32": ("pool",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def check(self, graph: Graph, op: Op) -> None:
         x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
         if len(x) not in (3, 4):
             raise refuse(op, f"rank-{len(x)} input: only 1-D and 2-D pooling is supported")
@@ -21,33 +22,43 @@ class PoolLowering(Lowering):
             raise refuse(op, "dilated average pooling is not supported")
         window_attrs(op, x, y, list(op.attrs["kernel_shape"]))
 
+    def geometry(self, graph: Graph, op: Op) -> dict[str, int]:
+        x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
+        (in_h, in_w), (out_h, out_w) = spatial(x), spatial(y)
+        return {
+            "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w,
+            **window_attrs(op, x, y, list(op.attrs["kernel_shape"])),
+        }
+
+    def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:
+        self.check(graph, op)
+        return {**self.geometry(graph, op), "count_include_pad": int(op.attrs.get("count_include_pad", 0))}
+
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return True
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         op = call.op
-        x, y = call.tensor(op.inputs[0]), call.out
-        (in_h, in_w), (out_h, out_w) = spatial(x.shape), spatial(y.shape)
-        params = call.struct("pexcp_pool_params", {
-            "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w,
-            **window_attrs(op, x.shape, y.shape, list(op.attrs["kernel_shape"])),
-            "count_include_pad": int(op.attrs.get("count_include_pad", 0)),
-        })
+        params = call.struct("pexcp_pool_params", call.data)
         kernel = "pexcp_max_pool" if op.op_type == "MaxPool" else "pexcp_average_pool"
         c0, c1 = call.out_range
         return per_image(call, f"{kernel}(&{params}, {{src}}, {{dst}}, {c0}, {c1});")
 
 class GlobalAveragePoolLowering(Lowering):
     op_types = ("GlobalAveragePool",)
+    files = {"f32": ("global_average_pool",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def check(self, graph: Graph, op: Op) -> None:
         if len(graph.tensors[op.inputs[0]].shape) < 3:
             raise refuse(op, "its input needs spatial axes")
+
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
+        self.check(graph, op)
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return True
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         c0, c1 = call.out_range
         inner = channel_size(call.tensor(call.op.inputs[0]))
         return per_image(call, f"pexcp_global_average_pool({{src}}, {{dst}}, {inner}, {c0}, {c1});")

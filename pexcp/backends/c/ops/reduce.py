@@ -15,6 +15,7 @@ def _prod(dims: tuple[int, ...] | list[int]) -> int:
 
 class ReduceMeanLowering(Lowering):
     op_types = ("ReduceMean",)
+    files = {"f32": ("reduce_mean",)}
 
     def geometry(self, graph: Graph, op: Op) -> tuple[int, int, int]:
         x = graph.tensors[op.inputs[0]].shape
@@ -35,16 +36,17 @@ class ReduceMeanLowering(Lowering):
             raise refuse(op, f"reducing axes {axes} of {x}: only one contiguous run of axes is supported")
         return (_prod(x[:lo]), _prod(x[lo : hi + 1]), _prod(x[hi + 1 :]))
 
-    def prepare(self, graph: Graph, op: Op) -> None:
-        self.geometry(graph, op)
+    def prepare_f32(self, graph: Graph, op: Op) -> tuple[int, int, int]:
+        return self.geometry(graph, op)
 
-    def emit(self, call: Call) -> list[str]:
-        outer, reduce, inner = self.geometry(call.graph, call.op)
+    def emit_f32(self, call: Call) -> list[str]:
+        outer, reduce, inner = call.data
         return [f"pexcp_reduce_mean({call.input(call.op.inputs[0])}, {call.output()}, {outer}, {reduce}, {inner});"]
 
 
 class SoftmaxLowering(Lowering):
     op_types = ("Softmax",)
+    files = {"f32": ("softmax",)}
 
     def geometry(self, graph: Graph, op: Op) -> tuple[int, int, int]:
         opset, x = graph.opset, graph.tensors[op.inputs[0]].shape
@@ -53,6 +55,9 @@ class SoftmaxLowering(Lowering):
             return (_prod(x[:axis]), _prod(x[axis:]), 1)
         return (_prod(x[:axis]), x[axis], _prod(x[axis + 1 :]))
 
-    def emit(self, call: Call) -> list[str]:
-        outer, n, inner = self.geometry(call.graph, call.op)
+    def prepare_f32(self, graph: Graph, op: Op) -> tuple[int, int, int]:
+        return self.geometry(graph, op)
+
+    def emit_f32(self, call: Call) -> list[str]:
+        outer, n, inner = call.data
         return [f"pexcp_softmax({call.input(call.op.inputs[0])}, {call.output()}, {outer}, {n}, {inner});"]
