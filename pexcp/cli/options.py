@@ -39,6 +39,14 @@ SEED = typer.Option(
     0, "--seed", help="Solver random seed; with the same --workers it reproduces the plan."
 )
 WORKERS = typer.Option(2, "--workers", min=1, help="Solver worker threads.")
+IO = typer.Option(
+    None,
+    "--io",
+    metavar="int8",
+    help="int8: the caller passes the int8 tensors the model's boundary QuantizeLinear would produce and gets "
+    "the int8 tensors before its final DequantizeLinear (int8 QDQ models); no float input or output is stored. "
+    "Default: the model's own input/output types.",
+)
 
 
 def parse_rewrites(text: Optional[str]) -> tuple[str, ...] | None:
@@ -63,7 +71,10 @@ def solve_options(
     workers: int,
     input_shape: Optional[list[str]],
     rewrites: Optional[str],
+    io: Optional[str] = None,
 ) -> SolveOptions:
+    if io is not None and io not in ("int8", "model"):
+        raise BadInputError(f"unknown --io {io!r}; the only choice is int8 (default: the model's own types)")
     return SolveOptions(
         budget=parse_bytes(budget) if budget is not None else None,
         timeout=timeout,
@@ -71,6 +82,7 @@ def solve_options(
         workers=workers,
         input_shapes=parse_input_shapes(input_shape),
         rewrites=parse_rewrites(rewrites),
+        io=io or "model",
     )
 
 

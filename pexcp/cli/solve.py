@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from pexcp.cli import app
-from pexcp.cli.options import BUDGET, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, solve_options
+from pexcp.cli.options import BUDGET, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, solve_options
 from pexcp.reports.tables import plan_summary
 from pexcp.solvers.registry import over_budget, solve as run_solve
 
@@ -25,12 +25,13 @@ def solve(
     workers: int = WORKERS,
     input_shape: Optional[list[str]] = INPUT_SHAPE,
     rewrites: Optional[str] = REWRITES,
+    io: Optional[str] = IO,
 ) -> None:
     """Plan the activation memory of MODEL: schedule + buffer offsets, validated before it is shown.
 
     Exit codes: 0 plan found (and fits the budget), 1 the budget cannot be met, 2 bad input or usage.
     """
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, io)
     err = Console(stderr=True)
     options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
     _, plan = run_solve(model, method, options)

@@ -25,6 +25,7 @@ class SolveOptions:
     workers: int = 2
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     rewrites: tuple[str, ...] | None = None  # None: the method's default
+    io: str = "model"  # "int8": no float model inputs/outputs (see importer/io.py)
     progress: Progress | None = None
 
 
@@ -85,7 +86,7 @@ def load_for(model: Path, method: str, options: SolveOptions) -> Graph:
     if spec.fixed_rewrites and options.rewrites is not None:
         raise BadInputError(f"method {method} runs the model as TFLite Micro does; --rewrites does not apply")
     rewrites = spec.rewrites if options.rewrites is None else options.rewrites
-    return load_graph(model, options.input_shapes, rewrites)
+    return load_graph(model, options.input_shapes, rewrites, io=options.io)
 
 
 def solve(model: Path, method: str, options: SolveOptions, graph: Graph | None = None) -> tuple[Graph, Plan]:
