@@ -13,6 +13,7 @@ from pexcp.backends.c.ops.copy import CopyLowering
 from pexcp.backends.c.ops.gemm import GemmLowering
 from pexcp.backends.c.ops.pad import PadLowering
 from pexcp.backends.c.ops.pool import GlobalAveragePoolLowering, PoolLowering
+from pexcp.backends.c.ops.quantize import QuantizeLowering
 from pexcp.backends.c.ops.reduce import ReduceMeanLowering, SoftmaxLowering
 from pexcp.backends.c.ops.transpose import TransposeLowering
 from pexcp.backends.c.ops.unary import UnaryLowering, unary_call, unary_files
@@ -25,7 +26,7 @@ LOWERINGS: dict[str, Lowering] = {
     for lowering in [
         ConvLowering(), GemmLowering(), PoolLowering(), GlobalAveragePoolLowering(), ReduceMeanLowering(),
         SoftmaxLowering(), ConcatLowering(), PadLowering(), TransposeLowering(), CopyLowering(), UnaryLowering(),
-        _BINARY,
+        QuantizeLowering(), _BINARY,
     ]
     for t in lowering.op_types
 }
