@@ -114,8 +114,8 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
     inputs = [_port(graph, arena, t, 0) for t in graph.inputs]
     outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
     kernels = sorted(files)
-    dtypes = {op_dtype(graph, op) for op in graph.ops if not op.view} or {"f32"}
-    headers = [HEADERS[d] for d in sorted(dtypes)]
+    dtypes = {op_dtype(graph, op) for op in graph.ops if not op.view}
+    headers = [HEADERS[d] for d in sorted(dtypes | {"f32"})]  # pexcp_runtime.h: modes and byte movers too
     libm = "f32" in dtypes or any(p.dtype == "float32" for p in inputs + outputs)
     outdir = Path(outdir)
     (outdir / "runtime").mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
     for name, text in files.items():
         (outdir / name).write_text(text)
         written.append(outdir / name)
-    for name in sorted({HEADERS["f32"], *headers}) + [f"{k}.c" for k in kernels]:
+    for name in headers + [f"{k}.c" for k in kernels]:
         shutil.copyfile(RUNTIME / name, outdir / "runtime" / name)
         written.append(outdir / "runtime" / name)
     calls = sum(1 for line in body if _CALL.match(line))
@@ -362,7 +362,7 @@ def _model_c(
 
 def _model_mk(kernels: list[str], headers: list[str], libm: bool) -> str:
     sources = " \\\n    ".join(["$(MODEL_DIR)/model.c"] + [f"$(MODEL_DIR)/runtime/{k}.c" for k in kernels])
-    runtime_headers = " ".join(f"$(MODEL_DIR)/runtime/{h}" for h in sorted({HEADERS["f32"], *headers}))
+    runtime_headers = " ".join(f"$(MODEL_DIR)/runtime/{h}" for h in headers)
     link = "link with $(MODEL_LDLIBS) (-lm)" if libm else "no library needed (integer-only: MODEL_LDLIBS is empty)"
     return (
         f"# model.mk: the generated model's sources; include it from your Makefile; {link}.\n"
