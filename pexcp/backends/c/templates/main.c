@@ -18,11 +18,6 @@
 #include "harness.h"
 #include "model.h"
 
-static size_t elem_bytes(const harness_port *p)
-{
-    return p->dtype == HARNESS_INT8 ? 1 : 4;
-}
-
 static long port_size(const harness_port *p)
 {
     long n = 1;
@@ -44,6 +39,11 @@ static long declared_offset(const harness_port *p, long i)
 
 #ifndef PEXCP_QEMU
 #include <stdlib.h>
+
+static size_t elem_bytes(const harness_port *p)
+{
+    return p->dtype == HARNESS_INT8 ? 1 : 4;
+}
 
 static int load(const harness_port *p, void *stored, const char *path)
 {
