@@ -255,11 +255,17 @@ def port_quant(graph: Graph, tensor: str) -> tuple[float, int] | None:
     `--io int8` removed used, or what the ops reading or writing it use."""
     if tensor in graph.io_quant:
         return graph.io_quant[tensor]
-    ops = [graph.producer[tensor]] if tensor in graph.producer else []
-    for op in ops + graph.consumers.get(tensor, []):
-        q = op.quant.get(tensor)
-        if q is not None and np.size(q[0]) == 1:
-            return float(np.ravel(q[0])[0]), int(np.ravel(q[1])[0])
+    seen, todo = set(), [tensor]
+    while todo:  # the tensor itself, or the same bytes under another name behind views and data movers
+        t = todo.pop()
+        seen.add(t)
+        ops = [graph.producer[t]] if t in graph.producer else []
+        for op in ops + graph.consumers.get(t, []):
+            q = op.quant.get(t)
+            if q is not None and np.size(q[0]) == 1:
+                return float(np.ravel(q[0])[0]), int(np.ravel(q[1])[0])
+            if not op.quant and op.op_type in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"):
+                todo += [u for u in graph.activation_inputs(op) + op.outputs if u not in seen]
     return None
 
 
@@ -282,7 +288,7 @@ def _origin(graph: Graph, plan: Plan) -> str:
 def _port_doc(kind: str, i: int, p: Port) -> str:
     text = f"/* {kind} {i}: {c_comment(p.name, 60)}, {p.dtype} {_x(p.shape)} ({p.size} {p.ctype} values)"
     if p.quant is not None:
-        text += f"\n * quantized: real = {p.quant[0]!r} * (q - {p.quant[1]})"
+        text += f"\n * quantized: real = {p.quant[0]!r} * (q {'-' if p.quant[1] >= 0 else '+'} {abs(p.quant[1])})"
     if p.perm is not None:
         declared = "".join(f"[i{a}]" for a in range(len(p.perm)))
         stored = "".join(f"[i{a}]" for a in p.perm)
