@@ -87,6 +87,18 @@ class Op:
 
 
 @dataclass
+class QuantizedConstant:
+    """The integers a float constant was dequantized from: int8 QDQ models (tf2onnx) feed int8 weights and
+    int32 biases through DequantizeLinear, which import folds into float constants; int8 kernels need the
+    originals. real = scale * (values - zero_point), per slice along `axis` when scale has several entries."""
+
+    values: np.ndarray  # int8 / int32, the constant's shape
+    scale: np.ndarray  # float32, scalar or one per slice along axis
+    zero_point: np.ndarray  # same size as scale
+    axis: int | None  # None for per-tensor
+
+
+@dataclass
 class Graph:
     """A model ready for planning. `ops` is in the file's order, which is a valid topological order."""
 
@@ -105,6 +117,13 @@ class Graph:
     by this perm, so the caller (or the generated harness) writes it already transposed."""
     constant_nodes: list[str] = field(default_factory=list)
     """ONNX nodes folded into constants at import: they never run."""
+    quantized: dict[str, QuantizedConstant] = field(default_factory=dict)
+    """Float constants folded from a DequantizeLinear of integer constants: where they came from."""
+    io_quant: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Model inputs/outputs that `int8_io` made int8: the scale and zero point of the QuantizeLinear /
+    DequantizeLinear it removed (the caller quantizes / dequantizes)."""
+    io: str = "model"
+    """"model": inputs and outputs have the model's types; "int8": boundary quantize/dequantize removed."""
 
     def activation_inputs(self, op: Op) -> list[str]:
         """Stored tensors the op reads, in order, without duplicates."""

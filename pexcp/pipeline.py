@@ -24,7 +24,7 @@ def load_for(model: Path, method: str, options: SolveOptions) -> Graph:
     if spec.fixed_rewrites and options.rewrites is not None:
         raise BadInputError(f"method {method} runs the model as TFLite Micro does; --rewrites does not apply")
     rewrites = spec.rewrites if options.rewrites is None else options.rewrites
-    return load_graph(model, options.input_shapes, rewrites)
+    return load_graph(model, options.input_shapes, rewrites, io=options.io)
 
 
 def solve(model: Path, method: str, options: SolveOptions, graph: Graph | None = None) -> tuple[Graph, Plan]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
-from pexcp.analysis.liveness import lifetimes, peak
-from pexcp.importer import load_graph
+from pexcp.analysis.liveness import Schedule, expand, lifetimes, peak
+from pexcp.analysis.partial import Group, candidate_groups
+from pexcp.importer import ALL_REWRITES, load_graph
 from pexcp.ir import Graph, Op
+from pexcp.layout.pinned import best_of_items
+from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.solvers.registry import METHODS
@@ -48,3 +52,23 @@ def assert_sound(path: Path, plan: Plan) -> None:
         assert sorted(op.name for op in order) == sorted(op.name for op in graph.ops)
         load, _ = peak(lifetimes(graph, order), len(order))
         assert load <= plan.load_bytes
+
+
+def split_plan(
+    path: Path, pick: Callable[[Group], bool], width: int, rewrites: tuple[str, ...] = ALL_REWRITES
+) -> tuple[Graph, Plan]:
+    """The file order of `path`, with every candidate group `pick` accepts run in slices of `width`."""
+    graph = load_graph(path, rewrites=rewrites)
+    groups = {g.id: g for g in candidate_groups(graph)}
+    chosen: list[Group] = []
+    for g in groups.values():  # disjoint groups, first come first served
+        if pick(g) and not any(set(g.names) & set(c.names) for c in chosen):
+            chosen.append(g)
+    assert chosen, "no group to split"
+    schedule = Schedule([op.name for op in graph.ops], {g.id: width for g in chosen})
+    expanded = expand(graph, schedule, groups)
+    offsets = item_offsets(expanded, best_of_items(expanded.items()))
+    plan = make_plan(graph, expanded, offsets, method="cpsat", status="heuristic", lower_bound=0, seconds=0.0)
+    assert plan_problems(plan, path) == []
+    assert any(s.slice is not None for s in plan.steps)
+    return graph, plan

@@ -1,5 +1,5 @@
 """`pexcp compile`: the project it writes, and its one-line errors (exit 2 for an operator without a C
-kernel or a model that is not float32, exit 1 over budget), never leaving a partial project behind."""
+kernel, an int8 op TFLite cannot run or a bad --io, exit 1 over budget), never leaving a partial project behind."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_compile_writes_a_project(cli, tmp_path: Path) -> None:
                  "startup_cortex_m.c", "cortex_m.ld", "runtime/pexcp_runtime.h", "runtime/conv.c"]:
         assert (out / name).is_file(), name
     assert "#define MODEL_ARENA_BYTES 64000" in (out / "model.h").read_text()
-    assert "static float arena[16000]" in (out / "model.c").read_text()
+    assert "static uint8_t arena[64000]" in (out / "model.c").read_text()
     assert not (out / "runtime" / "transpose.c").exists()  # only the kernels the schedule calls
 
 
@@ -37,10 +37,35 @@ def test_an_operator_without_kernel_is_refused(cli, tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_an_int8_model_is_refused(cli, tmp_path: Path) -> None:
-    run = cli("compile", save(mbconv_chain(n_blocks=1, qdq=True), tmp_path), "-o", tmp_path / "c", "-m", "reorder")
-    assert run.code == 2 and "float32" in run.err and "Traceback" not in run.err
+def test_compile_an_int8_model(cli, tmp_path: Path) -> None:
+    """An int8 QDQ model compiles to int8 kernels; with --io int8 on a model whose I/O is int8 already
+    nothing changes, and the saved plan keeps its io."""
+    model = save(mbconv_chain(n_blocks=1, qdq=True), tmp_path)
+    out = tmp_path / "c"
+    run = cli("compile", model, "-o", out, "-m", "reorder")
+    assert run.code == 0, run.err
+    text = (out / "model.c").read_text()
+    assert "pexcp_conv_s8(" in text and "static const int8_t w" in text and "static const int32_t w" in text
+    assert (out / "runtime" / "conv_s8.c").is_file() and not (out / "runtime" / "conv.c").exists()
+    assert "int8_t *model_input(int i);" in (out / "model.h").read_text()
+
+
+def test_io_int8_needs_a_quantized_boundary(cli, tmp_path: Path) -> None:
+    run = cli("compile", KWS, "-o", tmp_path / "c", "--io", "int8")
+    assert run.code == 2 and "--io int8" in run.err and "QuantizeLinear" in run.err and "Traceback" not in run.err
+    run = cli("solve", KWS, "--io", "int4")
+    assert run.code == 2 and "--io" in run.err
     assert not (tmp_path / "c").exists()
+
+
+def test_an_int8_op_tflite_cannot_run_is_refused(cli, tmp_path: Path) -> None:
+    """A QDQ Softmax whose output is not quantized as TFLite requires (scale 1/256, zero point -128)."""
+    b = GraphBuilder("int8_softmax", qdq=True)
+    b.output(b.softmax(b.gemm(b.flatten(b.input((1, 2, 2, 2))), 4)))
+    out = tmp_path / "c"
+    run = cli("compile", save(b.build(), tmp_path), "-o", out, "-m", "reorder")
+    assert run.code == 2 and "Softmax" in run.err and "1/256" in run.err and "Traceback" not in run.err
+    assert not out.exists()
 
 
 def test_over_budget_writes_nothing(cli, tmp_path: Path) -> None:

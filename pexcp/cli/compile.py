@@ -11,7 +11,7 @@ from rich.console import Console
 from pexcp.backends.c import check_graph, emit
 from pexcp.cli import app
 from pexcp.cli.options import (
-    BUDGET, EXPORT_MODEL, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
+    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, read_plan, solve_options,
 )
 from pexcp.errors import BadInputError
@@ -41,7 +41,7 @@ PLAN = typer.Option(
 def _saved(model: Path, path: Path) -> tuple[Graph, Plan]:
     """A plan from a file, for this model: a plan that fails the validator is the user's input, not a bug."""
     plan = read_plan(path)
-    graph = load_graph(model, {k: tuple(v) for k, v in plan.input_shapes.items()}, tuple(plan.rewrites))
+    graph = load_graph(model, {k: tuple(v) for k, v in plan.input_shapes.items()}, tuple(plan.rewrites), io=plan.io)
     problems = plan_problems(plan, model)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -66,19 +66,23 @@ def compile_(
     export_model: Optional[Path] = EXPORT_MODEL,
     harness: bool = HARNESS,
     plan_file: Optional[Path] = PLAN,
+    io: Optional[str] = IO,
 ) -> None:
-    """Compile MODEL (float32) to C: model.h, model.c (weights in flash, one static arena of exactly the
-    plan's size, the schedule as straight-line kernel calls) and the runtime kernels it needs.
+    """Compile MODEL (float32, or int8 QDQ) to C: model.h, model.c (weights in flash, one static arena of
+    exactly the plan's size, the schedule as straight-line kernel calls) and the runtime kernels it needs.
+    For an int8 model every requantization parameter is computed here, so the code it runs is integer-only.
 
     Exit codes: 0 project written, 1 the budget cannot be met (nothing is written), 2 bad input or an
     operator without a C kernel.
     """
     if output.exists() and not output.is_dir():
         raise BadInputError(f"{output} exists and is not a directory")
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
     check_method_switches(method, options)
     if plan_file is not None:
         graph, plan = _saved(model, plan_file)
+        if io is not None and io != plan.io:
+            raise BadInputError(f"--io {io} differs from the saved plan's io {plan.io!r}; solve again with --io {io}")
         plan.budget_bytes = options.budget
         check_graph(graph)
     else:

@@ -55,6 +55,14 @@ EXPORT_MODEL = typer.Option(
     help="Write every CP-SAT model cpsat searches, as solved (hints included), next to this name: "
     "MODEL.<phase>.pb, one per segment and phase; .pbtxt for text.",
 )
+IO = typer.Option(
+    None,
+    "--io",
+    metavar="int8",
+    help="int8: the caller passes the int8 tensors the model's boundary QuantizeLinear would produce and gets "
+    "the int8 tensors before its final DequantizeLinear (int8 QDQ models); no float input or output is stored. "
+    "Default: the model's own input/output types.",
+)
 
 
 def parse_rewrites(text: Optional[str]) -> tuple[str, ...] | None:
@@ -81,11 +89,14 @@ def solve_options(
     rewrites: Optional[str],
     solver: Optional[list[str]] = None,
     export_model: Optional[Path] = None,
+    io: Optional[str] = None,
 ) -> SolveOptions:
     if export_model is not None and export_model.suffix not in (".pb", ".pbtxt"):
         raise BadInputError(f"--export-model {export_model}: the name must end in .pb (binary) or .pbtxt (text)")
     if export_model is not None and not export_model.resolve().parent.is_dir():
         raise BadInputError(f"--export-model {export_model}: no such directory {export_model.parent}")
+    if io is not None and io not in ("int8", "model"):
+        raise BadInputError(f"unknown --io {io!r}; the only choice is int8 (default: the model's own types)")
     return SolveOptions(
         budget=parse_bytes(budget) if budget is not None else None,
         timeout=timeout,
@@ -95,6 +106,7 @@ def solve_options(
         rewrites=parse_rewrites(rewrites),
         params=parse_params(solver),
         export_model=export_model,
+        io=io or "model",
     )
 
 

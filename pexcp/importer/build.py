@@ -12,9 +12,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from pexcp.importer.fold import folded_node_names
+from pexcp.importer.fold import dequantized_constants, folded_node_names
 from pexcp.importer.onnx_reader import graph_inputs
-from pexcp.ir import Graph, Node, Op, Tensor
+from pexcp.ir import Graph, Node, Op, QuantizedConstant, Tensor
 from pexcp.ops import spec
 
 
@@ -37,7 +37,22 @@ def build_graph(model: onnx.ModelProto, name: str, sha256: str) -> Graph:
         sha256=sha256,
         opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1),
         constant_nodes=folded_node_names(model),
+        quantized=_quantized(model, constants),
     )
+
+
+def _quantized(model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> dict[str, QuantizedConstant]:
+    """Provenance of float constants folded from DequantizeLinear of integer constants."""
+    found = {}
+    for out, src, scale, zp, axis in dequantized_constants(model):
+        values = constants[src]
+        if values.dtype.kind not in "iu":
+            continue
+        s = constants[scale].astype(np.float32)
+        z = constants[zp] if zp else np.zeros(s.shape, dtype=values.dtype)
+        per_axis = s.size > 1 or s.ndim == 1
+        found[out] = QuantizedConstant(values, s, z, axis % values.ndim if per_axis and values.ndim else None)
+    return found
 
 
 def _value_types(model: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...], str]]:

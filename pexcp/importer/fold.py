@@ -16,6 +16,7 @@ from onnx import numpy_helper, shape_inference
 from onnx.reference import ReferenceEvaluator
 
 FOLDED_NODES_KEY = "pexcp.folded_nodes"
+DEQUANTIZED_KEY = "pexcp.dequantized"  # folded DequantizeLinear nodes: output, input, scale, zero point, axis
 _MAX_PASSES = 20
 
 
@@ -23,18 +24,21 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     """Return a copy where Constant nodes, constant-fed subgraphs and shapes of static tensors are
     initializers.
 
-    The names of the folded nodes are kept in the model's metadata so plans can say they never run.
+    The names of the folded nodes are kept in the model's metadata so plans can say they never run, and so
+    are the operands of folded DequantizeLinear nodes: int8 kernels need the integers, not the floats.
     """
     model = _copy(model)
     folded: list[str] = []
+    dequantized: list[str] = []
     for _ in range(_MAX_PASSES):
         asks_shapes = any(n.op_type in ("Shape", "Size") for n in model.graph.node)
-        done = _fold_pass(model, _static_shapes(model) if asks_shapes else {})
+        done = _fold_pass(model, _static_shapes(model) if asks_shapes else {}, dequantized)
         folded += done
         if not done:
             break
-    entry = model.metadata_props.add()
-    entry.key, entry.value = FOLDED_NODES_KEY, "\n".join(folded)
+    for key, rows in ((FOLDED_NODES_KEY, folded), (DEQUANTIZED_KEY, dequantized)):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, "\n".join(rows)
     return model
 
 
@@ -62,8 +66,9 @@ def _shape_value(node: onnx.NodeProto, shape: tuple[int, ...]) -> np.ndarray:
     return np.array(shape, dtype=np.int64)[attrs.get("start", 0) : attrs.get("end", len(shape))]
 
 
-def _fold_pass(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> list[str]:
-    """Fold every node computable from constants and static shapes, in file order; returns their names."""
+def _fold_pass(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], dequantized: list[str]) -> list[str]:
+    """Fold every node computable from constants and static shapes, in file order; returns their names and
+    appends each folded DequantizeLinear's operands to `dequantized`."""
     graph = model.graph
     values: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     kept, folded = [], []
@@ -83,6 +88,10 @@ def _fold_pass(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> li
             values[name] = np.asarray(value)
             graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
         folded.append(node.name or node.output[0])
+        if node.op_type == "DequantizeLinear":
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            operands = list(node.input) + [""] * (3 - len(node.input))
+            dequantized.append("\t".join([node.output[0], *operands[:3], str(axis)]))
     del graph.node[:]
     graph.node.extend(kept)
     # drop now-stale value_info of folded values so shape inference trusts the initializers
@@ -101,6 +110,15 @@ def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     return out
+
+
+def dequantized_constants(model: onnx.ModelProto) -> list[tuple[str, str, str, str, int]]:
+    """(output, integer input, scale, zero point or "", axis) of every folded DequantizeLinear."""
+    for entry in model.metadata_props:
+        if entry.key == DEQUANTIZED_KEY:
+            rows = [line.split("\t") for line in entry.value.split("\n") if line]
+            return [(out, src, scale, zp, int(axis)) for out, src, scale, zp, axis in rows]
+    return []
 
 
 def folded_node_names(model: onnx.ModelProto) -> list[str]:

@@ -73,6 +73,7 @@ def make_plan(
         gap=round((arena - lower_bound) / arena, 6) if arena and arena > lower_bound else 0.0,
         rewrites=list(graph.rewrites),
         input_layouts={k: list(v) for k, v in graph.input_layouts.items()},
+        io=graph.io,
         notes=list(notes or []),
     )
 

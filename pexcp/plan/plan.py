@@ -46,6 +46,7 @@ class Plan:
     rewrites: list[str] = field(default_factory=list)
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     input_layouts: dict[str, list[int]] = field(default_factory=dict)
+    io: str = "model"  # "int8": the boundary quantize/dequantize of a QDQ model are the caller's (--io int8)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # method-specific figures (seed, workers, ...)
     solver: dict[str, Any] = field(default_factory=dict)  # how it was obtained: method, options, solver switches

@@ -58,7 +58,7 @@ def _read(path: Path, plan: Plan) -> _Model:
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
         shapes[vi.name] = (tuple(d.dim_value for d in tt.shape.dim), dtype)
     constants = {i.name for i in g.initializer}
-    return _Model(
+    m = _Model(
         nodes={n.name: n for n in g.node},
         shapes=shapes,
         constants=constants,
@@ -66,6 +66,26 @@ def _read(path: Path, plan: Plan) -> _Model:
         outputs=[o.name for o in g.output],
         sha256=sha,
     )
+    if plan.io == "int8":
+        _caller_quantizes(m)
+    return m
+
+
+def _caller_quantizes(m: _Model) -> None:
+    """A plan for `--io int8`: the QuantizeLinear that is the only reader of a float model input and the
+    DequantizeLinear that writes a float model output are the caller's; their int8 sides are the model's
+    inputs and outputs."""
+    for i, name in enumerate(m.inputs):
+        readers = [n for n in m.nodes.values() if name in n.input]
+        if m.shapes[name][1] == "float32" and len(readers) == 1 and readers[0].op_type == "QuantizeLinear":
+            del m.nodes[readers[0].name]
+            m.inputs[i] = readers[0].output[0]
+    for j, name in enumerate(m.outputs):
+        node = m.producer.get(name)
+        if m.shapes[name][1] == "float32" and node is not None and node.op_type == "DequantizeLinear":
+            del m.nodes[node.name]
+            m.outputs[j] = node.input[0]
+    m.__dict__.pop("producer", None)
 
 
 def _channels(m: _Model, tensor: str) -> int:

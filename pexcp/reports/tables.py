@@ -27,6 +27,8 @@ def plan_summary(plan: Plan) -> Table:
     if sliced:
         table.add_row("sliced steps", str(sliced))
     table.add_row("rewrites", ", ".join(plan.rewrites) or "none")
+    if plan.io != "model":
+        table.add_row("model I/O", f"{plan.io} (boundary quantize/dequantize left to the caller)")
     table.add_row("solve time", f"{plan.solve_seconds:.2f} s")
     if plan.notes:
         table.caption = "\n".join(plan.notes)

@@ -20,6 +20,7 @@ class SolveOptions:
     workers: int = 2
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     rewrites: tuple[str, ...] | None = None  # None: the method's default
+    io: str = "model"  # "int8": no float model inputs/outputs (see importer/io.py)
     params: SolverParams = field(default_factory=SolverParams)  # the cpsat method's switches
     progress: Progress | None = None
     export_model: Path | None = None  # write every CP-SAT model searched next to this path (cpsat)

@@ -37,6 +37,18 @@ def c_float_array(name: str, values: np.ndarray, comment: str = "") -> str:
     return f"{head}static const float {name}[{len(flat)}] = {{\n    {body}\n}};\n"
 
 
+def c_int_array(name: str, values: np.ndarray, ctype: str, comment: str = "") -> str:
+    """`static const <ctype> name[n] = {...};` for integer constants (int8 weights, int32 biases and
+    requantization parameters): they stay in flash."""
+    flat = np.ascontiguousarray(values).ravel().astype(np.int64)
+    text = [str(v) if v != -(2**31) else "INT32_MIN" for v in flat.tolist()]
+    per_line = 16
+    lines = [", ".join(text[i : i + per_line]) for i in range(0, len(text), per_line)]
+    head = f"/* {c_comment(comment)} */\n" if comment else ""
+    body = ",\n    ".join(lines)
+    return f"{head}static const {ctype} {name}[{len(flat)}] = {{\n    {body}\n}};\n"
+
+
 def c_value(value: object) -> str:
     """An initializer for an int, float, C name (str) or list of them (struct fields)."""
     if isinstance(value, str):

@@ -16,14 +16,16 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-
+from typing import Any
 
 import pexcp
 from pexcp.analysis.partial import accumulator as accumulator_of
-from pexcp.backends.c.cfmt import c_comment, c_string
-from pexcp.backends.c.memory import FLOAT_BYTES, ArenaMap
-from pexcp.backends.c.ops import LOWERINGS, Call, check_op, epilogue_lines, refuse
-from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of
+from pexcp.backends.c.cfmt import c_comment, c_float, c_string
+from pexcp.backends.c.memory import CTYPES, ArenaMap
+from pexcp.backends.c.ops import LOWERINGS, Call, epilogue_files, epilogue_lines, prepare_op, refuse
+from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of, op_dtype
+import numpy as np
+
 from pexcp.errors import InvalidPlanError
 from pexcp.ir import Graph, Op
 from pexcp.plan.plan import Plan, Step
@@ -31,9 +33,8 @@ from pexcp.plan.plan import Plan, Step
 HERE = Path(__file__).parent
 RUNTIME = HERE / "runtime"
 TEMPLATES = HERE / "templates"
-RUNTIME_HEADER = "pexcp_runtime.h"
+HEADERS = {"f32": "pexcp_runtime.h", "s8": "pexcp_s8.h"}  # the runtime's API per op dtype
 HARNESS_TEMPLATES = ("main.c", "Makefile", "startup_cortex_m.c", "cortex_m.ld")
-_KERNEL_FILE = {"max_pool": "pool", "average_pool": "pool"}  # kernels that share a runtime file
 # debug lifetime check, compiled in with MODEL_POISON_DEAD (the host harness's default)
 _POISON = """\
 /* with MODEL_POISON_DEAD defined, the bytes of each tensor are overwritten with NaNs as soon as the
@@ -62,6 +63,12 @@ class Port:
     offset: int  # bytes into the arena
     shape: tuple[int, ...]  # stored
     perm: tuple[int, ...] | None  # stored = transpose(declared, perm)
+    dtype: str = "float32"
+    quant: tuple[float, int] | None = None  # scale, zero point of an int8 port
+
+    @property
+    def ctype(self) -> str:
+        return CTYPES[self.dtype]
 
     @property
     def size(self) -> int:
@@ -77,10 +84,14 @@ class Port:
         return tuple(dims)
 
 
+def prepare_graph(graph: Graph) -> dict[str, Any]:
+    """Every op's per-op data (TFLite Micro's Prepare); BadInputError if any op of the graph has no kernel."""
+    return {op.name: prepare_op(graph, op) for op in graph.ops}
+
+
 def check_graph(graph: Graph) -> None:
     """Raise BadInputError if any op of the graph has no kernel (before a long solve, not after)."""
-    for op in graph.ops:
-        check_op(graph, op)
+    prepare_graph(graph)
 
 
 @dataclass
@@ -95,19 +106,23 @@ class Project:
 
 def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Project:
     """Write the C project for `plan` into `outdir`."""
-    check_graph(graph)
+    data = prepare_graph(graph)
     arena = ArenaMap(graph, plan)
     pools = Pools()
-    body = _schedule(graph, plan, arena, pools)
+    files: set[str] = set()
+    body = _schedule(graph, plan, arena, pools, data, files)
     inputs = [_port(graph, arena, t, 0) for t in graph.inputs]
     outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
-    kernels = sorted({_KERNEL_FILE.get(k, k) for k in _CALL.findall("\n".join(body))})
+    kernels = sorted(files)
+    dtypes = {op_dtype(graph, op) for op in graph.ops if not op.view}
+    headers = [HEADERS[d] for d in sorted(dtypes | {"f32"})]  # pexcp_runtime.h: modes and byte movers too
+    libm = "f32" in dtypes or any(p.dtype == "float32" for p in inputs + outputs)
     outdir = Path(outdir)
     (outdir / "runtime").mkdir(parents=True, exist_ok=True)
     files = {
         "model.h": _model_h(graph, plan, inputs, outputs),
-        "model.c": _model_c(graph, plan, pools, body, inputs, outputs),
-        "model.mk": _model_mk(kernels),
+        "model.c": _model_c(graph, plan, pools, body, inputs, outputs, headers),
+        "model.mk": _model_mk(kernels, headers, libm),
         "README.md": _readme(graph, plan, inputs, outputs, harness),
     }
     if harness:
@@ -117,7 +132,7 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
     for name, text in files.items():
         (outdir / name).write_text(text)
         written.append(outdir / name)
-    for name in [RUNTIME_HEADER] + [f"{k}.c" for k in kernels]:
+    for name in headers + [f"{k}.c" for k in kernels]:
         shutil.copyfile(RUNTIME / name, outdir / "runtime" / name)
         written.append(outdir / "runtime" / name)
     calls = sum(1 for line in body if _CALL.match(line))
@@ -127,7 +142,10 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
 # ---- the schedule --------------------------------------------------------------------------------------
 
 
-def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools) -> list[str]:
+def _schedule(
+    graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools, data: dict[str, Any], files: set[str]
+) -> list[str]:
+    """The body of model_run(); `files` collects the runtime files the calls need."""
     steps_of: dict[str, list[Step]] = {}
     for step in plan.steps:
         steps_of.setdefault(step.op, []).append(step)
@@ -136,9 +154,9 @@ def _schedule(graph: Graph, plan: Plan, arena: ArenaMap, pools: Pools) -> list[s
         op = graph.op(step.op)
         lines.append(f"/* step {step.index}: {_describe(op, step, steps_of[op.name])} */")
         if op.view:
-            lines += _view(graph, op, step, arena)
+            lines += _view(graph, op, step, arena, files)
         else:
-            lines += _call(graph, op, step, arena, pools, steps_of[op.name])
+            lines += _call(graph, op, step, arena, pools, steps_of[op.name], data[op.name], files)
         lines += [f"MODEL_POISON({offset}, {size});" for offset, size in arena.dead_after(step.index)]
     return lines
 
@@ -163,17 +181,20 @@ def _describe(op: Op, step: Step, steps: list[Step]) -> str:
     return f"{kind} {c_comment(op.name, 70)}{where}"
 
 
-def _view(graph: Graph, op: Op, step: Step, arena: ArenaMap) -> list[str]:
+def _view(graph: Graph, op: Op, step: Step, arena: ArenaMap, files: set[str]) -> list[str]:
     """A view's output shares its input's bytes; copy only if the plan put it elsewhere."""
     src = arena.pointer(step.index, graph.activation_inputs(op)[0])
     dst = arena.pointer(step.index, op.outputs[0])
     if src == dst:
         return []
-    return [f"pexcp_copy({src}, {dst}, {graph.tensors[op.outputs[0]].numel});"]
+    files |= set(LOWERINGS["Reshape"].runtime(graph, op))
+    whole = (0, graph.tensors[op.outputs[0]].channels or 1)
+    call = Call(graph, op, step, arena, Pools(), op.outputs[0], whole, None, INIT | ACT, NO_CLAMP)
+    return LOWERINGS["Reshape"].emit(call)
 
 
 def _call(
-    graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, steps: list[Step]
+    graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, steps: list[Step], data: Any, files: set[str]
 ) -> list[str]:
     """The calls of one step. An op split over input channels accumulates into its output, or, when an
     activation follows, into its own accumulator that a final unsliced step activates into the output."""
@@ -184,8 +205,13 @@ def _call(
     separate_finish = any(_finishes_accumulator(s, steps) for s in steps)
     accumulator = accumulator_of(graph, op)[0] if separate_finish else op.outputs[0]
     if _finishes_accumulator(step, steps):
-        c = Call(graph, op, step, arena, pools, op.outputs[0], whole, None, INIT | ACT, NO_CLAMP)
-        return epilogue_lines(c, op.epilogue, arena.pointer(step.index, accumulator, like=op.outputs[0]))
+        c = Call(graph, op, step, arena, pools, op.outputs[0], whole, None, INIT | ACT, NO_CLAMP, data)
+        acc = arena.pointer(step.index, accumulator, like=op.outputs[0])
+        if c.dtype != "f32":
+            files |= set(lowering.finish_files)
+            return lowering.finish(c, acc)
+        files |= epilogue_files(graph, op.epilogue)
+        return epilogue_lines(c, op.epilogue, acc)
     out_range, in_range, mode, target, finishes = whole, None, INIT | ACT, op.outputs[0], True
     if step.slice is not None:
         span = (step.slice.start, step.slice.stop)
@@ -206,10 +232,12 @@ def _call(
     fused = clamp_of(graph, epilogue[0]) if lowering.fuses_clamp and epilogue else None
     if fused is not None:  # the kernel clamps; the rest of the epilogue runs after it
         epilogue.pop(0)
-    c = Call(graph, op, step, arena, pools, target, out_range, in_range, mode, fused or NO_CLAMP)
+    c = Call(graph, op, step, arena, pools, target, out_range, in_range, mode, fused or NO_CLAMP, data)
     lines = lowering.emit(c)
-    if finishes:
+    files |= set(lowering.runtime(graph, op))
+    if finishes and c.dtype == "f32":
         lines += epilogue_lines(c, epilogue, c.output())
+        files |= epilogue_files(graph, epilogue)
     return lines
 
 
@@ -219,7 +247,26 @@ def _port(graph: Graph, arena: ArenaMap, tensor: str, step: int) -> Port:
         ptr = arena.pointer(step, tensor)
     except InvalidPlanError:
         raise InvalidPlanError([f"model input/output {tensor!r} has no whole buffer at step {step}"]) from None
-    return Port(tensor, ptr.offset * FLOAT_BYTES, t.shape, t.perm)
+    return Port(tensor, ptr.offset, t.shape, t.perm, t.dtype, port_quant(graph, tensor) if t.dtype == "int8" else None)
+
+
+def port_quant(graph: Graph, tensor: str) -> tuple[float, int] | None:
+    """Scale and zero point of an int8 model input or output: what the boundary quantize/dequantize that
+    `--io int8` removed used, or what the ops reading or writing it use."""
+    if tensor in graph.io_quant:
+        return graph.io_quant[tensor]
+    seen, todo = set(), [tensor]
+    while todo:  # the tensor itself, or the same bytes under another name behind views and data movers
+        t = todo.pop()
+        seen.add(t)
+        ops = [graph.producer[t]] if t in graph.producer else []
+        for op in ops + graph.consumers.get(t, []):
+            q = op.quant.get(t)
+            if q is not None and np.size(q[0]) == 1:
+                return float(np.ravel(q[0])[0]), int(np.ravel(q[1])[0])
+            if not op.quant and op.op_type in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"):
+                todo += [u for u in graph.activation_inputs(op) + op.outputs if u not in seen]
+    return None
 
 
 # ---- files ---------------------------------------------------------------------------------------------
@@ -239,7 +286,9 @@ def _origin(graph: Graph, plan: Plan) -> str:
 
 
 def _port_doc(kind: str, i: int, p: Port) -> str:
-    text = f"/* {kind} {i}: {c_comment(p.name, 60)}, float32 {_x(p.shape)} ({p.size} floats)"
+    text = f"/* {kind} {i}: {c_comment(p.name, 60)}, {p.dtype} {_x(p.shape)} ({p.size} {p.ctype} values)"
+    if p.quant is not None:
+        text += f"\n * quantized: real = {p.quant[0]!r} * (q {'-' if p.quant[1] >= 0 else '+'} {abs(p.quant[1])})"
     if p.perm is not None:
         declared = "".join(f"[i{a}]" for a in range(len(p.perm)))
         stored = "".join(f"[i{a}]" for a in p.perm)
@@ -250,23 +299,38 @@ def _port_doc(kind: str, i: int, p: Port) -> str:
     return text + " */\n"
 
 
+def _port_defines(kind: str, i: int, p: Port) -> str:
+    name = f"MODEL_{kind.upper()}_{i}"
+    text = f"#define {name}_SIZE {p.size}\n"
+    if p.quant is not None:
+        text += f"#define {name}_SCALE {c_float(p.quant[0])}\n#define {name}_ZERO_POINT {p.quant[1]}\n"
+    return text
+
+
+def api_type(ports: list[Port]) -> str:
+    """The pointer type model_input / model_output return: the ports' element type, void when they differ."""
+    types = {p.ctype for p in ports}
+    return f"{types.pop()} *" if len(types) == 1 else "void *"
+
+
 def _model_h(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port]) -> str:
     ports = "".join(
-        _port_doc(kind, i, p) + f"#define MODEL_{kind.upper()}_{i}_SIZE {p.size}\n"
+        _port_doc(kind, i, p) + _port_defines(kind, i, p)
         for kind, group in (("input", inputs), ("output", outputs))
         for i, p in enumerate(group)
     )
+    stdint = "#include <stdint.h>\n\n" if any(p.dtype != "float32" for p in inputs + outputs) else ""
     return (
         f"/* model.h: C API of {c_comment(graph.name, 60)}.\n{_origin(graph, plan)} *\n"
         " * Write each input through model_input(i), call model_run(), read model_output(j). Every tensor,\n"
         " * inputs and outputs included, lives in one static arena of MODEL_ARENA_BYTES: an input may share\n"
         " * bytes with an output, so copy the outputs before writing the next inputs. Not reentrant.\n */\n"
-        "#ifndef MODEL_H\n#define MODEL_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+        f"#ifndef MODEL_H\n#define MODEL_H\n\n{stdint}#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
         f"#define MODEL_ARENA_BYTES {plan.arena_bytes}\n"
         f"#define MODEL_NUM_INPUTS {len(inputs)}\n#define MODEL_NUM_OUTPUTS {len(outputs)}\n\n{ports}\n"
-        "/* the stored input i (NULL if i is out of range) */\nfloat *model_input(int i);\n"
+        f"/* the stored input i (NULL if i is out of range) */\n{api_type(inputs)}model_input(int i);\n"
         "/* output j, valid after model_run() until an input is written (NULL if j is out of range) */\n"
-        "float *model_output(int j);\n"
+        f"{api_type(outputs)}model_output(int j);\n"
         "/* runs the schedule once: straight-line kernel calls, no allocation */\nvoid model_run(void);\n"
         "/* the arena itself (e.g. to fill it with a pattern when testing) */\nvoid *model_arena(void);\n\n"
         "#ifdef __cplusplus\n}\n#endif\n\n#endif\n"
@@ -274,22 +338,25 @@ def _model_h(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port]) 
 
 
 def _switch(name: str, ports: list[Port]) -> str:
-    cases = "".join(f"    case {i}:\n        return AT({p.offset});\n" for i, p in enumerate(ports))
-    return f"float *{name}(int i)\n{{\n    switch (i) {{\n{cases}    default:\n        return 0;\n    }}\n}}\n"
+    cases = "".join(f"    case {i}:\n        return AT({p.ctype}, {p.offset});\n" for i, p in enumerate(ports))
+    return f"{api_type(ports)}{name}(int i)\n{{\n    switch (i) {{\n{cases}    default:\n        return 0;\n    }}\n}}\n"
 
 
-def _model_c(graph: Graph, plan: Plan, pools: Pools, body: list[str], inputs: list[Port], outputs: list[Port]) -> str:
-    floats = max(1, -(-plan.arena_bytes // FLOAT_BYTES))
+def _model_c(
+    graph: Graph, plan: Plan, pools: Pools, body: list[str], inputs: list[Port], outputs: list[Port], headers: list[str]
+) -> str:
     run = "".join(f"    {line}\n" for line in body)
+    includes = "".join(f'#include "runtime/{h}"\n' for h in headers)
     return (
         f"/* model.c: {c_comment(graph.name, 60)} as straight-line calls of the pexcp runtime.\n{_origin(graph, plan)}"
         " * Layout: the arena, the weights (static const: they stay in flash), the kernel parameters, the API,\n"
-        " * and model_run() at the end. Pointers are AT(byte offset into the arena), as in the plan.\n */\n"
-        '#include "model.h"\n#include "runtime/pexcp_runtime.h"\n\n'
+        " * and model_run() at the end. Pointers are AT(C type, byte offset into the arena), as in the plan.\n */\n"
+        f'#include <stdint.h>\n\n#include "model.h"\n{includes}\n'
         "#if defined(__GNUC__) || defined(__clang__)\n#define MODEL_ALIGNED __attribute__((aligned(16)))\n"
         "#else\n#define MODEL_ALIGNED\n#endif\n\n"
         f"/* every activation tensor at a fixed offset: {plan.arena_bytes} bytes */\n"
-        f"static float arena[{floats}] MODEL_ALIGNED;\n#define AT(byte_offset) (arena + (byte_offset) / 4)\n\n"
+        f"static uint8_t arena[{max(1, plan.arena_bytes)}] MODEL_ALIGNED;\n"
+        "#define AT(type, byte_offset) ((type *)(void *)(arena + (byte_offset)))\n\n"
         + (_POISON if any(line.startswith("MODEL_POISON") for line in body) else "")
         + "/* ---- weights ---- */\n" + "\n".join(pools.array_text)
         + "\n/* ---- kernel parameters ---- */\n" + "".join(pools.params_text)
@@ -299,20 +366,23 @@ def _model_c(graph: Graph, plan: Plan, pools: Pools, body: list[str], inputs: li
     )
 
 
-def _model_mk(kernels: list[str]) -> str:
+def _model_mk(kernels: list[str], headers: list[str], libm: bool) -> str:
     sources = " \\\n    ".join(["$(MODEL_DIR)/model.c"] + [f"$(MODEL_DIR)/runtime/{k}.c" for k in kernels])
+    runtime_headers = " ".join(f"$(MODEL_DIR)/runtime/{h}" for h in headers)
+    link = "link with $(MODEL_LDLIBS) (-lm)" if libm else "no library needed (integer-only: MODEL_LDLIBS is empty)"
     return (
-        "# model.mk: the generated model's sources; include it from your Makefile and link with -lm.\n"
+        f"# model.mk: the generated model's sources; include it from your Makefile; {link}.\n"
         "MODEL_DIR ?= .\n"
         f"MODEL_SRCS = {sources}\n"
-        "MODEL_HEADERS = $(MODEL_DIR)/model.h $(MODEL_DIR)/runtime/pexcp_runtime.h\n"
-        "MODEL_LDLIBS = -lm\n"
+        f"MODEL_HEADERS = $(MODEL_DIR)/model.h {runtime_headers}\n"
+        f"MODEL_LDLIBS ={' -lm' if libm else ''}\n"
     )
 
 
 def _readme(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port], harness: bool) -> str:
     ports = "".join(
-        f"- {kind} {i}: `{p.name}` float32 {_x(p.shape)}"
+        f"- {kind} {i}: `{p.name}` {p.dtype} {_x(p.shape)}"
+        + (f", scale {p.quant[0]!r}, zero point {p.quant[1]}" if p.quant else "")
         + (f", stored permuted: declared {_x(p.declared)}, stored = transpose(declared, {tuple(p.perm)})" if p.perm else "")
         + "\n"
         for kind, group in (("input", inputs), ("output", outputs))
@@ -323,18 +393,20 @@ def _readme(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port], h
         f"Plan: method {plan.method}, status {plan.status}, arena {plan.arena_bytes:,} bytes "
         f"(every activation, model input and output included), {len(plan.steps)} steps.\n\n"
         "Files: `model.h` (API and sizes), `model.c` (weights as `static const` arrays, the arena, the schedule as\n"
-        "straight-line calls), `runtime/` (the float32 kernels it calls), `model.mk` (sources to build).\n"
+        "straight-line calls), `runtime/` (the kernels it calls), `model.mk` (sources to build).\n"
         "C99, no allocation, no recursion, no global state besides the arena and constants.\n\n"
         f"{ports}\n"
         "Use: write the inputs through `model_input(i)` (in the stored layout), call `model_run()`, read\n"
-        "`model_output(j)`. Build: `include model.mk` in your Makefile, compile `$(MODEL_SRCS)`, link `-lm`.\n"
+        "`model_output(j)`. Build: `include model.mk` in your Makefile, compile `$(MODEL_SRCS)`, link\n"
+        "`$(MODEL_LDLIBS)`.\n"
         "Define `MODEL_POISON_DEAD` to overwrite every tensor with NaNs when it dies (a lifetime check).\n"
     )
     if harness:
         text += (
             "\nTest harness (`main.c`, `Makefile`):\n\n"
             "- `make host` builds `model_host`: `./model_host in0.bin [in1.bin ...] -o outdir` reads input i as raw\n"
-            "  little-endian float32 in the model's declared layout and writes output j to `outdir/out<j>.bin`.\n"
+            "  little-endian values of its type (float32 or int8) in the model's declared layout and writes output j\n"
+            "  to `outdir/out<j>.bin` the same way.\n"
             "- `make qemu` builds a Cortex-M4F image (arm-none-eabi-gcc, newlib-nano, semihosting) and runs it on\n"
             "  qemu-system-arm (mps2-an386) with built-in pseudo-random inputs: it prints the outputs, static RAM,\n"
             "  stack high-water mark and instructions per inference (`-icount shift=0` + SysTick).\n"
@@ -353,15 +425,18 @@ def _harness_h(inputs: list[Port], outputs: list[Port]) -> str:
             # stored axis k is declared axis perm[k]: its step in the declared layout
             steps = [strides[p.perm[k]] for k in range(len(p.shape))] if p.perm else strides
             dims = ", ".join(map(str, p.shape)) or "1"
+            dtype = "HARNESS_INT8" if p.dtype == "int8" else "HARNESS_FLOAT32"
             out.append(
-                f"    {{{c_string(p.name)}, {max(1, len(p.shape))}, {{{dims}}}, {{{', '.join(map(str, steps)) or '1'}}}}},"
+                f"    {{{c_string(p.name)}, {dtype}, {max(1, len(p.shape))}, {{{dims}}}, "
+                f"{{{', '.join(map(str, steps)) or '1'}}}}},"
             )
         return "\n".join(out)
 
     return (
         "/* harness.h: the model's inputs and outputs for main.c (generated by pexcp). */\n"
         "#ifndef HARNESS_H\n#define HARNESS_H\n\n#define HARNESS_MAX_RANK 8\n\n"
-        "typedef struct {\n    const char *name;\n    int rank;\n    long dims[HARNESS_MAX_RANK];  /* stored */\n"
+        "#define HARNESS_FLOAT32 0\n#define HARNESS_INT8 1\n\n"
+        "typedef struct {\n    const char *name;\n    int dtype; /* HARNESS_FLOAT32 or HARNESS_INT8 */\n    int rank;\n    long dims[HARNESS_MAX_RANK];  /* stored */\n"
         "    long steps[HARNESS_MAX_RANK]; /* per stored axis: its stride in the declared layout */\n} harness_port;\n\n"
         f"static const harness_port harness_inputs[] = {{\n{rows(inputs)}\n}};\n"
         f"static const harness_port harness_outputs[] = {{\n{rows(outputs)}\n}};\n\n#endif\n"

@@ -1,9 +1,10 @@
-"""Where each tensor lives at each step: the plan's buffers turned into arena byte offsets.
+"""Where each tensor lives at each step: the plan's buffers turned into typed pointers into the arena.
 
-A tensor may be held by several buffers over the schedule (whole, or channel slices in split plans). At a
-step, the bytes of channels [lo, hi) of a tensor are in the buffer live at that step whose slice covers
-them; in NCHW with batch 1 a channel slice is one contiguous block, so channel `lo` sits
-`(lo - slice.start) * H * W` elements after the buffer's offset.
+The arena is bytes. A tensor may be held by several buffers over the schedule (whole, or channel slices in
+split plans). At a step, channels [lo, hi) of a tensor are in the buffer live at that step whose slice
+covers them; in NCHW with batch 1 a channel slice is one contiguous block, so channel `lo` sits
+`(lo - slice.start) * H * W` elements after the buffer's offset, elements of the buffer's own dtype (an
+int32 accumulator holds the sums of an int8 tensor).
 """
 
 from __future__ import annotations
@@ -12,30 +13,42 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from pexcp.errors import BadInputError, InvalidPlanError
 from pexcp.ir import Graph, Tensor
 from pexcp.plan.plan import Buffer, Plan
 
-FLOAT_BYTES = 4
+CTYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t"}
+ARENA = "arena"
+ARENA_ALIGN = 16  # the arena's alignment in model.c; plans align buffers to less
+
+
+def itemsize(dtype: str) -> int:
+    return np.dtype(dtype).itemsize
 
 
 @dataclass(frozen=True)
 class Ptr:
-    """A float pointer in the generated code: `base + offset` floats, base an array or the arena."""
+    """A typed pointer in the generated code: `offset` bytes after `base` (the arena or a constant array),
+    pointing at `dtype` elements."""
 
     base: str
-    offset: int = 0  # floats
+    offset: int = 0  # bytes
+    dtype: str = "float32"
 
-    def shifted(self, floats: int) -> "Ptr":
-        return Ptr(self.base, self.offset + floats)
+    @property
+    def ctype(self) -> str:
+        return CTYPES[self.dtype]
+
+    def shifted(self, elements: int) -> "Ptr":
+        return Ptr(self.base, self.offset + elements * itemsize(self.dtype), self.dtype)
 
     def __str__(self) -> str:
         if self.base == ARENA:
-            return f"AT({self.offset * FLOAT_BYTES})"
-        return self.base if self.offset == 0 else f"{self.base} + {self.offset}"
-
-
-ARENA = "arena"
+            return f"AT({self.ctype}, {self.offset})"
+        n = self.offset // itemsize(self.dtype)
+        return self.base if n == 0 else f"{self.base} + {n}"
 
 
 def channel_size(t: Tensor) -> int:
@@ -51,10 +64,10 @@ class ArenaMap:
         self.plan = plan
         self.buffers: dict[str, list[Buffer]] = defaultdict(list)
         for b in plan.buffers:
-            if b.dtype != "float32":
-                raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is {b.dtype}; the C backend is float32 only")
-            if b.offset % FLOAT_BYTES:
-                raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is at offset {b.offset}, not float-aligned")
+            if b.dtype not in CTYPES:
+                raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is {b.dtype}; the C backend has no kernels for it")
+            if b.offset % itemsize(b.dtype):
+                raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is at offset {b.offset}, not {b.dtype}-aligned")
             self.buffers[b.tensor].append(b)
 
     def pointer(self, step: int, tensor: str, lo: int | None = None, hi: int | None = None, like: str = "") -> Ptr:
@@ -68,7 +81,7 @@ class ArenaMap:
                 continue
             start, stop = (0, channels) if b.slice is None else (b.slice.start, b.slice.stop)
             if start <= want_lo and want_hi <= stop:
-                return Ptr(ARENA, b.offset // FLOAT_BYTES + (want_lo - start) * channel_size(t))
+                return Ptr(ARENA, b.offset, b.dtype).shifted((want_lo - start) * channel_size(t))
         raise InvalidPlanError([f"step {step} needs channels {want_lo}:{want_hi} of {tensor!r}, no buffer holds them"])
 
     def dead_after(self, step: int) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all"
 ARM_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 XORSHIFT_SEED = 0x2545F491  # main.c's built-in inputs
 _OUTPUT = re.compile(r"^y(\d+)\[(\d+)\] = 0x([0-9a-f]{8})", re.M)
+_OUTPUT_TYPE = re.compile(r"^output (\d+) .*, (int8|float32)\)$", re.M)
 _FIGURE = re.compile(
     r"^(static RAM \(\.data \+ \.bss\)|stack high-water \(model_run\)|instructions \(model_run\)): (\d+)", re.M
 )
@@ -51,26 +52,35 @@ def build_host(project: Path, cflags: str = STRICT_HOST_CFLAGS, sanitize: str = 
 
 
 def run_host(
-    project: Path, inputs: list[np.ndarray], output_shapes: list[tuple[int, ...]], tag: str = ""
+    project: Path,
+    inputs: list[np.ndarray],
+    output_shapes: list[tuple[int, ...]],
+    tag: str = "",
+    output_dtypes: list[str] | None = None,
 ) -> list[np.ndarray]:
-    """Run model_host on inputs given in the declared layout; outputs in the declared layout."""
+    """Run model_host on inputs given in the declared layout, each as raw bytes of its own dtype (float32 or
+    int8); outputs in the declared layout, float32 unless `output_dtypes` says otherwise."""
     paths = []
     for i, x in enumerate(inputs):
         path = project / f"in{i}{tag}.bin"
-        np.ascontiguousarray(x, dtype="<f4").tofile(path)
+        np.ascontiguousarray(x, dtype=np.int8 if x.dtype == np.int8 else "<f4").tofile(path)
         paths.append(str(path))
+    dtypes = output_dtypes or ["float32"] * len(output_shapes)
     outdir = project / f"out{tag}"
     outdir.mkdir(exist_ok=True)
     cmd = [str(project / "model_host"), *paths, "-o", str(outdir)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         raise BuildError(f"model_host failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return [np.fromfile(outdir / f"out{j}.bin", dtype="<f4").reshape(s) for j, s in enumerate(output_shapes)]
+    return [
+        np.fromfile(outdir / f"out{j}.bin", dtype=np.int8 if d == "int8" else "<f4").reshape(s)
+        for j, (s, d) in enumerate(zip(output_shapes, dtypes))
+    ]
 
 
 @dataclass
 class QemuRun:
-    outputs: list[np.ndarray]  # flat, declared order
+    outputs: list[np.ndarray]  # flat, declared order, float32 or int8
     static_ram: int  # .data + .bss as the image reports it
     stack_bytes: int  # high-water mark of model_run (with one SysTick exception frame)
     instructions: int  # executed by model_run (SysTick resolution: 40 instructions)
@@ -90,12 +100,13 @@ def run_qemu(project: Path, timeout: float = 120) -> QemuRun:
     values: dict[int, dict[int, int]] = {}
     for j, offset, bits in _OUTPUT.findall(text):
         values.setdefault(int(j), {})[int(offset)] = int(bits, 16)
+    dtypes = {int(j): d for j, d in _OUTPUT_TYPE.findall(text)}
     outputs = []
     for j in sorted(values):
         flat = np.zeros(len(values[j]), dtype=np.uint32)
         for offset, bits in values[j].items():
             flat[offset] = bits
-        outputs.append(flat.view(np.float32))
+        outputs.append(flat.astype(np.uint8).view(np.int8) if dtypes.get(j) == "int8" else flat.view(np.float32))
     figures = {name: int(v) for name, v in _FIGURE.findall(text)}
     if len(figures) != 3:
         raise BuildError(f"QEMU run printed no figures:\n{text[-2000:]}")
@@ -121,17 +132,19 @@ def section_sizes(elf: Path) -> dict[str, int]:
 
 def qemu_inputs(graph: Graph) -> list[np.ndarray]:
     """The inputs main.c builds into the Cortex-M image, in the declared layout (as onnxruntime takes
-    them): xorshift32 values k / 2^23 - 1 filled in stored order, input after input."""
+    them): xorshift32 values filled in stored order, input after input; float32 inputs get k / 2^23 - 1
+    for the top 24 bits k, int8 inputs the top byte."""
     state = XORSHIFT_SEED
     result = []
     for name in graph.inputs:
         t = graph.tensors[name]
-        values = np.empty(t.numel, dtype=np.float32)
+        int8 = t.dtype == "int8"
+        values = np.empty(t.numel, dtype=np.int8 if int8 else np.float32)
         for i in range(t.numel):
             state ^= (state << 13) & 0xFFFFFFFF
             state ^= state >> 17
             state ^= (state << 5) & 0xFFFFFFFF
-            values[i] = ((state >> 8) - 8388608) / 8388608.0
+            values[i] = np.uint8(state >> 24).view(np.int8) if int8 else ((state >> 8) - 8388608) / 8388608.0
         stored = values.reshape(t.shape)
         result.append(stored if t.perm is None else stored.transpose(np.argsort(t.perm)))
     return result

@@ -1,19 +1,24 @@
 """What every operator lowering shares: the per-step call context, the constant and parameter pools,
 and the checks and attribute decoding several operators need.
 
-A lowering is one small class per ONNX operator (onnx2c style): `prepare` refuses what its kernel cannot
-do, at compile time and with the node's name; `emit` returns the C statements of one plan step.
+A lowering is one small class per ONNX operator (onnx2c style), with a method pair per element type it has
+kernels for (`f32`: float32 models, `s8`: int8 QDQ models). As in TFLite Micro's Prepare/Eval split,
+`prepare` runs once per op: it refuses what its kernel cannot do (at compile time, with the node's name) and
+computes everything the op's calls share (kernel parameters, requantization multipliers, constant arrays);
+`emit` turns one plan step into C statements using that data. `runtime` names the runtime files the op's
+calls need.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from pexcp.backends.c.cfmt import c_float_array, c_struct
-from pexcp.backends.c.memory import ArenaMap, Ptr, channel_size
+from pexcp.backends.c.cfmt import c_float_array, c_int_array, c_struct
+from pexcp.backends.c.memory import CTYPES, ArenaMap, Ptr, channel_size
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Node, Op, Tensor
 from pexcp.plan.plan import Step
@@ -34,13 +39,16 @@ class Pools:
     params_text: list[str] = field(default_factory=list)
     weight_bytes: int = 0
 
-    def array(self, key: str, values: np.ndarray, comment: str) -> Ptr:
+    def array(self, key: str, values: np.ndarray, comment: str, dtype: str = "float32") -> Ptr:
         if key not in self.arrays:
             name = f"w{len(self.arrays)}"
             self.arrays[key] = name
-            self.array_text.append(c_float_array(name, values, comment))
-            self.weight_bytes += int(np.size(values)) * 4
-        return Ptr(self.arrays[key])
+            if dtype == "float32":
+                self.array_text.append(c_float_array(name, values, comment))
+            else:
+                self.array_text.append(c_int_array(name, values, CTYPES[dtype], comment))
+            self.weight_bytes += int(np.size(values)) * np.dtype(dtype).itemsize
+        return Ptr(self.arrays[key], 0, dtype)
 
     def struct(self, ctype: str, fields: dict[str, object]) -> str:
         probe = c_struct(ctype, "@", fields)
@@ -65,7 +73,12 @@ class Call:
     out_range: tuple[int, int]  # output channels written
     in_range: tuple[int, int] | None  # channels read of sliced inputs (None: whole inputs)
     mode: int  # INIT / ACT bits for accumulating kernels
-    clamp: tuple[float, float]  # activation fused into the kernel
+    clamp: tuple[float, float]  # activation fused into the kernel (float ops)
+    data: Any = None  # what the lowering's prepare computed for the op
+
+    @property
+    def dtype(self) -> str:
+        return op_dtype(self.graph, self.op)
 
     @property
     def out(self) -> Tensor:
@@ -88,26 +101,63 @@ class Call:
         return self.out_range == (0, self.out.channels or 1)
 
     def out_count(self) -> int:
-        """Floats of the output region this call writes."""
+        """Elements of the output region this call writes."""
         return self.out.numel if self.whole_output else (self.out_range[1] - self.out_range[0]) * channel_size(self.out)
 
-    def const(self, name: str, values: np.ndarray | None = None, tag: str = "") -> Ptr:
+    def const(self, name: str, values: np.ndarray | None = None, tag: str = "", dtype: str = "float32") -> Ptr:
         """A constant as a flash array; `values` overrides the stored one (e.g. transposed weights)."""
         data = self.graph.constants[name] if values is None else values
-        return self.pools.array(f"{name}|{tag}", data, f"{name} {tag}".strip())
+        return self.pools.array(f"{name}|{tag}|{dtype}", data, f"{name} {tag}".strip(), dtype)
 
     def struct(self, ctype: str, fields: dict[str, object]) -> str:
         return self.pools.struct(ctype, fields)
 
 
+def op_dtype(graph: Graph, op: Op) -> str:
+    """`s8` for the ops of an int8 QDQ model (quantized kernels, the quantize/dequantize at its boundary,
+    data movement on int8 tensors), `f32` for float32 ops; BadInputError for anything else."""
+    if op.quant or op.requant or op.op_type in ("QuantizeLinear", "DequantizeLinear"):
+        return "s8"
+    dtypes = {graph.tensors[t].dtype for t in graph.activation_inputs(op) + op.outputs}
+    if dtypes == {"float32"}:
+        return "f32"
+    if dtypes == {"int8"}:
+        return "s8"
+    raise BadInputError(
+        f"cannot compile: node {op.name!r} works on {', '.join(sorted(dtypes))} tensors; the C backend runs "
+        "float32 models and int8 QDQ models"
+    )
+
+
 class Lowering:
-    """How one ONNX operator becomes kernel calls. Subclasses set `op_types` and override what differs."""
+    """How one ONNX operator becomes kernel calls. Subclasses set `op_types`, implement `prepare_<dtype>`
+    and `emit_<dtype>` for each element type they have kernels for, and override what differs."""
 
     op_types: tuple[str, ...] = ()
     fuses_clamp = False  # the kernel applies a leading Relu/Clip epilogue itself
+    files: dict[str, tuple[str, ...]] = {}  # runtime files (without .c) per dtype
 
-    def prepare(self, graph: Graph, op: Op) -> None:
-        """Raise BadInputError for anything the kernel cannot compute."""
+    def prepare(self, graph: Graph, op: Op) -> Any:
+        """Check the op (BadInputError for anything the kernel cannot compute) and return its per-op data."""
+        dtype = op_dtype(graph, op)
+        method = getattr(self, f"prepare_{dtype}", None)
+        if method is None:
+            raise refuse(op, f"no {'int8' if dtype == 's8' else 'float32'} kernel")
+        return method(graph, op)
+
+    def emit(self, call: Call) -> list[str]:
+        return getattr(self, f"emit_{call.dtype}")(call)
+
+    def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
+        """The runtime files (without .c) the op's calls need."""
+        return self.files.get(op_dtype(graph, op), ())
+
+    finish_files: tuple[str, ...] = ("requant_acc_s8",)
+
+    def finish(self, call: Call, acc: Ptr) -> list[str]:
+        """The step after an int8 op's accumulating steps when the plan keeps its int32 sums in a separate
+        accumulator: requantize them into the int8 output (in place, same start address)."""
+        raise refuse(call.op, "cannot finish an accumulator")
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         """Output channel c depends only on input channel c, so a slice reads the same input slice."""
@@ -121,8 +171,6 @@ class Lowering:
         """The op can consume a range of its input channels and add partial sums into its whole output."""
         return False
 
-    def emit(self, call: Call) -> list[str]:
-        raise NotImplementedError
 
 
 def refuse(op: Op | Node, why: str) -> BadInputError:

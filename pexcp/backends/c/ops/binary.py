@@ -1,14 +1,17 @@
 """Add, Sub, Mul, Div, PRelu -> pexcp_binary with broadcasting, as ops (either operand may be a constant)
-or as the epilogue of another op's call (a constant operand applied in place to the region it wrote)."""
+or as the epilogue of another op's call (a constant operand applied in place to the region it wrote).
+int8 QDQ Add of two activations of the same shape (TFLite's ADD) -> pexcp_add_s8."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from pexcp.backends.c import quant
 from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import (
     NO_CLAMP, RANK, Call, Lowering, check_rank, contiguous_strides, padded, refuse,
 )
+from pexcp.backends.c.ops.qdq import activation_limits, output_quant, tensor_quant
 from pexcp.ir import Graph, Node, Op
 
 OPS = {"Add": "PEXCP_ADD", "Sub": "PEXCP_SUB", "Mul": "PEXCP_MUL", "Div": "PEXCP_DIV", "PRelu": "PEXCP_PRELU"}
@@ -46,8 +49,9 @@ def _params(call: Call, node: Op | Node, a: tuple[int, ...], b: tuple[int, ...],
 class BinaryLowering(Lowering):
     op_types = tuple(OPS)
     fuses_clamp = True
+    files = {"f32": ("binary",), "s8": ("add_s8",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
         names = op.inputs[:2]
         if not any(n in graph.tensors for n in names):
             raise refuse(op, "needs an activation operand")
@@ -55,6 +59,28 @@ class BinaryLowering(Lowering):
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return True
+
+    def prepare_s8(self, graph: Graph, op: Op) -> quant.AddQuant:
+        a, b = op.inputs[:2]
+        out = graph.tensors[op.outputs[0]]
+        if op.op_type != "Add" or a not in graph.tensors or b not in graph.tensors:
+            raise refuse(op, "int8 binary ops: only Add of two activations")
+        if graph.tensors[a].shape != out.shape or graph.tensors[b].shape != out.shape:
+            raise refuse(op, "int8 Add needs operands of the output's shape (no broadcasting)")
+        return quant.add_quant(
+            *tensor_quant(op, a), *tensor_quant(op, b), *output_quant(op), activation_limits(graph, op, op.epilogue)
+        )
+
+    def emit_s8(self, call: Call) -> list[str]:
+        q = call.data
+        params = call.struct("pexcp_add_s8_params", {
+            "in1_offset": q.in1_offset, "in2_offset": q.in2_offset, "out_offset": q.out_offset,
+            "in1_mult": q.in1_mult, "in2_mult": q.in2_mult, "out_mult": q.out_mult,
+            "in1_shift": q.in1_shift, "in2_shift": q.in2_shift, "out_shift": q.out_shift,
+            "left_shift": q.left_shift, "act_min": q.act_min, "act_max": q.act_max,
+        })
+        a, b = call.op.inputs[:2]
+        return [f"pexcp_add_s8(&{params}, {call.input(a)}, {call.input(b)}, {call.output()}, {call.out_count()});"]
 
     def _operand(self, call: Call, name: str) -> Ptr:
         """Pointer to the operand at the first output channel of the call (broadcast operands as they are)."""
@@ -69,7 +95,7 @@ class BinaryLowering(Lowering):
             raise refuse(call.op, f"a channel slice of the lower-rank operand {name!r} is not supported")
         return call.arena.pointer(call.step.index, name, c0, c1)
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         a, b = call.op.inputs[:2]
         params = _params(call, call.op, _shape(call.graph, a), _shape(call.graph, b), call.clamp)
         c0, c1 = call.out_range

@@ -7,18 +7,30 @@ from __future__ import annotations
 import math
 
 from pexcp.backends.c.ops.base import Call, Lowering, check_rank, refuse
+from pexcp.backends.c.ops.qdq import same_quant
 from pexcp.ir import Graph, Op
 
 
 class ConcatLowering(Lowering):
     op_types = ("Concat",)
+    files = {"f32": ("concat",), "s8": ("bytes",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
         if any(name and name not in graph.tensors and name not in graph.constants for name in op.inputs):
             raise refuse(op, "an input is neither an activation nor a constant")
         check_rank(op, graph.tensors[op.outputs[0]].shape, rank=8)
 
-    def emit(self, call: Call) -> list[str]:
+    def prepare_s8(self, graph: Graph, op: Op) -> None:
+        self.prepare_f32(graph, op)
+        if any(n in graph.constants for n in op.inputs) or op.epilogue:
+            raise refuse(op, "an int8 Concat joins activations only")
+        if op.quant and not all(same_quant(op, t, op.outputs[0]) for t in graph.activation_inputs(op)):
+            raise refuse(op, "an int8 Concat cannot requantize its inputs (they must share the output's scale)")
+
+    def emit_s8(self, call: Call) -> list[str]:
+        return self.emit_f32(call)
+
+    def emit_f32(self, call: Call) -> list[str]:
         graph, shape = call.graph, call.out.shape
         axis = int(call.op.attrs["axis"]) % len(shape)
         outer, out_block, offset = math.prod(shape[:axis]), math.prod(shape[axis:]), 0
@@ -31,6 +43,7 @@ class ConcatLowering(Lowering):
                 src, dims = call.input(name, sliced=False), graph.tensors[name].shape
             block = math.prod(dims[axis:])
             if name not in call.op.gathered:
-                lines.append(f"pexcp_concat({src}, {out.shifted(offset)}, {outer}, {block}, {out_block});")
+                kernel = "pexcp_concat" if call.dtype == "f32" else "pexcp_concat_bytes"
+                lines.append(f"{kernel}({src}, {out.shifted(offset)}, {outer}, {block}, {out_block});")
             offset += block
         return lines

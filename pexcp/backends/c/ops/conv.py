@@ -1,18 +1,38 @@
-"""Conv -> pexcp_conv: full, grouped and depthwise 1-D/2-D convolutions."""
+"""Conv -> pexcp_conv (float32) / pexcp_conv_s8 (int8 QDQ: TFLite's CONV_2D and DEPTHWISE_CONV_2D with
+per-channel weights): full, grouped and depthwise 1-D/2-D convolutions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
+from pexcp.backends.c import quant
+from pexcp.backends.c.memory import Ptr, channel_size
 from pexcp.backends.c.ops.base import (
     Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial, window_attrs,
 )
+from pexcp.backends.c.ops.qdq import activation_limits, int_array, output_quant, quantized, tensor_quant
 from pexcp.ir import Graph, Op
+
+
+@dataclass
+class ConvS8:
+    """An int8 conv's Prepare: the params struct, the int8 weights, the int32 bias and the per-channel
+    requantization (TFLite Micro's PopulateConvolutionQuantizationParams)."""
+
+    fields: dict[str, int]
+    weights: np.ndarray
+    bias: np.ndarray | None
+    q: quant.ConvQuant
 
 
 class ConvLowering(Lowering):
     op_types = ("Conv",)
     fuses_clamp = True
+    files = {"f32": ("conv",), "s8": ("conv_s8",)}
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def check(self, graph: Graph, op: Op) -> None:
         if op.inputs[0] not in graph.tensors:
             raise refuse(op, "its data input must be an activation")
         w = require_constant(graph, op, 1, "weight")
@@ -25,6 +45,64 @@ class ConvLowering(Lowering):
         if x[1] % group or y[1] % group or w.shape[1] * group != x[1]:
             raise refuse(op, f"group {group} does not divide its {x[1]} input / {y[1]} output channels")
         window_attrs(op, x, y, list(w.shape[2:]))
+
+    def geometry(self, graph: Graph, op: Op) -> dict[str, int]:
+        """The conv_params fields every dtype shares: shapes, window (far pads implied by the output size)."""
+        x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
+        w = graph.constants[op.inputs[1]]
+        window = window_attrs(op, x, y, list(w.shape[2:]))
+        del window["pad_b"], window["pad_r"]  # the output size already fixes the far edge
+        (in_h, in_w), (out_h, out_w) = spatial(x), spatial(y)
+        return {
+            "in_c": x[1], "in_h": in_h, "in_w": in_w, "out_c": y[1], "out_h": out_h, "out_w": out_w,
+            **window, "group": self._group(op),
+        }
+
+    def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:
+        self.check(graph, op)
+        return self.geometry(graph, op)
+
+    def prepare_s8(self, graph: Graph, op: Op) -> ConvS8:
+        self.check(graph, op)
+        x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+        if x.shape[0] != 1:
+            raise refuse(op, "int8 convolutions need batch size 1")
+        s_in, zp_in = tensor_quant(op, op.inputs[0])
+        s_out, zp_out = output_quant(op)
+        w = quantized(graph, op, op.inputs[1], "weight", "int8")
+        if w.axis not in (None, 0):
+            raise refuse(op, f"its weights are quantized along axis {w.axis}, not per output channel")
+        bias = None
+        if len(op.inputs) > 2 and op.inputs[2]:
+            bias = quantized(graph, op, op.inputs[2], "bias", "int32").values
+        q = quant.conv_quant(s_in, zp_in, w.scale, s_out, zp_out, y.shape[1], activation_limits(graph, op, op.epilogue))
+        fields = {
+            **self.geometry(graph, op), "in_offset": q.in_offset, "out_offset": q.out_offset,
+            "act_min": q.act_min, "act_max": q.act_max,
+        }
+        return ConvS8(fields, w.values, bias, q)
+
+    def emit_s8(self, call: Call) -> list[str]:
+        op, d = call.op, call.data
+        params = call.struct("pexcp_conv_s8_params", d.fields)
+        w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
+        bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
+        mult = int_array(call, d.q.mult, "int32", f"{op.name}: requantization multipliers")
+        shift = int_array(call, d.q.shift, "int32", f"{op.name}: requantization shifts")
+        oc0, oc1 = call.out_range
+        ic0, ic1 = call.in_range or (0, call.tensor(op.inputs[0]).shape[1])
+        out = call.output()
+        if out.dtype == "int32":  # partial sums into the accumulator: `out` is never written (no PEXCP_ACT)
+            acc, out = out, Ptr(out.base, out.offset, "int8")
+        else:
+            acc = "0"
+        return [
+            f"pexcp_conv_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, {shift}, "
+            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, 0);"
+        ]
+
+    def finish(self, call: Call, acc: Ptr) -> list[str]:
+        return requant_acc(call, acc, call.data.q)
 
     def _group(self, op: Op) -> int:
         return int(op.attrs.get("group", 1))
@@ -41,17 +119,10 @@ class ConvLowering(Lowering):
     def accumulates(self, graph: Graph, op: Op) -> bool:
         return self._group(op) == 1
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         op = call.op
-        x, y = call.tensor(op.inputs[0]), call.out
-        w = call.graph.constants[op.inputs[1]]
-        window = window_attrs(op, x.shape, y.shape, list(w.shape[2:]))
-        del window["pad_b"], window["pad_r"]  # the output size already fixes the far edge
-        (in_h, in_w), (out_h, out_w) = spatial(x.shape), spatial(y.shape)
-        params = call.struct("pexcp_conv_params", {
-            "in_c": x.shape[1], "in_h": in_h, "in_w": in_w, "out_c": y.shape[1], "out_h": out_h, "out_w": out_w,
-            **window, "group": self._group(op), "act_min": call.clamp[0], "act_max": call.clamp[1],
-        })
+        x = call.tensor(op.inputs[0])
+        params = call.struct("pexcp_conv_params", {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]})
         bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
         oc0, oc1 = call.out_range
         ic0, ic1 = call.in_range or (0, x.shape[1])
@@ -60,3 +131,17 @@ class ConvLowering(Lowering):
             f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
         )
         return per_image(call, line)
+
+
+def requant_acc(call: Call, acc: Ptr, q: quant.ConvQuant) -> list[str]:
+    """The finishing step of an int8 op whose partial sums the plan kept in an int32 accumulator: requantize
+    every output channel into the int8 output, which lies over the accumulator's first bytes."""
+    op, out = call.op, call.out
+    mult = int_array(call, q.mult, "int32", f"{op.name}: requantization multipliers")
+    shift = int_array(call, q.shift, "int32", f"{op.name}: requantization shifts")
+    inner = channel_size(out) if len(out.shape) > 2 else 1
+    channels = out.channels or 1
+    return [
+        f"pexcp_requant_acc_s8({acc}, {call.output()}, {inner}, {mult}, {shift}, {q.out_offset}, {q.act_min}, "
+        f"{q.act_max}, 0, {channels});"
+    ]

@@ -1,5 +1,7 @@
-"""Gemm and MatMul -> pexcp_gemm. Constant B is emitted transposed (N x K) so the kernel reads both
-operands of each dot product contiguously; beta * C is folded into one bias array at compile time."""
+"""Gemm and MatMul -> pexcp_gemm (float32) / pexcp_fully_connected_s8 (int8 QDQ: TFLite's FULLY_CONNECTED,
+its bias the constant Add epilogue of a MatMul or the C input of a Gemm). Constant B is emitted transposed
+(N x K) so the kernel reads both operands of each dot product contiguously; beta * C is folded into one bias
+array at compile time."""
 
 from __future__ import annotations
 
@@ -7,7 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pexcp.backends.c import quant
+from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import Call, Lowering, mode_name, optional_constant, refuse
+from pexcp.backends.c.ops.conv import requant_acc
+from pexcp.backends.c.ops.qdq import activation_limits, int_array, output_quant, quantized, tensor_quant
 from pexcp.ir import Graph, Op
 
 
@@ -20,9 +26,21 @@ class _Dims:
     trans_b: bool  # B as given is N x K
 
 
+@dataclass
+class FullyConnectedS8:
+    """An int8 fully connected layer's Prepare (TFLite Micro's CalculateOpDataFullyConnected)."""
+
+    fields: dict[str, int]
+    weights: np.ndarray  # N x K int8
+    bias: np.ndarray | None  # N int32
+    bias_name: str
+    q: quant.ConvQuant
+
+
 class GemmLowering(Lowering):
     op_types = ("Gemm", "MatMul")
     fuses_clamp = True
+    files = {"f32": ("gemm",), "s8": ("fully_connected_s8",)}
 
     def _dims(self, graph: Graph, op: Op) -> _Dims:
         a = graph.tensors[op.inputs[0]].shape
@@ -38,12 +56,66 @@ class GemmLowering(Lowering):
         m, k = (a[1], a[0]) if trans_a else a
         return _Dims(m, b[0] if trans_b else b[1], k, trans_a, trans_b)
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def check(self, graph: Graph, op: Op) -> _Dims:
         if op.inputs[0] not in graph.tensors:
             raise refuse(op, "its A input must be an activation")
-        self._dims(graph, op)
         if op.op_type == "Gemm":
             optional_constant(graph, op, 2)
+        return self._dims(graph, op)
+
+    def prepare_f32(self, graph: Graph, op: Op) -> _Dims:
+        return self.check(graph, op)
+
+    def prepare_s8(self, graph: Graph, op: Op) -> FullyConnectedS8:
+        d = self.check(graph, op)
+        if d.trans_a or op.inputs[1] not in graph.constants:
+            raise refuse(op, "int8 products need an untransposed activation A and constant weights B")
+        if op.op_type == "Gemm" and (op.attrs.get("alpha", 1.0) != 1.0 or op.attrs.get("beta", 1.0) != 1.0):
+            raise refuse(op, "int8 Gemm needs alpha = beta = 1")
+        s_in, zp_in = tensor_quant(op, op.inputs[0])
+        s_out, zp_out = output_quant(op)
+        w = quantized(graph, op, op.inputs[1], "weight", "int8")
+        per_channel = w.scale.size > 1
+        if per_channel and w.axis != (0 if d.trans_b else 1):
+            raise refuse(op, f"its weights are quantized along axis {w.axis}, not per output feature")
+        weights = w.values if d.trans_b else w.values.T  # TFLite's N x K
+        epilogue = list(op.epilogue)
+        bias_name = op.inputs[2] if op.op_type == "Gemm" and len(op.inputs) > 2 else ""
+        if op.op_type == "MatMul" and epilogue and epilogue[0].op_type == "Add":  # the bias of TFLite's FC
+            bias_name = next(i for i in epilogue.pop(0).inputs if i in graph.constants)
+        bias = None
+        if bias_name:
+            bias = quantized(graph, op, bias_name, "bias", "int32").values.reshape(-1)
+            if bias.size != d.n:
+                raise refuse(op, f"its bias has {bias.size} values for {d.n} outputs")
+        q = quant.fully_connected_quant(s_in, zp_in, w.scale, s_out, zp_out, d.n, activation_limits(graph, op, epilogue))
+        fields = {
+            "m": d.m, "n": d.n, "k": d.k, "in_offset": q.in_offset, "out_offset": q.out_offset,
+            "act_min": q.act_min, "act_max": q.act_max,
+        }
+        return FullyConnectedS8(fields, np.ascontiguousarray(weights), bias, bias_name, q)
+
+    def emit_s8(self, call: Call) -> list[str]:
+        op, d = call.op, call.data
+        params = call.struct("pexcp_fc_s8_params", d.fields)
+        w = call.const(op.inputs[1], d.weights, tag="int8, as N x K", dtype="int8")
+        bias = call.const(d.bias_name, d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
+        mult = int_array(call, d.q.mult, "int32", f"{op.name}: requantization multipliers")
+        shift = int_array(call, d.q.shift, "int32", f"{op.name}: requantization shifts")
+        n0, n1 = call.out_range if len(call.out.shape) == 2 else (0, d.fields["n"])
+        k0, k1 = call.in_range or (0, d.fields["k"])
+        out = call.output()
+        if out.dtype == "int32":  # partial sums into the accumulator: `out` is never written (no PEXCP_ACT)
+            acc, out = out, Ptr(out.base, out.offset, "int8")
+        else:
+            acc = "0"
+        return [
+            f"pexcp_fully_connected_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, "
+            f"{shift}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, 0);"
+        ]
+
+    def finish(self, call: Call, acc: Ptr) -> list[str]:
+        return requant_acc(call, acc, call.data.q)
 
     def _single_row(self, graph: Graph, op: Op) -> bool:
         d = self._dims(graph, op)
@@ -55,9 +127,9 @@ class GemmLowering(Lowering):
     def accumulates(self, graph: Graph, op: Op) -> bool:
         return self._single_row(graph, op) and len(graph.tensors[op.inputs[0]].shape) == 2
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         op, graph = call.op, call.graph
-        d = self._dims(graph, op)
+        d = call.data
         b_name = op.inputs[1]
         if b_name in graph.constants:
             b = graph.constants[b_name]

@@ -22,14 +22,25 @@ def unary_call(graph: Graph, node: Node, src: Ptr, dst: Ptr, count: int) -> str:
     return {"Sigmoid": "pexcp_sigmoid", "HardSwish": "pexcp_hard_swish", "Tanh": "pexcp_tanh"}[node.op_type] + f"({head});"
 
 
+def unary_files(graph: Graph, node: Node) -> tuple[str, ...]:
+    """The runtime file of a float unary node's kernel."""
+    if clamp_of(graph, node) is not None:
+        return ("clip",)
+    return ({"LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "Sigmoid": "sigmoid", "HardSwish": "hard_swish",
+             "Tanh": "tanh"}[node.op_type],)
+
+
 class UnaryLowering(Lowering):
     op_types = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
 
-    def prepare(self, graph: Graph, op: Op) -> None:
+    def prepare_f32(self, graph: Graph, op: Op) -> None:
         clamp_of(graph, op)  # Clip bounds must be constants
+
+    def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
+        return unary_files(graph, op.core)
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return True
 
-    def emit(self, call: Call) -> list[str]:
+    def emit_f32(self, call: Call) -> list[str]:
         return [unary_call(call.graph, call.op.core, call.input(call.op.inputs[0]), call.output(), call.out_count())]

@@ -1,13 +1,16 @@
 /* main.c: test harness of a model compiled by `pexcp compile --harness`.
  *
  * Host build (make host):  ./model_host in0.bin [in1.bin ...] -o outdir
- *   Input i is read from the i-th file as raw little-endian float32 in the model's declared layout (as
- *   onnxruntime takes it); output j is written to outdir/out<j>.bin the same way.
+ *   Input i is read from the i-th file as raw little-endian values of its type (float32 or int8) in the
+ *   model's declared layout (as onnxruntime and TFLite Micro take it); output j is written to
+ *   outdir/out<j>.bin the same way.
  * Cortex-M build (make qemu, PEXCP_QEMU defined): fills the inputs with built-in pseudo-random values
- *   (xorshift32 below, in [-1, 1), in stored order), runs the model once and prints over semihosting the
- *   outputs (exact float32 bits and a decimal approximation), static RAM, the stack high-water mark and
- *   the instructions model_run() executed (SysTick under qemu -icount shift=0).
- * Both fill the arena with NaNs first, so a step that reads bytes no step wrote shows in the outputs.
+ *   (xorshift32 below: floats in [-1, 1), int8 values the top byte, in stored order), runs the model once
+ *   and prints over semihosting the outputs (exact float32 bits or the int8 value, and a decimal), static
+ *   RAM, the stack high-water mark and the instructions model_run() executed (SysTick under qemu -icount
+ *   shift=0).
+ * Both fill the arena with 0xFF bytes first (NaNs as float32), so a step that reads bytes no step wrote
+ * shows in the outputs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,33 +40,41 @@ static long declared_offset(const harness_port *p, long i)
 #ifndef PEXCP_QEMU
 #include <stdlib.h>
 
-static int load(const harness_port *p, float *stored, const char *path)
+static size_t elem_bytes(const harness_port *p)
+{
+    return p->dtype == HARNESS_INT8 ? 1 : 4;
+}
+
+static int load(const harness_port *p, void *stored, const char *path)
 {
     const long n = port_size(p);
-    float *raw = malloc((size_t)n * sizeof *raw);
+    const size_t size = elem_bytes(p);
+    unsigned char *raw = malloc((size_t)n * size);
     FILE *f = fopen(path, "rb");
-    int ok = raw && f && fread(raw, sizeof *raw, (size_t)n, f) == (size_t)n && fgetc(f) == EOF;
+    int ok = raw && f && fread(raw, size, (size_t)n, f) == (size_t)n && fgetc(f) == EOF;
     if (ok)
         for (long i = 0; i < n; ++i)
-            stored[i] = raw[declared_offset(p, i)];
+            memcpy((unsigned char *)stored + (size_t)i * size, raw + (size_t)declared_offset(p, i) * size, size);
     else
-        fprintf(stderr, "%s: expected exactly %ld float32 values for input %s\n", path, n, p->name);
+        fprintf(stderr, "%s: expected exactly %ld %s values for input %s\n", path, n,
+                p->dtype == HARNESS_INT8 ? "int8" : "float32", p->name);
     if (f)
         fclose(f);
     free(raw);
     return ok;
 }
 
-static int save(const harness_port *p, const float *stored, const char *path)
+static int save(const harness_port *p, const void *stored, const char *path)
 {
     const long n = port_size(p);
-    float *raw = malloc((size_t)n * sizeof *raw);
+    const size_t size = elem_bytes(p);
+    unsigned char *raw = malloc((size_t)n * size);
     FILE *f = fopen(path, "wb");
     int ok = raw && f;
     if (ok) {
         for (long i = 0; i < n; ++i)
-            raw[declared_offset(p, i)] = stored[i];
-        ok = fwrite(raw, sizeof *raw, (size_t)n, f) == (size_t)n;
+            memcpy(raw + (size_t)declared_offset(p, i) * size, (const unsigned char *)stored + (size_t)i * size, size);
+        ok = fwrite(raw, size, (size_t)n, f) == (size_t)n;
     }
     if (f)
         ok = (fclose(f) == 0) && ok;
@@ -134,15 +145,25 @@ static unsigned long ticks(void)
     return ((unsigned long)wraps << 24) + (0xFFFFFFu - value);
 }
 
-/* xorshift32 mapped to k / 2^23 - 1 for a 24-bit k: exact in float32, easy to reproduce elsewhere */
-static float next_value(uint32_t *state)
+static uint32_t xorshift32(uint32_t *state)
 {
     uint32_t x = *state;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
     *state = x;
-    return (float)((int32_t)(x >> 8) - 8388608) * (1.0f / 8388608.0f);
+    return x;
+}
+
+/* a float input: xorshift32 mapped to k / 2^23 - 1 for a 24-bit k, exact in float32, easy to reproduce
+ * elsewhere; an int8 input: the top byte */
+static void next_value(uint32_t *state, const harness_port *p, void *x, long k)
+{
+    const uint32_t bits = xorshift32(state);
+    if (p->dtype == HARNESS_INT8)
+        ((int8_t *)x)[k] = (int8_t)(bits >> 24); /* two's complement of the top byte */
+    else
+        ((float *)x)[k] = (float)((int32_t)(bits >> 8) - 8388608) * (1.0f / 8388608.0f);
 }
 
 /* newlib-nano's printf has no %f: six decimals by hand */
@@ -174,9 +195,9 @@ int main(void)
     uint32_t state = 0x2545F491u;
     memset(model_arena(), 0xFF, MODEL_ARENA_BYTES);
     for (int i = 0; i < MODEL_NUM_INPUTS; ++i) {
-        float *x = model_input(i);
+        void *x = model_input(i);
         for (long k = 0; k < port_size(&harness_inputs[i]); ++k)
-            x[k] = next_value(&state);
+            next_value(&state, &harness_inputs[i], x, k);
     }
 
     /* paint the free stack below this frame; model_run's deepest use is the lowest word overwritten */
@@ -202,13 +223,20 @@ int main(void)
 
     for (int j = 0; j < MODEL_NUM_OUTPUTS; ++j) {
         const harness_port *p = &harness_outputs[j];
-        const float *y = model_output(j);
-        printf("output %d %s (%ld values, declared order)\n", j, p->name, port_size(p));
+        const void *y = model_output(j);
+        const int int8 = p->dtype == HARNESS_INT8;
+        printf("output %d %s (%ld values, declared order, %s)\n", j, p->name, port_size(p), int8 ? "int8" : "float32");
         for (long i = 0; i < port_size(p); ++i) {
             uint32_t bits;
-            memcpy(&bits, &y[i], sizeof bits);
+            if (int8)
+                bits = (uint32_t)(uint8_t)((const int8_t *)y)[i];
+            else
+                memcpy(&bits, (const float *)y + i, sizeof bits);
             printf("y%d[%ld] = 0x%08lx ", j, declared_offset(p, i), (unsigned long)bits);
-            print_decimal(y[i]);
+            if (int8)
+                printf("%d", (int)((const int8_t *)y)[i]);
+            else
+                print_decimal(((const float *)y)[i]);
             putchar('\n');
         }
     }

@@ -1,0 +1,54 @@
+/* Average and max pooling int8 (TFLite Micro's reference_integer_ops::AveragePool / MaxPool): only taps
+ * inside the input count; the average rounds halves away from zero with C division. */
+#include "pexcp_s8.h"
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+void pexcp_average_pool_s8(const pexcp_pool_s8_params *p, const int8_t *in, int8_t *out, int c0, int c1)
+{
+    const long in_hw = (long)p->in_h * p->in_w;
+    for (int c = c0; c < c1; ++c) {
+        const int8_t *x = in + (long)(c - c0) * in_hw;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy * p->stride_h - p->pad_t;
+            const int y_lo = max_int(0, -iy0), y_hi = min_int(p->k_h, p->in_h - iy0);
+            for (int ox = 0; ox < p->out_w; ++ox) {
+                const int ix0 = ox * p->stride_w - p->pad_l;
+                const int x_lo = max_int(0, -ix0), x_hi = min_int(p->k_w, p->in_w - ix0);
+                int32_t sum = 0;
+                int count = 0;
+                for (int ky = y_lo; ky < y_hi; ++ky)
+                    for (int kx = x_lo; kx < x_hi; ++kx, ++count)
+                        sum += x[(long)(iy0 + ky) * p->in_w + ix0 + kx];
+                int32_t avg = 0;
+                if (count > 0)
+                    avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+                *out++ = (int8_t)pexcp_clamp_s32(avg, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+void pexcp_max_pool_s8(const pexcp_pool_s8_params *p, const int8_t *in, int8_t *out, int c0, int c1)
+{
+    const long in_hw = (long)p->in_h * p->in_w;
+    for (int c = c0; c < c1; ++c) {
+        const int8_t *x = in + (long)(c - c0) * in_hw;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy * p->stride_h - p->pad_t;
+            const int y_lo = max_int(0, -iy0), y_hi = min_int(p->k_h, p->in_h - iy0);
+            for (int ox = 0; ox < p->out_w; ++ox) {
+                const int ix0 = ox * p->stride_w - p->pad_l;
+                const int x_lo = max_int(0, -ix0), x_hi = min_int(p->k_w, p->in_w - ix0);
+                int32_t m = -128;
+                for (int ky = y_lo; ky < y_hi; ++ky)
+                    for (int kx = x_lo; kx < x_hi; ++kx) {
+                        const int32_t v = x[(long)(iy0 + ky) * p->in_w + ix0 + kx];
+                        m = v > m ? v : m;
+                    }
+                *out++ = (int8_t)pexcp_clamp_s32(m, p->act_min, p->act_max);
+            }
+        }
+    }
+}

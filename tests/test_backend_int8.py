@@ -1,0 +1,146 @@
+"""The shared int8 models in C against TFLite Micro, bit for bit: every planning method's plan, with the
+model's own I/O types and with `--io int8`, on the host (strict warnings, ASan/UBSan, arena filled with
+0xFF, dead tensors poisoned, 20 random inputs), and the cpsat plans on a Cortex-M4F under QEMU. Also: the
+code an int8 model runs is integer-only."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import INT8_MODELS, model_id
+from int8_oracle import cases, oracle
+from pexcp.backends.c import emit
+from pexcp.backends.c.toolchain import (
+    ARM_TOOLS, build_host, build_qemu, missing_tools, qemu_inputs, run_host, run_qemu,
+)
+from pexcp.ir import Graph
+from pexcp.plan.plan import Plan
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.registry import DEFAULT_METHOD, METHODS
+from backend_helpers import needs_cc
+
+SOLVE_TIMEOUT = 20.0
+RUNTIME_OVERHEAD_LIMIT = 1024  # bytes of static RAM beyond the arena, harness and newlib included
+needs_arm = pytest.mark.skipif(
+    bool(missing_tools()),
+    reason=f"needs {', '.join(ARM_TOOLS)} (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)",
+)
+
+Project = tuple[Graph, Plan, Path]
+
+
+def _has_float_io(model: Path) -> bool:
+    return oracle_dtype(model) == np.float32
+
+
+def oracle_dtype(model: Path) -> np.dtype:
+    return cases(model)[0].x.dtype
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory):
+    """Emit and build each (model, method, io) project once; `--io int8` changes nothing on a model whose
+    I/O is int8 already, so those share the project."""
+    cache: dict[tuple[str, str, str], Project] = {}
+
+    def get(model: Path, method: str, io: str, host: bool = True) -> Project:
+        io = io if _has_float_io(model) else "model"
+        key = (model.stem, method, io)
+        if key not in cache:
+            graph, plan = solve(model, method, SolveOptions(timeout=SOLVE_TIMEOUT, io=io))
+            outdir = tmp_path_factory.mktemp(f"{model.stem}-{method}-{io}")
+            emit(graph, plan, outdir, harness=True)
+            cache[key] = (graph, plan, outdir)
+        if host and not (cache[key][2] / "model_host").exists():
+            build_host(cache[key][2])
+        return cache[key]
+
+    return get
+
+
+def _expected(model: Path, io: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input, output) pairs of TFLite Micro in the I/O types of the compiled model."""
+    if io == "int8":
+        return [(c.x_int8, c.y_int8) for c in cases(model)]
+    return [(c.x, c.y) for c in cases(model)]
+
+
+@needs_cc
+@pytest.mark.slow
+@pytest.mark.parametrize("io", ["model", "int8"])
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("model", INT8_MODELS, ids=model_id)
+def test_int8_model_matches_tflite_micro(model: Path, method: str, io: str, projects) -> None:
+    graph, plan, outdir = projects(model, method, io)
+    assert plan.io == (io if _has_float_io(model) else "model")
+    if io == "int8":  # no float buffer in the plan, the arena or the API
+        assert {b.dtype for b in plan.buffers} <= {"int8", "int32"}
+        header = (outdir / "model.h").read_text()
+        assert "float" not in header and "MODEL_INPUT_0_SCALE" in header and "MODEL_OUTPUT_0_ZERO_POINT" in header
+    for k, (x, y) in enumerate(_expected(model, io)):
+        got = run_host(outdir, [x], [y.shape], tag=str(k), output_dtypes=[y.dtype.name])[0]
+        assert np.array_equal(got, y), f"{model.stem} {method} io={io} input {k}: {got.ravel()[:8]} != {y.ravel()[:8]}"
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@needs_arm
+@pytest.mark.parametrize("io", ["model", "int8"])
+@pytest.mark.parametrize("model", INT8_MODELS, ids=model_id)
+def test_int8_model_on_cortex_m(model: Path, io: str, projects) -> None:
+    if io == "int8" and not _has_float_io(model):
+        pytest.skip("--io int8 compiles the same project as the model's own int8 I/O")
+    graph, plan, outdir = projects(model, DEFAULT_METHOD, io, host=False)
+    build_qemu(outdir)
+    run = run_qemu(outdir, timeout=120)
+    (x,) = qemu_inputs(graph)
+    if io == "int8":  # the built-in int8 input went into the model where TFLite Micro's QUANTIZE output goes
+        got, want = run.outputs[0], _int8_reference(model, x)
+    else:
+        case = oracle(model, x)
+        got, want = run.outputs[0], case.y.ravel()
+    assert np.array_equal(got, want), f"{model.stem} on Cortex-M: {got[:8]} != {want[:8]}"
+    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+    assert run.instructions > 0 and 0 < run.stack_bytes < 4096
+
+
+def _int8_reference(model: Path, x_int8: np.ndarray) -> np.ndarray:
+    """TFLite Micro's int8 output for an int8 input fed past its first QUANTIZE: the float input that
+    QUANTIZE maps to exactly these values (its dequantized value), run through the whole model."""
+    from pexcp.importer import load_graph
+
+    graph = load_graph(model, io="int8")
+    scale, zp = graph.io_quant[graph.inputs[0]]
+    x = (np.float32(scale) * (x_int8.astype(np.float32) - np.float32(zp))).astype(np.float32)
+    case = oracle(model, x)
+    assert np.array_equal(case.x_int8, x_int8), "dequantized values must quantize back to themselves"
+    return case.y_int8.ravel()
+
+
+ARM_COMPILE = ["arm-none-eabi-gcc", "-std=c99", "-O2", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-c"]
+# soft-float calls (__aeabi_fadd, __aeabi_d2iz, ...) and libm entry points: any float arithmetic shows up
+FLOAT_SYMBOL = ("__aeabi_f", "__aeabi_d", "__aeabi_i2f", "__aeabi_ui2f", "__aeabi_l2f", "__aeabi_i2d", "__aeabi_l2d")
+LIBM = ("roundf", "round", "expf", "exp", "floorf", "floor", "lroundf", "sqrtf", "tanhf", "logf", "powf")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(missing_tools(("arm-none-eabi-gcc", "arm-none-eabi-nm"))), reason="needs arm-none-eabi-gcc")
+@pytest.mark.parametrize("model", INT8_MODELS, ids=model_id)
+def test_int8_model_code_is_integer_only(model: Path, projects) -> None:
+    """With int8 I/O, model.c and every runtime file it compiles with do no float arithmetic: built for a
+    soft-float Cortex-M4, their objects call no float helper and no libm function."""
+    graph, plan, outdir = projects(model, DEFAULT_METHOD, "int8", host=False)
+    sources = [outdir / "model.c"] + sorted((outdir / "runtime").glob("*.c"))
+    assert "-lm" not in (outdir / "model.mk").read_text()
+    for src in sources:
+        obj = src.with_suffix(".soft.o")
+        subprocess.run(ARM_COMPILE + ["-o", str(obj), str(src)], check=True, capture_output=True)
+        undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], check=True, capture_output=True, text=True)
+        names = [line.split()[-1] for line in undefined.stdout.splitlines() if line.strip()]
+        floaty = [n for n in names if n.startswith(FLOAT_SYMBOL) or n in LIBM]
+        assert not floaty, f"{src.name} uses float arithmetic: {floaty}"
