@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pexcp.ir import Graph, Op
-from pexcp.ops.base import OpSpec
+from pexcp.ops.base import OpSpec, Rule, same_channels
 
 
 class Reshape(OpSpec):
@@ -14,6 +14,12 @@ class Reshape(OpSpec):
 
     def moves_no_data(self, graph: Graph, op: Op) -> bool:
         return len(graph.activation_inputs(op)) == 1
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        return op.op_type == "Identity" and same_channels(graph, op)
+
+    def split_rule(self, graph: Graph, op: Op) -> Rule:
+        return Rule.OPAQUE  # a view, or a plain copy: nothing for partial execution to gain
 
 
 def permutes_data(shape: tuple[int, ...], perm: list[int]) -> bool:
