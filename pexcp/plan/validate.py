@@ -381,9 +381,11 @@ def _access(m: _Model, step: Step, stored: set[str]) -> _Access:
 def _step_problems(plan: Plan, m: _Model) -> list[str]:
     """Each step names its core node (`op`, `kernel`); an accumulating step's core sums over input channels."""
     problems = []
+    accumulated = {s.op for s in plan.steps if s.accumulate}
     for step in plan.steps:
         core = m.nodes.get(step.op)
-        if core is None or step.op not in step.nodes:
+        finishing = step.slice is None and step.op in accumulated  # the epilogue of completed partial sums
+        if core is None or (step.op not in step.nodes and not finishing):
             problems.append(f"step {step.index}: op {step.op!r} is not one of the nodes it runs")
             continue
         if step.kernel != core.op_type:
@@ -475,20 +477,37 @@ def _size_problems(plan: Plan, m: _Model) -> list[str]:
 
 def _joined(m: _Model, tensor: str) -> tuple[list[str], bool] | None:
     """When `tensor` is the output of a Concat (in int8 QDQ models, of its QuantizeLinear): the stored tensors
-    it joins, in order, and whether they are contiguous byte ranges of it (every axis before the concat axis
-    has size 1). None otherwise."""
+    it joins, in order, and whether each is an unchanged byte range of it (every axis before the concat axis
+    has size 1, and no element changes: same type, and in QDQ models the same scale and zero point on both
+    sides). None otherwise."""
     node = m.producer.get(tensor)
+    quant = None
     if node is not None and node.op_type == "QuantizeLinear":
-        node = m.producer.get(node.input[0])
+        quant, node = node, m.producer.get(node.input[0])
     if node is None or node.op_type != "Concat":
         return None
-    stored = []
+    stored, unchanged = [], True
     for t in node.input:
         dq = m.producer.get(t)
-        stored.append(dq.input[0] if dq is not None and dq.op_type == "DequantizeLinear" else t)
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            stored.append(dq.input[0])
+            unchanged &= quant is not None and _same_params(m, dq, quant)
+        else:
+            stored.append(t)
+            unchanged &= quant is None
+        unchanged &= stored[-1] in m.shapes and m.shapes[stored[-1]][1] == m.shapes[tensor][1]
     shape = m.shapes[tensor][0]
     axis = _attr(node, "axis", 0) % len(shape)
-    return stored, all(d == 1 for d in shape[:axis])
+    return stored, unchanged and all(d == 1 for d in shape[:axis])
+
+
+def _same_params(m: _Model, a: onnx.NodeProto, b: onnx.NodeProto) -> bool:
+    """Two quantize/dequantize nodes use equal constant scales and zero points (and axis)."""
+    pa, pb = list(a.input[1:]), list(b.input[1:])
+    if len(pa) != len(pb) or _attr(a, "axis", 1) != _attr(b, "axis", 1):
+        return False
+    return all(x in m.constants and y in m.constants and np.array_equal(m.constants[x], m.constants[y])
+               for x, y in zip(pa, pb) if x or y)
 
 
 def _nbytes(m: _Model, tensor: str) -> int:
@@ -541,10 +560,11 @@ def _alias_problems(plan: Plan, m: _Model) -> list[str]:
         if joined is not None and b.tensor in joined[0]:
             inputs, contiguous = joined
             if not contiguous:
-                problems.append(f"{what}, a Concat output that interleaves its inputs")
+                problems.append(f"{what}, a Concat output that interleaves or converts its inputs")
             want = sum(_nbytes(m, t) for t in inputs[: inputs.index(b.tensor)])
             if b.alias_offset != want or b.slice is not None or base.slice is not None:
-                problems.append(f"{what} {b.alias_offset} bytes in, it belongs {want} bytes in, whole")
+                problems.append(f"buffer {b.id} ({b.tensor}) starts {b.alias_offset} bytes into buffer {base.id} "
+                                f"({base.tensor}), it belongs {want} bytes in (whole)")
         elif producer is not None and is_view(m, producer) and producer.input[0] == base.tensor:
             if b.alias_offset != 0 or b.bytes != base.bytes or b.slice != base.slice or b.dtype != base.dtype:
                 problems.append(f"{what} as a view, but not exactly its bytes")
@@ -630,15 +650,21 @@ def _holder_problems(plan: Plan, m: _Model) -> list[str]:
 # ---- following the bytes ------------------------------------------------------------------------------
 
 
+_Label = tuple[str, int]  # (value, arena address of its byte 0)
+
+
 @dataclass
 class _Bytes:
-    """Arena bytes [lo, hi) hold bytes [at, at + hi - lo) of `value`, written by step `step`."""
+    """Arena bytes [lo, hi) hold the values in `labels` (one, or several that share these bytes: a Concat
+    part in place is also part of the Concat's output), last written by step `step` (-1: the caller)."""
 
     lo: int
     hi: int
-    value: str
-    at: int
+    labels: frozenset[_Label]
     step: int
+
+    def cut(self, lo: int, hi: int) -> "_Bytes":
+        return _Bytes(max(lo, self.lo), min(hi, self.hi), self.labels, self.step)
 
 
 class _Arena:
@@ -647,31 +673,42 @@ class _Arena:
     def __init__(self) -> None:
         self.ranges: list[_Bytes] = []
 
-    def write(self, lo: int, hi: int, value: str, at: int, step: int) -> None:
-        kept = []
+    def write(self, lo: int, hi: int, label: _Label, step: int, shared: list[tuple[int, int]] = ()) -> None:
+        """Step `step` writes `label` over [lo, hi). Bytes that already hold it keep what they hold (nothing
+        moves), and `shared` ranges (Concat parts in place) add it to what they hold."""
+        inside, kept = [], []
         for r in self.ranges:
             if r.hi <= lo or hi <= r.lo:
                 kept.append(r)
                 continue
             if r.lo < lo:
-                kept.append(_Bytes(r.lo, lo, r.value, r.at, r.step))
+                kept.append(r.cut(r.lo, lo))
             if hi < r.hi:
-                kept.append(_Bytes(hi, r.hi, r.value, r.at + hi - r.lo, r.step))
-        kept.append(_Bytes(lo, hi, value, at, step))
+                kept.append(r.cut(hi, r.hi))
+            inside.append(r.cut(lo, hi))
+        cuts = sorted({lo, hi} | {x for r in inside for x in (r.lo, r.hi)} | {x for a, b in shared for x in (a, b) if lo < x < hi})
+        for a, b in zip(cuts, cuts[1:]):
+            old = next((r for r in inside if r.lo <= a and b <= r.hi), None)
+            if old is not None and label in old.labels:
+                kept.append(old.cut(a, b))
+            elif old is not None and any(x <= a and b <= y for x, y in shared):
+                kept.append(_Bytes(a, b, old.labels | {label}, old.step))
+            else:
+                kept.append(_Bytes(a, b, frozenset([label]), step))
         self.ranges = sorted(kept, key=lambda r: r.lo)
 
-    def wrong(self, lo: int, hi: int, value: str, at: int) -> _Bytes | None:
-        """The first range of [lo, hi) that does not hold bytes [at, ...) of `value` (a gap: step -1)."""
+    def wrong(self, lo: int, hi: int, label: _Label) -> _Bytes | None:
+        """The first range of [lo, hi) that does not hold `label` (a gap: no labels, step -1)."""
         pos = lo
         for r in self.ranges:
             if r.hi <= pos or r.lo >= hi:
                 continue
             if r.lo > pos:
-                return _Bytes(pos, r.lo, "", 0, -1)
-            if r.value != value or r.at - r.lo != at - lo:
+                return _Bytes(pos, r.lo, frozenset(), -1)
+            if label not in r.labels:
                 return r
             pos = r.hi
-        return None if pos >= hi else _Bytes(pos, hi, "", 0, -1)
+        return None if pos >= hi else _Bytes(pos, hi, frozenset(), -1)
 
 
 def _holder(bufs: list[Buffer], step: int, region: Slice | None, channels: int) -> Buffer | None:
@@ -738,11 +775,12 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
         return _Place(t, b, b.offset + (lo - start) * per_channel, b.offset + (hi - start) * per_channel, lo * per_channel)
 
     def intact(what: str, p: _Place) -> bool:
-        bad = arena.wrong(p.lo, p.hi, m.canonical.get(p.value, p.value), p.at)
+        bad = arena.wrong(p.lo, p.hi, (m.canonical.get(p.value, p.value), p.origin))
         if bad is None:
             return True
-        by = f"step {bad.step} wrote {bad.value!r} there" if bad.step >= 0 else (
-            f"the caller wrote {bad.value!r} there" if bad.value else "it was never written there")
+        held = " and ".join(sorted(repr(v) for v, _ in bad.labels))
+        by = f"step {bad.step} wrote {held} there" if bad.step >= 0 else (
+            f"the caller wrote {held} there" if bad.labels else "it was never written there")
         problems.append(f"{what} {p.value!r} from buffer {p.buffer.id} at bytes {bad.lo}:{bad.hi}, but {by}")
         return False
 
@@ -758,7 +796,7 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
         if p is None:
             problems.append(f"model input {t!r} has no whole buffer live at step 0")
         else:
-            arena.write(p.lo, p.hi, t, p.at, -1)
+            arena.write(p.lo, p.hi, (t, p.origin), -1)
     first_round: dict[str, int] = {}
     for s, (step, acc) in enumerate(zip(plan.steps, accesses)):
         reads: list[_Place] = []
@@ -788,12 +826,16 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
             else:
                 writes.append(p)
         for w in writes:
+            shared = []
             for r in reads:
-                if w.lo < r.hi and r.lo < w.hi and not _in_place(m, step, r, w):
+                if not (w.lo < r.hi and r.lo < w.hi):
+                    continue
+                if _concat_part_in_place(m, r, w):
+                    shared.append((r.lo, r.hi))
+                elif not _in_place(m, step, r, w):
                     problems.append(f"step {s} writes {w.value!r} over {r.value!r} while it reads it, and "
                                     f"cannot do so in place")
-        for w in writes:
-            arena.write(w.lo, w.hi, m.canonical.get(w.value, w.value), w.at, s)
+            arena.write(w.lo, w.hi, (m.canonical.get(w.value, w.value), w.origin), s, shared)
     last = len(plan.steps) - 1
     for t in m.outputs:
         p = place(t, last, None)
@@ -802,6 +844,15 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
         elif written.get(t) or t in m.inputs:
             intact("at the end, model output", p)
     return problems
+
+
+def _concat_part_in_place(m: _Model, r: _Place, w: _Place) -> bool:
+    """`r` is a whole input of the Concat making `w`, already at its place in w's bytes: nothing moves."""
+    joined = _joined(m, w.value)
+    if joined is None or r.value not in joined[0] or not joined[1] or r.at != 0 or w.itemsize != r.itemsize:
+        return False
+    inputs = joined[0]
+    return r.lo == w.origin + sum(_nbytes(m, t) for t in inputs[: inputs.index(r.value)])
 
 
 def _in_place(m: _Model, step: Step, r: _Place, w: _Place) -> bool:
