@@ -26,7 +26,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from pexcp.errors import InvalidPlanError
-from pexcp.importer.onnx_reader import read_model
+from pexcp.importer.onnx_reader import read_model, subgraph_inputs
 from pexcp.layout.problem import Block, addresses_overlap, layout_problems, live_together
 from pexcp.plan.plan import FORMAT, STATUSES, Buffer, Plan, Slice, Step
 
@@ -56,19 +56,6 @@ def _attr(node: onnx.NodeProto, name: str, default=None):
     return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
-def implicit_inputs(node: onnx.NodeProto) -> list[str]:
-    """Values of the enclosing graph read inside the node's subgraphs (If branches, Loop and Scan bodies)."""
-    found: list[str] = []
-    for a in node.attribute:
-        graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
-        for g in graphs:
-            defined = {i.name for i in g.input} | {i.name for i in g.initializer}
-            defined |= {o for n in g.node for o in n.output}
-            for n in g.node:
-                found += [t for t in list(n.input) + implicit_inputs(n) if t and t not in defined]
-    return list(dict.fromkeys(found))
-
-
 @dataclass
 class _Model:
     nodes: dict[str, onnx.NodeProto]
@@ -90,7 +77,7 @@ class _Model:
     @cached_property
     def reads(self) -> dict[str, list[str]]:
         """Node -> the values it reads: its inputs and the values its subgraphs read."""
-        return {k: [t for t in list(n.input) + implicit_inputs(n) if t] for k, n in self.nodes.items()}
+        return {k: [t for t in list(n.input) + subgraph_inputs(n) if t] for k, n in self.nodes.items()}
 
     @cached_property
     def consumers(self) -> dict[str, list[str]]:
