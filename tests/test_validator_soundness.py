@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from backend_helpers import Net
+from onnx_builders import GraphBuilder, save
 from conftest import REPO
 from pexcp.ir import Graph
 from pexcp.plan.plan import Buffer, Plan, Slice, Step
@@ -314,3 +315,38 @@ def test_values_read_inside_a_subgraph_stay_live_until_it_runs(if_model: Path, m
 def test_the_repro_plans_are_rejected(model: str, plan: str, expected: str) -> None:
     found = plan_problems(Plan.load(REPRO / plan), REPRO / model)
     assert any(expected in p for p in found), found
+
+
+# ---- steps name their kernel; Concat parts in place only when no byte changes ------------------------------
+
+
+def test_a_step_names_one_of_its_nodes_and_its_type(convs: Path) -> None:
+    _, plan = solved(convs, rewrites=())
+    bad = copy.deepcopy(plan)
+    bad.steps[0].kernel = "Relu"
+    bad.steps[1].op = "add2"
+    found = plan_problems(bad, convs)
+    assert "step 0: kernel 'Relu', but node 'conv0' is a Conv" in found
+    assert "step 1: op 'add2' is not one of the nodes it runs" in found
+
+
+def test_a_requantizing_concat_keeps_its_inputs_out_of_its_output(tmp_path: Path) -> None:
+    """int8 QDQ Concat whose output scale differs from its inputs': its bytes are not the inputs' bytes."""
+    b = GraphBuilder("qconcat", qdq=True)
+    x = b.input((1, 2, 4, 4))
+    cat = b.concat([b.conv(x, 2), b.conv(x, 2, kernel=1)])
+    b.output(b.conv(cat, 2, kernel=1))
+    model = b.build()
+    quant = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and "concat" in n.input[0])
+    scale = next(i for i in model.graph.initializer if i.name == quant.input[1])
+    scale.CopyFrom(numpy_helper.from_array(np.array(0.2, np.float32), scale.name))
+    path = save(model, tmp_path)
+    graph, plan = solved(path)
+    part = graph.op(next(s.op for s in plan.steps if s.kernel == "Concat")).inputs[0]
+    whole = buffer_of(plan, quant.output[0])
+    assert buffer_of(plan, part).alias_of is None  # pexcp does not gather it
+    bad = copy.deepcopy(plan)
+    p, w = buffer_of(bad, part), buffer_of(bad, whole.tensor)
+    p.alias_of, p.offset, p.alias_offset = w.id, w.offset, 0
+    w.first_step = min(w.first_step, p.first_step)
+    assert any("a Concat output that interleaves or converts its inputs" in x for x in plan_problems(bad, path))
