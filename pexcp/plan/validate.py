@@ -699,6 +699,9 @@ class _Arena:
 
 
 def _holder(bufs: list[Buffer], step: int, region: Slice | None, channels: int) -> Buffer | None:
+    """The buffer holding channels `region` of a value at `step` (None: none, or channels it does not have)."""
+    if region is not None and not (0 <= region.start < region.stop <= channels):
+        return None
     for b in bufs:
         if b.first_step <= step <= b.last_step and (b.slice is None or b.slice.covers(region, channels)):
             return b
