@@ -50,6 +50,14 @@ def move_family(plan: Plan, rnd: random.Random) -> Plan | None:
     return _fit_arena(plan)
 
 
+def swap_offsets(plan: Plan, rnd: random.Random) -> Plan | None:
+    """Two buffers trade offsets (a relayout that is often legal when their sizes match)."""
+    same = [(a, b) for a in plan.buffers for b in plan.buffers if a.id < b.id and a.bytes == b.bytes]
+    a, b = rnd.choice(same) if same and rnd.random() < 0.7 else rnd.sample(plan.buffers, 2)
+    a.offset, b.offset = b.offset, a.offset
+    return _fit_arena(plan)
+
+
 def move_past_the_end(plan: Plan, rnd: random.Random) -> Plan | None:
     """A buffer to fresh bytes after everything else; an alias stops being one."""
     b = rnd.choice(plan.buffers)
@@ -195,8 +203,8 @@ def drop_buffer_slice(plan: Plan, rnd: random.Random) -> Plan | None:
 
 
 MUTATIONS: list[Mutation] = [
-    move_offset, move_family, move_past_the_end, shorten, lengthen, swap_steps, drop_step, duplicate_step,
-    make_alias, shift_alias, flip_accumulate, move_slice_edge, drop_buffer_slice,
+    move_offset, move_family, swap_offsets, move_past_the_end, shorten, lengthen, swap_steps, drop_step,
+    duplicate_step, make_alias, shift_alias, flip_accumulate, move_slice_edge, drop_buffer_slice,
 ]
 
 
