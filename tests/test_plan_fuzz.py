@@ -45,10 +45,24 @@ def concat_model():
     return b.build()
 
 
+def views_model():
+    """Pad + MaxPool, a data-moving Transpose, Reshape and Flatten views, a Gemm head with a Relu (its partial
+    sums accumulate apart from its output when split), and a size-1 Transpose (a view)."""
+    b = GraphBuilder("views", seed=2)
+    x = b.conv(b.input((1, 4, 4, 4)), 6, act="relu")
+    p = b.maxpool(b.spatial_pad(x, 1, 1, 1, 1), kernel=3, stride=1)
+    t = b.reshape(b.transpose(p, [0, 2, 3, 1]), [1, 96])
+    g = b.gemm(t, 8, act="relu")
+    u = b.transpose(b.reshape(b.global_avgpool(x), [1, 6, 1, 1]), [0, 2, 1, 3])
+    b.output(b.softmax(g), b.flatten(u))
+    return b.build()
+
+
 MODELS = {
     "mbconv": lambda: mbconv_chain(n_blocks=1, channels=4, expand=2, hw=4, head=True),
     "dag": lambda: random_dag_model(seed=3, n_ops=7, hw=4, channels=(2, 4)),
     "concat": concat_model,
+    "views": views_model,
 }
 BASES = [("reorder", None), ("tflm", None), ("pex-greedy", 0.7)]  # (method, budget as a fraction of reorder's)
 
