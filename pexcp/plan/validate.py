@@ -279,7 +279,8 @@ def _layout_input_problems(plan: Plan, m: _Model) -> list[str]:
     problems = []
     for name, perm in plan.input_layouts.items():
         if name not in m.inputs or sorted(perm) != list(range(len(m.shape(name)))):
-            problems.append(f"input_layouts: {name!r} is not a model input of that rank, or {perm} is not a permutation")
+            problems.append(f"input_layouts: {name!r} is not a model input of that rank, or {perm} is not a "
+                            f"permutation")
         else:
             m.layouts[name] = tuple(perm)
     for k, node in m.nodes.items():  # the file's order is topological
@@ -291,6 +292,7 @@ def _layout_input_problems(plan: Plan, m: _Model) -> list[str]:
         if node.op_type in UNARY and params_scalar and len(node.output) == 1:
             m.layouts[node.output[0]] = perm
         elif node.op_type == "Pad" and node.input[0] in m.layouts and all(t in m.constants for t in node.input[1:] if t):
+            # the importer stores the pads permuted with the input; the backend pads what is stored
             m.layouts[node.output[0]] = perm
         elif not (node.op_type == "Transpose" and is_view(m, node)):
             problems.append(f"{permuted[0]!r} is stored transposed (input_layouts), but node {k!r} ({node.op_type}) "
@@ -308,7 +310,6 @@ class _Access:
 
     reads: dict[str, Slice | None]
     writes: dict[str, Slice | None]
-    nodes: list[onnx.NodeProto]
 
 
 def _union(a: Slice | None, b: Slice | None) -> Slice | None:
@@ -362,7 +363,7 @@ def _access(m: _Model, step: Step, stored: set[str]) -> _Access:
                 r = None
             need[t] = r if t not in need else _union(need[t], r)
     reads = {t: r for t, r in need.items() if t not in made}
-    return _Access(reads, writes, nodes)
+    return _Access(reads, writes)
 
 
 def _step_problems(plan: Plan, m: _Model) -> list[str]:
