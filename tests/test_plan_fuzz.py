@@ -4,7 +4,7 @@ poisoned arena (NaNs everywhere at start and in every dead buffer), and run agai
 backend tests' tolerance. A mutant the validator accepts whose C differs (or that the backend cannot place)
 is a validator bug.
 
-Seeded and small by default (about 20 s of CPU: 30 mutants per base plan, 6 builds per model);
+Seeded and small by default (about 20 s of CPU: 30 mutants per base plan, 4 builds per model);
 PEXCP_FUZZ_MUTANTS=<n per base plan> (which also lifts the build cap, PEXCP_FUZZ_BUILDS) and
 PEXCP_FUZZ_SEED=<seed> run a longer or different campaign, e.g.
 `PEXCP_FUZZ_MUTANTS=400 .venv/bin/python -m pytest -q -s tests/test_plan_fuzz.py`.
@@ -33,7 +33,7 @@ from pexcp.solvers.registry import SolveOptions, solve
 
 MUTANTS = int(os.environ.get("PEXCP_FUZZ_MUTANTS", "30"))  # per base plan
 SEED = int(os.environ.get("PEXCP_FUZZ_SEED", "0"))
-BUILDS = int(os.environ.get("PEXCP_FUZZ_BUILDS", "6" if "PEXCP_FUZZ_MUTANTS" not in os.environ else "100000"))
+BUILDS = int(os.environ.get("PEXCP_FUZZ_BUILDS", "4" if "PEXCP_FUZZ_MUTANTS" not in os.environ else "100000"))
 
 
 def concat_model():
