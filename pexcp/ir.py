@@ -45,13 +45,15 @@ class Tensor:
 
 @dataclass
 class Node:
-    """One ONNX node as imported: positional inputs ("" when absent), outputs and decoded attributes."""
+    """One ONNX node as imported: positional inputs ("" when absent), outputs and decoded attributes;
+    `implicit` are the values its subgraphs (If/Loop/Scan bodies) read from the enclosing graph."""
 
     name: str
     op_type: str
     inputs: list[str]
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
+    implicit: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,8 +128,9 @@ class Graph:
     """"model": inputs and outputs have the model's types; "int8": boundary quantize/dequantize removed."""
 
     def activation_inputs(self, op: Op) -> list[str]:
-        """Stored tensors the op reads, in order, without duplicates."""
-        return list(dict.fromkeys(t for t in op.inputs if t in self.tensors))
+        """Stored tensors the op reads, in order, without duplicates: its inputs, then the values its
+        subgraphs read (they stay live until the op runs)."""
+        return list(dict.fromkeys(t for t in op.inputs + op.core.implicit if t in self.tensors))
 
     @cached_property
     def producer(self) -> dict[str, Op]:

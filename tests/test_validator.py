@@ -301,4 +301,5 @@ def test_in_place_output_whose_base_is_still_read_later(case) -> None:
     (block_input,) = skip & set(graph.activation_inputs(graph.op(expand.op)))  # read by the expand and the Add
     base, out = buffer_of(plan, block_input), produced_by(graph, plan, expand)
     out.alias_of, out.offset = base.id, base.offset  # claims to overwrite the block input from this step
-    assert any("started to overwrite" in p for p in problems_of(case, plan))
+    found = problems_of(case, plan)
+    assert any(f"reads {block_input!r} from buffer {base.id}" in p and f"wrote {out.tensor!r} there" in p for p in found)

@@ -14,7 +14,7 @@ from pexcp.cli.options import (
     BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, read_plan, solve_options,
 )
-from pexcp.errors import BadInputError
+from pexcp.errors import BadInputError, InvalidPlanError
 from pexcp.importer import load_graph
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
@@ -48,7 +48,30 @@ def _saved(model: Path, path: Path) -> tuple[Graph, Plan]:
         raise BadInputError(
             f"{path} is not a valid plan for {model.name}: {problems[0]}{more}; see `pexcp validate {model} {path}`"
         )
+    problem = _kernel_problem(graph, plan)
+    if problem is not None:
+        raise BadInputError(f"cannot compile {path}: {problem}")
     return graph, plan
+
+
+def _kernel_problem(graph: Graph, plan: Plan) -> str | None:
+    """A valid plan the C backend still cannot follow: each step must be one kernel call of pexcp's import
+    of the model (the same ONNX nodes fused the same way, under the plan's rewrites), and the inputs stored
+    in the layout the import gives them."""
+    layouts = {k: tuple(v) for k, v in plan.input_layouts.items()}
+    if layouts != dict(graph.input_layouts):
+        return f"its input_layouts {layouts} differ from its rewrites' {dict(graph.input_layouts)}"
+    accumulated = {s.op for s in plan.steps if s.accumulate}
+    for step in plan.steps:
+        ops = [op for op in graph.ops if op.name == step.op]
+        if not ops:
+            return f"step {step.index} runs {step.op!r}, which is not one kernel call of this model's import"
+        nodes, whole = set(step.nodes), set(ops[0].nodes)
+        finishing = step.slice is None and step.op in accumulated
+        if not (nodes <= whole if finishing or step.accumulate else nodes == whole):
+            return (f"step {step.index} runs nodes {sorted(nodes)}, but pexcp's kernel {step.op!r} runs "
+                    f"{sorted(whole)}")
+    return None
 
 
 @app.command("compile")
@@ -96,7 +119,12 @@ def compile_(
     problem = over_budget(plan)
     if problem is not None:
         raise problem
-    project = emit(graph, plan, output, harness=harness)
+    try:
+        project = emit(graph, plan, output, harness=harness)
+    except InvalidPlanError as e:
+        if plan_file is None:
+            raise  # pexcp's own plan: a bug
+        raise BadInputError(f"cannot compile {plan_file}: {e.problems[0]}") from None
     console.print(
         f"C project written to {output}: arena {plan.arena_bytes:,} B, weights {project.weight_bytes:,} B, "
         f"{project.calls} kernel calls, kernels: {', '.join(project.kernels)}"

@@ -13,7 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from pexcp.importer.fold import dequantized_constants, folded_node_names
-from pexcp.importer.onnx_reader import graph_inputs
+from pexcp.importer.onnx_reader import graph_inputs, subgraph_inputs
 from pexcp.ir import Graph, Node, Op, QuantizedConstant, Tensor
 from pexcp.ops import spec
 
@@ -74,7 +74,7 @@ def _node(n: onnx.NodeProto) -> Node:
         elif isinstance(value, bytes):
             value = value.decode()
         attrs[a.name] = value
-    return Node(n.name, n.op_type, list(n.input), list(n.output), attrs)
+    return Node(n.name, n.op_type, list(n.input), list(n.output), attrs, subgraph_inputs(n))
 
 
 def _group(nodes: list[Node], constants: dict[str, np.ndarray], graph_outputs: set[str]) -> list[Op]:
@@ -147,7 +147,7 @@ def _absorb_dequant(n: Node, dequant: dict[str, Node], constants: dict[str, np.n
         op.quant[dq.inputs[0]] = (constants[dq.inputs[1]], _zero_point(dq, constants))
         if dq.name not in op.nodes:
             op.nodes.append(dq.name)
-    return Node(n.name, n.op_type, inputs, list(n.outputs), dict(n.attrs))
+    return Node(n.name, n.op_type, inputs, list(n.outputs), dict(n.attrs), list(n.implicit))
 
 
 def _zero_point(n: Node, constants: dict[str, np.ndarray]) -> np.ndarray:

@@ -75,6 +75,20 @@ def _name_nodes(model: onnx.ModelProto) -> None:
         seen.add(name)
 
 
+def subgraph_inputs(node: onnx.NodeProto) -> list[str]:
+    """Values of the enclosing graph that the node's subgraphs (If branches, Loop and Scan bodies) read: the
+    node reads them as surely as its inputs, so they must stay live until it runs."""
+    found: list[str] = []
+    for a in node.attribute:
+        graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+        for g in graphs:
+            defined = {i.name for i in g.input} | {i.name for i in g.initializer}
+            defined |= {o for n in g.node for o in n.output}
+            for n in g.node:
+                found += [t for t in list(n.input) + subgraph_inputs(n) if t and t not in defined]
+    return list(dict.fromkeys(found))
+
+
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     initializers = {i.name for i in model.graph.initializer}
     return [i for i in model.graph.input if i.name not in initializers]

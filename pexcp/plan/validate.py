@@ -1,52 +1,103 @@
 """Check a plan against its ONNX model, independently of every planner.
 
 It reads the model itself and checks, in the model's own node and value names: buffers fit the arena and
-never overlap another live buffer (views lie inside their base, inputs of a Concat written in place at their
-place in its output); buffer sizes match their tensors; every computing node runs, once, or in channel
-slices that cover every channel exactly once; producers run before consumers; every input of a step and
-every output it writes is resident at that step.
+never overlap another live buffer; buffer sizes match their tensors; every computing node runs, once, or in
+channel slices that cover every channel exactly once; producers run before consumers; every input of a step
+and every output it writes is resident at that step, in exactly one buffer. Aliases are of three kinds only:
+a view (an op that moves no data) inside its input's bytes, an input of a Concat written in place at its
+place in the Concat's output, or an in-place output that takes over the bytes of an input its op reads
+element by element. Finally it follows every byte through the schedule: each value a step reads must be
+the one its producer wrote there, not overwritten since (by a later write, or by the same step writing over
+bytes it still reads).
+
+The validator has its own view of ONNX operators (below, in ONNX terms), deliberately independent of the
+importer's, the planners' and the backend's, so a mistake in one of those cannot hide here.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from pexcp.errors import InvalidPlanError
-from pexcp.importer.onnx_reader import read_model
+from pexcp.importer.onnx_reader import read_model, subgraph_inputs
 from pexcp.layout.problem import Block, addresses_overlap, layout_problems, live_together
 from pexcp.plan.plan import FORMAT, STATUSES, Buffer, Plan, Slice, Step
 
-# ops whose output channel c depends only on input channel c (axis 1)
-_CHANNELWISE = {
-    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
-    "Add", "Sub", "Mul", "Div", "PRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "QuantizeLinear", "DequantizeLinear", "Pad", "Identity", "Cast",
+# ---- the validator's view of ONNX operators ------------------------------------------------------------
+
+# y[i] = f(x[i]) for the first input x; any further inputs are parameters (bounds, scales, zero points)
+UNARY = {
+    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Celu", "Softplus",
+    "Softsign", "ThresholdedRelu", "Gelu", "Mish", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Floor",
+    "Ceil", "Round", "Sign", "Erf", "Sin", "Cos", "Not", "Cast", "QuantizeLinear", "DequantizeLinear",
+    "BatchNormalization",  # inference form: per-channel scale and shift
 }
+# y[i] = f(a[i], b[i], ...) after numpy broadcasting of every input to the output's shape
+BROADCASTING = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "And", "Or", "Xor",
+    "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Mod", "BitShift",
+}
+# the output is the input's bytes, unchanged (a Transpose is one too when it moves no data)
+VIEWS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
+# output channel c is computed from input channel c alone (a window over its spatial axes)
+POOLS = {"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}
 # recomputed inside every consumer's kernel, so it may appear in several steps
-_RECOMPUTED = {"DequantizeLinear"}
-# ops whose output may alias their input as a view of the same bytes (anything else aliasing is in place)
-_VIEWS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"}
+RECOMPUTED = {"DequantizeLinear"}
+
+
+def _attr(node: onnx.NodeProto, name: str, default=None):
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
 @dataclass
 class _Model:
     nodes: dict[str, onnx.NodeProto]
     shapes: dict[str, tuple[tuple[int, ...], str]]  # value -> (shape, dtype)
-    constants: set[str]  # initializers, including values folded from constant subgraphs
+    constants: dict[str, np.ndarray]  # initializers, including values folded from constant subgraphs
     inputs: list[str]
     outputs: list[str]
     sha256: str
+    layouts: dict[str, tuple[int, ...]] = field(default_factory=dict)  # values stored permuted (input_layouts)
 
     @cached_property
     def producer(self) -> dict[str, onnx.NodeProto]:
         return {o: n for n in self.nodes.values() for o in n.output}
+
+    @cached_property
+    def order(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.nodes)}
+
+    @cached_property
+    def reads(self) -> dict[str, list[str]]:
+        """Node -> the values it reads: its inputs and the values its subgraphs read."""
+        return {k: [t for t in list(n.input) + subgraph_inputs(n) if t] for k, n in self.nodes.items()}
+
+    @cached_property
+    def consumers(self) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = defaultdict(list)
+        for k, ts in self.reads.items():
+            for t in dict.fromkeys(ts):
+                users[t].append(k)
+        return users
+
+    def shape(self, t: str) -> tuple[int, ...]:
+        return tuple(self.constants[t].shape) if t in self.constants else self.shapes[t][0]
+
+    @cached_property
+    def canonical(self) -> dict[str, str]:
+        """Value -> the value whose bytes it is: through views (see `is_view`) to the value that owns them."""
+        canon: dict[str, str] = {}
+        for k, n in self.nodes.items():
+            for o in n.output:
+                canon[o] = canon.get(n.input[0], n.input[0]) if is_view(self, n) else o
+        return canon
 
 
 def _read(path: Path, plan: Plan) -> _Model:
@@ -57,7 +108,7 @@ def _read(path: Path, plan: Plan) -> _Model:
         tt = vi.type.tensor_type
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
         shapes[vi.name] = (tuple(d.dim_value for d in tt.shape.dim), dtype)
-    constants = {i.name for i in g.initializer}
+    constants = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     m = _Model(
         nodes={n.name: n for n in g.node},
         shapes=shapes,
@@ -89,17 +140,108 @@ def _caller_quantizes(m: _Model) -> None:
 
 
 def _channels(m: _Model, tensor: str) -> int:
-    shape = m.shapes[tensor][0]
+    shape = m.shape(tensor)
     return shape[1] if len(shape) >= 2 else 1
 
 
-def _is_channelwise(m: _Model, node: onnx.NodeProto) -> bool:
-    if node.op_type in _CHANNELWISE:
-        return True
+def _elements(m: _Model, tensor: str) -> int:
+    return int(np.prod(m.shape(tensor), dtype=np.int64))
+
+
+def _out_shape(m: _Model, node: onnx.NodeProto) -> tuple[int, ...] | None:
+    return m.shapes[node.output[0]][0] if len(node.output) == 1 and node.output[0] in m.shapes else None
+
+
+def elementwise_inputs(m: _Model, node: onnx.NodeProto) -> set[str]:
+    """Inputs x of `node` such that output element i depends on element i of x alone (x has the output's
+    shape): the inputs the output may overwrite in place, reading each element before writing it."""
+    out = _out_shape(m, node)
+    if out is None or not node.input:
+        return set()
+    if node.op_type in UNARY or node.op_type in VIEWS:
+        candidates = [node.input[0]]
+    elif node.op_type in BROADCASTING:
+        candidates = list(node.input)
+    else:
+        return set()
+    return {x for x in candidates if x and x not in m.constants and m.shape(x) == out}
+
+
+def channel_inputs(m: _Model, node: onnx.NodeProto) -> set[str]:
+    """Activation inputs x of `node` such that output channel c (axis 1) depends on channel c of x alone:
+    computing output channels [c0, c1) needs only channels [c0, c1) of x. Every other input is read whole."""
+    out = _out_shape(m, node)
+    if out is None or len(out) < 2 or not node.input or node.input[0] in m.constants:
+        return set()
+    x, t = node.input[0], node.op_type
+    same = len(m.shape(x)) == len(out) and m.shape(x)[1] == out[1]
+    if t in UNARY or t == "Identity" or t in POOLS:
+        return {x} if same else set()
+    if t in BROADCASTING:  # an input broadcast along channels (size 1, or lower rank) is read whole
+        return {a for a in node.input if a and a not in m.constants and len(m.shape(a)) == len(out)
+                and m.shape(a)[1] == out[1]}
+    if t == "Conv":  # depthwise without a channel multiplier; with one, channel c reads c // multiplier
+        return {x} if same and _attr(node, "group", 1) == out[1] else set()
+    if t == "Pad":
+        return {x} if same and _pads_keep_channels(m, node) else set()
+    return set()
+
+
+def _pads_keep_channels(m: _Model, node: onnx.NodeProto) -> bool:
+    """A Pad adds nothing on the batch and channel axes (constant pads, any mode)."""
+    rank = len(m.shape(node.input[0]))
+    if _attr(node, "pads") is not None:
+        pads, axes = list(_attr(node, "pads")), list(range(rank))
+    else:
+        if len(node.input) < 2 or node.input[1] not in m.constants:
+            return False
+        pads = [int(v) for v in m.constants[node.input[1]].reshape(-1)]
+        axes = list(range(rank))
+        if len(node.input) > 3 and node.input[3]:
+            if node.input[3] not in m.constants:
+                return False
+            axes = [int(a) % rank for a in m.constants[node.input[3]].reshape(-1)]
+    half = len(pads) // 2
+    return all(not (pads[i] or pads[half + i]) for i, a in enumerate(axes) if a in (0, 1))
+
+
+def accumulates(m: _Model, node: onnx.NodeProto) -> bool:
+    """The node is a sum over its first input's axis 1 (a conv without groups, Gemm or MatMul of a matrix), so
+    it can consume that input in channel slices, adding partial sums into its whole output."""
+    x = node.input[0] if node.input else ""
+    if not x or x in m.constants:
+        return False
     if node.op_type == "Conv":
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        return group > 1 and group == _channels(m, node.input[0])
+        return _attr(node, "group", 1) == 1
+    if node.op_type == "Gemm":
+        return not _attr(node, "transA", 0)
+    return node.op_type == "MatMul" and len(m.shape(x)) == 2
+
+
+def _moves_no_data(shape: tuple[int, ...], perm: list[int], stored: tuple[int, ...] | None) -> bool:
+    """A Transpose by `perm` of a value stored transposed by `stored` (None: as declared) leaves its bytes in
+    the order the output is stored in: the axes that are not of size 1 keep their order."""
+    real = [a for a in perm if shape[a] != 1]
+    return real == [a for a in (stored or range(len(shape))) if shape[a] != 1]
+
+
+def is_view(m: _Model, node: onnx.NodeProto) -> bool:
+    """The node's output is its first input's bytes unchanged: Reshape & co. of the same element type, or a
+    Transpose that moves no data (only size-1 axes move, or the input is stored already transposed)."""
+    if len(node.output) != 1 or not node.input or node.input[0] in m.constants or node.input[0] not in m.shapes:
+        return False
+    src, dst = m.shapes[node.input[0]], m.shapes.get(node.output[0])
+    if dst is None or src[1] != dst[1]:
+        return False
+    if node.op_type in VIEWS:
+        return True
+    if node.op_type == "Transpose":
+        perm = list(_attr(node, "perm", list(reversed(range(len(src[0]))))))
+        return _moves_no_data(src[0], perm, m.layouts.get(node.input[0]))
     return False
+
+
+# ---- entry points --------------------------------------------------------------------------------------
 
 
 def plan_problems(plan: Plan, model_path: Path) -> list[str]:
@@ -111,12 +253,14 @@ def plan_problems(plan: Plan, model_path: Path) -> list[str]:
         return problems + [f"cannot read model {model_path}: {e}"]
     if plan.model_sha256 != m.sha256:
         problems.append("model_sha256 does not match the model file")
+    problems += _layout_input_problems(plan, m)
+    problems += _step_problems(plan, m)
     problems += _layout_problems(plan)
-    problems += _place_problems(plan, m)
     problems += _size_problems(plan, m)
+    problems += _alias_problems(plan, m)
     problems += _coverage_problems(plan, m)
-    problems += _dependency_problems(plan, m)
-    problems += _takeover_problems(plan, m)
+    problems += _holder_problems(plan, m)
+    problems += _dataflow_problems(plan, m)
     return problems
 
 
@@ -144,30 +288,155 @@ def _header_problems(plan: Plan) -> list[str]:
     return problems
 
 
+# ---- input layouts -------------------------------------------------------------------------------------
+
+
+def _layout_input_problems(plan: Plan, m: _Model) -> list[str]:
+    """`input_layouts` says a model input is stored transposed. Only ops that compute each element alone
+    (with scalar parameters), and constant Pads, may read such a value (their output is stored the same
+    way); a Transpose by the same permutation turns it back into the declared layout without moving data.
+    Anything else would read the bytes in the wrong order."""
+    problems = []
+    for name, perm in plan.input_layouts.items():
+        if name not in m.inputs or sorted(perm) != list(range(len(m.shape(name)))):
+            problems.append(f"input_layouts: {name!r} is not a model input of that rank, or {perm} is not a "
+                            f"permutation")
+        else:
+            m.layouts[name] = tuple(perm)
+    for k, node in m.nodes.items():  # the file's order is topological
+        permuted = [t for t in node.input if t in m.layouts]
+        if not permuted:
+            continue
+        perm = m.layouts[permuted[0]]
+        params_scalar = all(t in m.constants and m.constants[t].size == 1 for t in node.input[1:] if t)
+        if node.op_type in UNARY and params_scalar and len(node.output) == 1:
+            m.layouts[node.output[0]] = perm
+        elif node.op_type == "Pad" and node.input[0] in m.layouts and all(t in m.constants for t in node.input[1:] if t):
+            # the importer stores the pads permuted with the input; the backend pads what is stored
+            m.layouts[node.output[0]] = perm
+        elif not (node.op_type == "Transpose" and is_view(m, node)):
+            problems.append(f"{permuted[0]!r} is stored transposed (input_layouts), but node {k!r} ({node.op_type}) "
+                            f"reads it in its declared layout")
+    problems += [f"model output {t!r} would be stored transposed (input_layouts)" for t in m.outputs if t in m.layouts]
+    return problems
+
+
+# ---- steps ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Access:
+    """What one step reads and writes across its boundary: value -> channels (None: all of it)."""
+
+    reads: dict[str, Slice | None]
+    writes: dict[str, Slice | None]
+
+
+def _union(a: Slice | None, b: Slice | None) -> Slice | None:
+    if a is None or b is None:
+        return None
+    return Slice(min(a.start, b.start), max(a.stop, b.stop))
+
+
+def _read_from_outside(plan: Plan, m: _Model) -> set[str]:
+    """Values some step reads without computing them itself: they must be stored between steps."""
+    found: set[str] = set()
+    for s in plan.steps:
+        names = [n for n in s.nodes if n in m.nodes]
+        made = {o for n in names for o in m.nodes[n].output}
+        found |= {t for n in names for t in m.reads[n]} - made
+    return found
+
+
+def _access(m: _Model, step: Step, stored: set[str]) -> _Access:
+    """The values a step reads and the channels it needs of each, found backwards from what it writes: a
+    sliced step writes channels [c0, c1) of its outputs (an accumulating one, whole outputs, reading channels
+    [c0, c1) of its core's first input); an input read channel-wise by a node needs the channels the node
+    computes, any other input is needed whole."""
+    nodes = sorted((m.nodes[n] for n in dict.fromkeys(step.nodes) if n in m.nodes), key=lambda n: m.order[n.name])
+    made = {o for n in nodes for o in n.output if o}
+    written: Slice | None = None if step.accumulate else step.slice
+    need: dict[str, Slice | None] = {}
+    writes: dict[str, Slice | None] = {}
+    for node in reversed(nodes):
+        region: Slice | None | bool = False  # False: nothing needed yet
+        for o in node.output:
+            if not o:
+                continue
+            if o in stored or o in m.outputs or not m.consumers.get(o):
+                writes[o] = written
+                region = written if region is False else _union(region, written)
+            if o in need:
+                region = need[o] if region is False else _union(region, need[o])
+        if region is False:
+            region = written
+        sliced_input = node.input[0] if step.accumulate and node.name == step.op and node.input else None
+        channelwise = channel_inputs(m, node) if step.slice is not None else set()
+        for t in m.reads[node.name]:
+            if t in m.constants:
+                continue
+            if t == sliced_input:
+                r = step.slice
+            elif t in channelwise:
+                r = region
+            else:
+                r = None
+            need[t] = r if t not in need else _union(need[t], r)
+    reads = {t: r for t, r in need.items() if t not in made}
+    return _Access(reads, writes)
+
+
+def _step_problems(plan: Plan, m: _Model) -> list[str]:
+    """Each step names its core node (`op`, `kernel`); an accumulating step's core sums over input channels."""
+    problems = []
+    accumulated = {s.op for s in plan.steps if s.accumulate}
+    for step in plan.steps:
+        core = m.nodes.get(step.op)
+        finishing = step.slice is None and step.op in accumulated  # the epilogue of completed partial sums
+        if core is None or (step.op not in step.nodes and not finishing):
+            problems.append(f"step {step.index}: op {step.op!r} is not one of the nodes it runs")
+            continue
+        if step.kernel != core.op_type:
+            problems.append(f"step {step.index}: kernel {step.kernel!r}, but node {step.op!r} is a {core.op_type}")
+        if step.accumulate and (step.slice is None or not accumulates(m, core)):
+            problems.append(f"step {step.index} accumulates, but {step.op!r} ({core.op_type}) cannot sum "
+                            f"partial results over slices of its input channels")
+        touched = [t for n in step.nodes if n in m.nodes for t in list(m.reads[n]) + list(m.nodes[n].output)]
+        if step.slice is not None and any(t in m.layouts for t in touched):
+            problems.append(f"step {step.index} runs in channel slices on a value stored transposed")
+        if step.slice is not None:
+            shape = m.shape(core.input[0] if step.accumulate else core.output[0])
+            if len(shape) < 2 or any(d != 1 for d in shape[:1]):
+                problems.append(f"step {step.index} slices a value whose channels are not contiguous (batch > 1)")
+    return problems
+
+
+# ---- buffers -------------------------------------------------------------------------------------------
+
+
+def _family_root(by_id: dict[int, Buffer], b: Buffer) -> int:
+    seen = set()
+    while b.alias_of is not None and b.alias_of in by_id and b.id not in seen:
+        seen.add(b.id)
+        b = by_id[b.alias_of]
+    return b.id
+
+
 def _layout_problems(plan: Plan) -> list[str]:
-    """Owners must not overlap while live. An alias (a view, or an in-place output taking over its input's
-    bytes) lies inside its base's bytes, starts while the base is live, and must not overlap any buffer
-    outside its own family while it is live."""
+    """Owners must not overlap while live. An alias lies inside its base's bytes, starts while the base is
+    live, and must not overlap any buffer outside its own family (a base and all its aliases) while live."""
     problems = []
     by_id = {b.id: b for b in plan.buffers}
     if len(by_id) != len(plan.buffers):
         problems.append("buffer ids are not unique")
     last_step = len(plan.steps) - 1
-
-    def family(b: Buffer) -> int:
-        seen = set()
-        while b.alias_of is not None and b.alias_of in by_id and b.id not in seen:
-            seen.add(b.id)
-            b = by_id[b.alias_of]
-        return b.id
-
     for b in plan.buffers:
         if not (0 <= b.first_step <= b.last_step <= last_step):
             problems.append(f"buffer {b.id} ({b.tensor}) has steps [{b.first_step}, {b.last_step}] outside the schedule")
         if b.alias_of is None:
             continue
         base = by_id.get(b.alias_of)
-        if base is None or family(b) == b.id:
+        if base is None or _family_root(by_id, b) == b.id:
             problems.append(f"buffer {b.id} is an alias of {b.alias_of}, which is not a buffer it can view")
             continue
         if not (base.offset <= b.offset and b.offset + b.bytes <= base.offset + base.bytes):
@@ -178,64 +447,13 @@ def _layout_problems(plan: Plan) -> list[str]:
     owners = [blk for blk, b in zip(blocks, plan.buffers) if b.alias_of is None]
     for p in layout_problems(owners, plan.arena_bytes):
         problems.append(p.replace("block", "buffer"))
-    roots = {b.id: family(b) for b in plan.buffers}
+    roots = {b.id: _family_root(by_id, b) for b in plan.buffers}
     for blk, b in zip(blocks, plan.buffers):
         if b.alias_of is None:
             continue
         for other, o in zip(blocks, plan.buffers):
             if roots[o.id] != roots[b.id] and live_together(blk, other) and addresses_overlap(blk, other) and blk.size and other.size:
-                problems.append(
-                    f"buffer {b.id} ({b.tensor}) overlaps buffer {o.id} ({o.tensor}) while both are live"
-                )
-    return problems
-
-
-def _joined(m: _Model, tensor: str) -> tuple[list[str], bool] | None:
-    """When `tensor` is the output of a Concat (in int8 QDQ models, of its QuantizeLinear): the stored tensors
-    it joins, in order, and whether they are contiguous byte ranges of it (every axis before the concat axis
-    has size 1). None otherwise."""
-    node = m.producer.get(tensor)
-    if node is not None and node.op_type == "QuantizeLinear":
-        node = m.producer.get(node.input[0])
-    if node is None or node.op_type != "Concat":
-        return None
-    stored = []
-    for t in node.input:
-        dq = m.producer.get(t)
-        stored.append(dq.input[0] if dq is not None and dq.op_type == "DequantizeLinear" else t)
-    shape = m.shapes[tensor][0]
-    axis = next((a.i for a in node.attribute if a.name == "axis"), 0) % len(shape)
-    return stored, all(d == 1 for d in shape[:axis])
-
-
-def _nbytes(m: _Model, tensor: str) -> int:
-    shape, dtype = m.shapes[tensor]
-    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-
-
-def _place_problems(plan: Plan, m: _Model) -> list[str]:
-    """An alias starts `alias_offset` bytes into its base: where the Concat puts it for an input of a Concat
-    written in place into its output, at the base's start for any other alias (views, in-place outputs)."""
-    problems = []
-    by_id = {b.id: b for b in plan.buffers}
-    for b in plan.buffers:
-        base = by_id.get(b.alias_of) if b.alias_of is not None else None
-        if base is None or base.tensor not in m.shapes or b.tensor not in m.shapes:
-            continue  # reported by the layout and size checks
-        if b.offset != base.offset + b.alias_offset:
-            problems.append(f"buffer {b.id} ({b.tensor}) is not at its base's offset + alias_offset {b.alias_offset}")
-        joined = _joined(m, base.tensor)
-        want = 0
-        if joined is not None and b.tensor in joined[0]:
-            inputs, contiguous = joined
-            if not contiguous:
-                problems.append(f"buffer {b.id} ({b.tensor}) aliases a Concat output that interleaves its inputs")
-            want = sum(_nbytes(m, t) for t in inputs[: inputs.index(b.tensor)])
-        if b.alias_offset != want:
-            problems.append(
-                f"buffer {b.id} ({b.tensor}) starts {b.alias_offset} bytes into buffer {base.id} ({base.tensor}), "
-                f"it belongs {want} bytes in"
-            )
+                problems.append(f"buffer {b.id} ({b.tensor}) overlaps buffer {o.id} ({o.tensor}) while both are live")
     return problems
 
 
@@ -255,10 +473,117 @@ def _size_problems(plan: Plan, m: _Model) -> list[str]:
             if not (0 <= b.slice.start < b.slice.stop <= channels):
                 problems.append(f"buffer {b.id} ({b.tensor}) slice {b.slice.start}:{b.slice.stop} outside 0:{channels}")
                 continue
+            if len(shape) < 2 or shape[0] != 1 or b.tensor in m.layouts:
+                problems.append(f"buffer {b.id} ({b.tensor}) holds a channel slice, which is not contiguous there")
+                continue
             numel = numel // channels * (b.slice.stop - b.slice.start)
         want = numel * np.dtype(b.dtype).itemsize
         if b.bytes != want:
             problems.append(f"buffer {b.id} ({b.tensor}) has {b.bytes} bytes, needs {want}")
+    return problems
+
+
+def _joined(m: _Model, tensor: str) -> tuple[list[str], bool] | None:
+    """When `tensor` is the output of a Concat (in int8 QDQ models, of its QuantizeLinear): the stored tensors
+    it joins, in order, and whether each is an unchanged byte range of it (every axis before the concat axis
+    has size 1, and no element changes: same type, and in QDQ models the same scale and zero point on both
+    sides). None otherwise."""
+    node = m.producer.get(tensor)
+    quant = None
+    if node is not None and node.op_type == "QuantizeLinear":
+        quant, node = node, m.producer.get(node.input[0])
+    if node is None or node.op_type != "Concat":
+        return None
+    stored, unchanged = [], True
+    for t in node.input:
+        dq = m.producer.get(t)
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            stored.append(dq.input[0])
+            unchanged &= quant is not None and _same_params(m, dq, quant)
+        else:
+            stored.append(t)
+            unchanged &= quant is None
+        unchanged &= stored[-1] in m.shapes and m.shapes[stored[-1]][1] == m.shapes[tensor][1]
+    shape = m.shapes[tensor][0]
+    axis = _attr(node, "axis", 0) % len(shape)
+    return stored, unchanged and all(d == 1 for d in shape[:axis])
+
+
+def _same_params(m: _Model, a: onnx.NodeProto, b: onnx.NodeProto) -> bool:
+    """Two quantize/dequantize nodes use equal constant scales and zero points (and axis)."""
+    pa, pb = list(a.input[1:]), list(b.input[1:])
+    if len(pa) != len(pb) or _attr(a, "axis", 1) != _attr(b, "axis", 1):
+        return False
+    return all(x in m.constants and y in m.constants and np.array_equal(m.constants[x], m.constants[y])
+               for x, y in zip(pa, pb) if x or y)
+
+
+def _nbytes(m: _Model, tensor: str) -> int:
+    shape, dtype = m.shapes[tensor]
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def _writers(plan: Plan, m: _Model, tensor: str) -> list[Step]:
+    return [s for s in plan.steps if any(n in m.nodes and tensor in m.nodes[n].output for n in s.nodes)]
+
+
+def _derived_elementwise(m: _Model, steps: list[Step], src: str, dst: str) -> bool:
+    """`dst` is computed from `src` by nodes of `steps`, each reading its input on the way element by element
+    (elementwise, same shape), and every node of those steps that reads `src` or a value derived from it does
+    so element by element: the steps may write `dst` over `src`."""
+    if not steps:
+        return False
+    names = {n for s in steps for n in s.nodes if n in m.nodes}
+    nodes = sorted((m.nodes[n] for n in names), key=lambda n: m.order[n.name])
+    derived = {src}
+    for node in nodes:
+        reached = derived & set(m.reads[node.name])
+        if not reached:
+            continue
+        if not reached <= elementwise_inputs(m, node) or len(node.output) != 1:
+            return False
+        derived.add(node.output[0])
+    return dst in derived
+
+
+def _alias_problems(plan: Plan, m: _Model) -> list[str]:
+    """Every alias is one of three kinds, at its place in its base (`offset` = base's + `alias_offset`):
+    - a view: its value is made by a view op (see `is_view`) from its base's value; the same bytes, offset 0;
+    - a part of a Concat's output: an input of the Concat written at its place in the output (the Concat must
+      join contiguous byte ranges: every axis before the concat axis has size 1);
+    - an in-place output: computed from its base's value element by element (each node on the way reads
+      it elementwise, the output has the same elements, each no larger), offset 0.
+    """
+    problems = []
+    by_id = {b.id: b for b in plan.buffers}
+    for b in plan.buffers:
+        base = by_id.get(b.alias_of) if b.alias_of is not None else None
+        if base is None or base.tensor not in m.shapes or b.tensor not in m.shapes:
+            continue  # reported by the layout and size checks
+        if b.offset != base.offset + b.alias_offset:
+            problems.append(f"buffer {b.id} ({b.tensor}) is not at its base's offset + alias_offset {b.alias_offset}")
+        joined = _joined(m, base.tensor)
+        producer = m.producer.get(b.tensor)
+        what = f"buffer {b.id} ({b.tensor}) aliases buffer {base.id} ({base.tensor})"
+        if joined is not None and b.tensor in joined[0]:
+            inputs, contiguous = joined
+            if not contiguous:
+                problems.append(f"{what}, a Concat output that interleaves or converts its inputs")
+            want = sum(_nbytes(m, t) for t in inputs[: inputs.index(b.tensor)])
+            if b.alias_offset != want or b.slice is not None or base.slice is not None:
+                problems.append(f"buffer {b.id} ({b.tensor}) starts {b.alias_offset} bytes into buffer {base.id} "
+                                f"({base.tensor}), it belongs {want} bytes in (whole)")
+        elif producer is not None and is_view(m, producer) and producer.input[0] == base.tensor:
+            if b.alias_offset != 0 or b.bytes != base.bytes or b.slice != base.slice or b.dtype != base.dtype:
+                problems.append(f"{what} as a view, but not exactly its bytes")
+        elif _derived_elementwise(m, _writers(plan, m, b.tensor), base.tensor, b.tensor):
+            if b.alias_offset != 0 or b.slice != base.slice or _elements(m, b.tensor) != _elements(m, base.tensor):
+                problems.append(f"{what} in place, but not element for element from its start")
+            elif np.dtype(b.dtype).itemsize > np.dtype(base.dtype).itemsize:
+                problems.append(f"{what} in place, but its elements are larger")
+        else:
+            problems.append(f"{what}, but it is neither a view of it, a part of the Concat making it, nor "
+                            f"computed from it element by element in place")
     return problems
 
 
@@ -275,7 +600,7 @@ def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
         if not steps:
             problems.append(f"node {name!r} ({node.op_type}) never runs")
             continue
-        if node.op_type in _RECOMPUTED:
+        if node.op_type in RECOMPUTED:
             continue
         whole = [s for s in steps if s.slice is None]
         if whole and len(steps) > 1:
@@ -283,9 +608,8 @@ def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
             continue
         if whole:
             continue
-        accumulating = {s.accumulate for s in steps}
-        if len(accumulating) > 1:
-            problems.append(f"node {name!r} mixes accumulating and plain slices")
+        if len({s.accumulate for s in steps}) > 1 or len({s.op for s in steps}) > 1:
+            problems.append(f"node {name!r} mixes accumulating and plain slices, or runs in steps of different ops")
             continue
         # slices count channels of the step's core node (a folded Pad or BatchNormalization, an epilogue or a
         # quantize runs inside it): its output channels, or for partial sums the input channels it reduces
@@ -309,73 +633,100 @@ def _partition_problems(name: str, slices: list[Slice], channels: int) -> list[s
     return []
 
 
-def _needed(m: _Model, step: Step, node: onnx.NodeProto, tensor: str) -> Slice | None:
-    """The channels of `tensor` that `node` reads in `step`: the step's slice for channel-wise nodes and
-    accumulating consumers, the whole tensor otherwise."""
-    if step.slice is not None and (step.accumulate or _is_channelwise(m, node)):
-        return step.slice
-    return None
+def _span(b: Buffer, channels: int) -> tuple[int, int]:
+    return (0, channels) if b.slice is None else (b.slice.start, b.slice.stop)
 
 
-def _dependency_problems(plan: Plan, m: _Model) -> list[str]:
+def _holder_problems(plan: Plan, m: _Model) -> list[str]:
+    """At any step, each channel of a value is in at most one live buffer: where a step finds it, and where
+    its producer put it, is never ambiguous."""
     problems = []
-    writes: dict[str, list[Step]] = defaultdict(list)  # value -> steps producing (part of) it
-    for step in plan.steps:
-        for name in step.nodes:
-            node = m.nodes.get(name)
-            for o in node.output if node is not None else []:
-                writes[o].append(step)
-    buffers: dict[str, list[Buffer]] = defaultdict(list)
+    by_tensor: dict[str, list[Buffer]] = defaultdict(list)
     for b in plan.buffers:
-        buffers[b.tensor].append(b)
-    made = {s.index: {o for n in s.nodes if n in m.nodes for o in m.nodes[n].output} for s in plan.steps}
-    read_from_outside: set[str] = set()  # values some step reads without computing them itself
-    for s in plan.steps:
-        read_from_outside |= {t for n in s.nodes if n in m.nodes for t in m.nodes[n].input} - made[s.index]
-    for step in plan.steps:
-        inside = made[step.index]
-        for name in step.nodes:
-            node = m.nodes.get(name)
-            if node is None:
+        if b.tensor in m.shapes:
+            by_tensor[b.tensor].append(b)
+    for t, bufs in by_tensor.items():
+        channels = _channels(m, t)
+        for i, a in enumerate(bufs):
+            for b in bufs[i + 1 :]:
+                (a0, a1), (b0, b1) = _span(a, channels), _span(b, channels)
+                if a.first_step <= b.last_step and b.first_step <= a.last_step and a0 < b1 and b0 < a1:
+                    problems.append(f"buffers {a.id} and {b.id} both hold channels of {t!r} at the same step")
+    return problems
+
+
+# ---- following the bytes ------------------------------------------------------------------------------
+
+
+_Label = tuple[str, int]  # (value, arena address of its byte 0)
+
+
+@dataclass
+class _Bytes:
+    """Arena bytes [lo, hi) hold the values in `labels` (one, or several that share these bytes: a Concat
+    part in place is also part of the Concat's output), last written by step `step` (-1: the caller)."""
+
+    lo: int
+    hi: int
+    labels: frozenset[_Label]
+    step: int
+
+    def cut(self, lo: int, hi: int) -> "_Bytes":
+        return _Bytes(max(lo, self.lo), min(hi, self.hi), self.labels, self.step)
+
+
+class _Arena:
+    """What every arena byte holds as the schedule runs: a sorted list of disjoint labelled ranges."""
+
+    def __init__(self) -> None:
+        self.ranges: list[_Bytes] = []
+
+    def write(self, lo: int, hi: int, label: _Label, step: int, shared: list[tuple[int, int]] = ()) -> None:
+        """Step `step` writes `label` over [lo, hi). Bytes that already hold it keep what they hold (nothing
+        moves), and `shared` ranges (Concat parts in place) add it to what they hold."""
+        inside, kept = [], []
+        for r in self.ranges:
+            if r.hi <= lo or hi <= r.lo:
+                kept.append(r)
                 continue
-            for t in node.input:
-                if not t or t in m.constants or t in inside:
-                    continue
-                need = _needed(m, step, node, t)
-                problems += _input_problems(plan, m, step, t, need, writes, buffers)
-        for t in sorted(inside):
-            if t in read_from_outside or t in m.outputs:
-                region = None if step.accumulate else step.slice
-                if not any(_holds(b, step.index, region, _channels(m, t)) for b in buffers.get(t, [])):
-                    problems.append(f"step {step.index} writes {t!r} but no buffer holds it at that step")
-    last = len(plan.steps) - 1
-    for t in m.outputs:
-        if not any(b.last_step == last for b in buffers.get(t, [])):
-            problems.append(f"model output {t!r} is not resident at the last step")
-    return problems
+            if r.lo < lo:
+                kept.append(r.cut(r.lo, lo))
+            if hi < r.hi:
+                kept.append(r.cut(hi, r.hi))
+            inside.append(r.cut(lo, hi))
+        cuts = sorted({lo, hi} | {x for r in inside for x in (r.lo, r.hi)} | {x for a, b in shared for x in (a, b) if lo < x < hi})
+        for a, b in zip(cuts, cuts[1:]):
+            old = next((r for r in inside if r.lo <= a and b <= r.hi), None)
+            if old is not None and label in old.labels:
+                kept.append(old.cut(a, b))
+            elif old is not None and any(x <= a and b <= y for x, y in shared):
+                kept.append(_Bytes(a, b, old.labels | {label}, old.step))
+            else:
+                kept.append(_Bytes(a, b, frozenset([label]), step))
+        self.ranges = sorted(kept, key=lambda r: r.lo)
+
+    def wrong(self, lo: int, hi: int, label: _Label) -> _Bytes | None:
+        """The first range of [lo, hi) that does not hold `label` (a gap: no labels, step -1)."""
+        pos = lo
+        for r in self.ranges:
+            if r.hi <= pos or r.lo >= hi:
+                continue
+            if r.lo > pos:
+                return _Bytes(pos, r.lo, frozenset(), -1)
+            if label not in r.labels:
+                return r
+            pos = r.hi
+        return None if pos >= hi else _Bytes(pos, hi, frozenset(), -1)
 
 
-def _holds(b: Buffer, step: int, region: Slice | None, channels: int) -> bool:
-    if not (b.first_step <= step <= b.last_step):
-        return False
-    return b.slice is None or b.slice.covers(region, channels)
-
-
-def _input_problems(plan, m, step, tensor, need, writes, buffers) -> list[str]:
-    problems = []
-    channels = _channels(m, tensor)
-    if tensor not in m.inputs:
-        producers = writes.get(tensor, [])
-        if not producers:
-            return [f"step {step.index} reads {tensor!r}, which no step produces"]
-        relevant = [p for p in producers if p.accumulate or _overlaps(p.slice, need, channels)]
-        late = [p.index for p in relevant if p.index >= step.index]
-        if late:
-            problems.append(f"step {step.index} reads {tensor!r} before step {late[0]} produces it")
-    if not any(_holds(b, step.index, need, channels) for b in buffers.get(tensor, [])):
-        what = f"channels {need.start}:{need.stop} of " if need else ""
-        problems.append(f"step {step.index} reads {what}{tensor!r}, which is not resident then")
-    return problems
+def _holder(bufs: list[Buffer], step: int, region: Slice | None, channels: int) -> Buffer | None:
+    """The buffer holding channels `region` of a value at `step` (None: none, or channels it does not have)."""
+    if region is not None and not (0 <= region.start < region.stop <= channels):
+        return None
+    for b in bufs:
+        if b.first_step <= step <= b.last_step and (b.slice is None or b.slice.covers(region, channels)):
+            return b
+    return None
 
 
 def _overlaps(a: Slice | None, b: Slice | None, channels: int) -> bool:
@@ -384,29 +735,143 @@ def _overlaps(a: Slice | None, b: Slice | None, channels: int) -> bool:
     return lo_a < hi_b and lo_b < hi_a
 
 
-def _takeover_problems(plan: Plan, m: _Model) -> list[str]:
-    """An in-place output overwrites its base while it is written: from its first step on, the base may be
-    read only by the steps that write it, and each only where it writes (the same channel slice)."""
-    problems = []
-    by_id = {b.id: b for b in plan.buffers}
+@dataclass
+class _Place:
+    """Where channels of a value are at a step: arena bytes [lo, hi), starting `at` bytes into the value."""
+
+    value: str
+    buffer: Buffer
+    lo: int
+    hi: int
+    at: int
+
+    @property
+    def origin(self) -> int:
+        """The arena address element 0 of the value would have: in-place writes must keep it."""
+        return self.lo - self.at
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.buffer.dtype).itemsize
+
+
+def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
+    """Run the schedule over arena bytes labelled with the value they hold (a view's bytes are its base's
+    value). Every value a step reads must be where its producer wrote it, unchanged since; a step may write
+    over bytes it reads only in place (computed element by element from them, from the same start, elements
+    no larger). Model inputs are written before step 0, in buffers live from step 0; model outputs are read
+    after the last step. Also: producers run before consumers, and each step's inputs and outputs have a
+    buffer at that step."""
+    problems: list[str] = []
+    buffers: dict[str, list[Buffer]] = defaultdict(list)
     for b in plan.buffers:
-        base = by_id.get(b.alias_of) if b.alias_of is not None else None
-        node = m.producer.get(b.tensor)
-        if base is None or node is None or node.op_type in _VIEWS:
-            continue
-        joined = _joined(m, base.tensor)
-        if joined is not None and b.tensor in joined[0]:  # written into its place in a concat: no takeover
-            continue
-        for step in plan.steps[b.first_step : base.last_step + 1]:
-            nodes = [m.nodes[n] for n in step.nodes if n in m.nodes]
-            readers = [n for n in nodes if base.tensor in n.input]
-            if not readers:
+        if b.tensor in m.shapes:
+            buffers[b.tensor].append(b)
+    stored = _read_from_outside(plan, m)
+    accesses = [_access(m, s, stored) for s in plan.steps]
+    written: dict[str, list[int]] = defaultdict(list)  # value -> steps writing (part of) it
+    for s, acc in enumerate(accesses):
+        for t in acc.writes:
+            written[t].append(s)
+    arena = _Arena()
+
+    def place(t: str, step: int, region: Slice | None) -> _Place | None:
+        channels = _channels(m, t)
+        b = _holder(buffers.get(t, []), step, region, channels)
+        if b is None:
+            return None
+        lo, hi = (0, channels) if region is None else (region.start, region.stop)
+        per_channel = _elements(m, t) // channels * np.dtype(b.dtype).itemsize
+        start = _span(b, channels)[0]
+        return _Place(t, b, b.offset + (lo - start) * per_channel, b.offset + (hi - start) * per_channel, lo * per_channel)
+
+    def intact(what: str, p: _Place) -> bool:
+        bad = arena.wrong(p.lo, p.hi, (m.canonical.get(p.value, p.value), p.origin))
+        if bad is None:
+            return True
+        held = " and ".join(sorted(repr(v) for v, _ in bad.labels))
+        by = f"step {bad.step} wrote {held} there" if bad.step >= 0 else (
+            f"the caller wrote {held} there" if bad.labels else "it was never written there")
+        problems.append(f"{what} {p.value!r} from buffer {p.buffer.id} at bytes {bad.lo}:{bad.hi}, but {by}")
+        return False
+
+    def resident(what: str, t: str, step: int, region: Slice | None) -> _Place | None:
+        where = place(t, step, region)
+        if where is None:
+            chans = f"channels {region.start}:{region.stop} of " if region else ""
+            problems.append(f"{what} {chans}{t!r}, which is not resident then")
+        return where
+
+    for t in m.inputs:  # the caller writes every input before step 0
+        p = place(t, 0, None)
+        if p is None:
+            problems.append(f"model input {t!r} has no whole buffer live at step 0")
+        else:
+            arena.write(p.lo, p.hi, (t, p.origin), -1)
+    first_round: dict[str, int] = {}
+    for s, (step, acc) in enumerate(zip(plan.steps, accesses)):
+        reads: list[_Place] = []
+        for t, region in acc.reads.items():
+            if t not in m.inputs and not written.get(t):
+                problems.append(f"step {s} reads {t!r}, which no step produces")
                 continue
-            writes = any(b.tensor in n.output for n in nodes)
-            same_slice = all(_needed(m, step, n, base.tensor) == step.slice for n in readers)
-            if not writes or not same_slice:
-                problems.append(
-                    f"step {step.index} reads {base.tensor!r} after buffer {b.id} ({b.tensor}) started to "
-                    f"overwrite it"
-                )
+            late = [p for p in written.get(t, []) if p >= s and _overlaps(accesses[p].writes[t], region, _channels(m, t))]
+            if late:
+                problems.append(f"step {s} reads {t!r} before step {late[0]} produces it")
+                continue
+            p = resident(f"step {s} reads", t, s, region)
+            if p is not None and intact(f"step {s} reads", p):
+                reads.append(p)
+        if step.accumulate:  # later rounds add to the partial sums the earlier rounds left
+            for t in acc.writes:
+                if first_round.setdefault(t, s) != s:
+                    p = resident(f"step {s} adds partial sums to", t, s, None)
+                    if p is not None:
+                        intact(f"step {s} adds partial sums to", p)
+        writes: list[_Place] = []
+        for t, region in acc.writes.items():
+            p = place(t, s, region)
+            if p is None:
+                chans = f"channels {region.start}:{region.stop} of " if region else ""
+                problems.append(f"step {s} writes {chans}{t!r} but no buffer holds it at that step")
+            else:
+                writes.append(p)
+        for w in writes:
+            shared = []
+            for r in reads:
+                if not (w.lo < r.hi and r.lo < w.hi):
+                    continue
+                if _concat_part_in_place(m, r, w):
+                    shared.append((r.lo, r.hi))
+                elif not _in_place(m, step, r, w):
+                    problems.append(f"step {s} writes {w.value!r} over {r.value!r} while it reads it, and "
+                                    f"cannot do so in place")
+            arena.write(w.lo, w.hi, (m.canonical.get(w.value, w.value), w.origin), s, shared)
+    last = len(plan.steps) - 1
+    for t in m.outputs:
+        p = place(t, last, None)
+        if p is None or p.buffer.last_step != last:
+            problems.append(f"model output {t!r} is not resident at the last step")
+        elif written.get(t) or t in m.inputs:
+            intact("at the end, model output", p)
     return problems
+
+
+def _concat_part_in_place(m: _Model, r: _Place, w: _Place) -> bool:
+    """`r` is a whole input of the Concat making `w`, already at its place in w's bytes: nothing moves."""
+    joined = _joined(m, w.value)
+    if joined is None or r.value not in joined[0] or not joined[1] or r.at != 0 or w.itemsize != r.itemsize:
+        return False
+    inputs = joined[0]
+    return r.lo == w.origin + sum(_nbytes(m, t) for t in inputs[: inputs.index(r.value)])
+
+
+def _in_place(m: _Model, step: Step, r: _Place, w: _Place) -> bool:
+    """A step may write `w` over bytes of `r` it reads when each element is read before it is overwritten:
+    w's value is computed from r's element by element, element i of w starts where element i of r does (or,
+    for a view, w is r's bytes where they are), and w's elements are no larger."""
+    if w.origin != r.origin:
+        return False
+    if m.canonical.get(w.value, w.value) == m.canonical.get(r.value, r.value) and w.itemsize == r.itemsize:
+        return True  # a view where its base is: nothing moves
+    return w.itemsize <= r.itemsize and _derived_elementwise(m, [step], r.value, w.value)

@@ -1,6 +1,6 @@
-"""Concat -> one pexcp_concat per input, each copied into its place in the output, except gathered inputs
-(rewrite `concat`): their producers already wrote them there. Never sliced: the partial-execution rules
-(analysis/partial.py) keep a Concat's inputs whole."""
+"""Concat -> one pexcp_concat per input, each copied into its place in the output, except inputs the plan
+already put there (gathered inputs, rewrite `concat`: their producers wrote them in place). Never sliced:
+the partial-execution rules (analysis/partial.py) keep a Concat's inputs whole."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class ConcatLowering(Lowering):
             else:
                 src, dims = call.input(name, sliced=False), graph.tensors[name].shape
             block = math.prod(dims[axis:])
-            if name not in call.op.gathered:
+            if src != out.shifted(offset):  # a gathered input the plan put in its place is already there
                 kernel = "pexcp_concat" if call.dtype == "f32" else "pexcp_concat_bytes"
                 lines.append(f"{kernel}({src}, {out.shifted(offset)}, {outer}, {block}, {out_block});")
             offset += block
