@@ -102,6 +102,18 @@ def _kept(cmap: ChannelMap, counts: dict[str, int]) -> dict[str, np.ndarray]:
     return {gid: g.kept(counts[gid]) for gid, g in cmap.groups.items()}
 
 
+def most_pruned(path: Path, max_drop: float, options: SolveOptions | None = None) -> Plan:
+    """The cpsat plan (no budget) of `path` with every group at the fewest channels --max-drop allows: the
+    smallest arena pruning can reach."""
+    raw = load_raw(path)
+    cmap = analyse(raw)
+    k_min = {gid: codesign.k_floor(g.channels, max_drop) for gid, g in cmap.groups.items()}
+    with tempfile.TemporaryDirectory(prefix="pexcp-prune-") as tmp:
+        file = Path(tmp) / "most_pruned.onnx"
+        onnx.save(prune_model(raw, cmap, _kept(cmap, k_min)), str(file))
+        return solve(file, "cpsat", replace(options or SolveOptions(), budget=None))[1]
+
+
 def prune(
     path: Path,
     budget: int,
@@ -141,22 +153,23 @@ def prune(
         smallest, counts, decision = None, {gid: g.channels for gid, g in cmap.groups.items()}, None
         notes: list[str] = []
         if before.arena_bytes > budget:
-            most = plan_of(prune_model(raw, cmap, _kept(cmap, k_min)), "most_pruned", None)
+            most = most_pruned(path, max_drop, options)
             smallest = most.arena_bytes
             say(f"most pruned (--max-drop {max_drop:g}): arena {smallest:,} B ({most.status})")
             if most.lower_bound_bytes > budget:
                 raise BudgetError(_unmet(budget, max_drop, most))
             decision = codesign.solve(graph, groups, cmap, k_min, budget, options.timeout, options.workers,
-                                      options.seed, say, hint=k_min)
+                                      options.seed, say)
             say(f"co-design: {decision.status}, importance kept {decision.importance:.3f} of {total:.0f} "
                 f"(bound {decision.bound:.3f}) in {decision.seconds:.1f} s")
-            if decision.status == "infeasible":
-                raise BudgetError(_unmet(budget, max_drop, most, proven=True))
             if decision.kept:
                 counts = decision.kept
-            elif smallest <= budget:
+            elif smallest <= budget:  # its plan needs a cut tensor away from offset 0, or time ran out
                 counts = dict(k_min)
-                notes.append("the co-design search found no solution in time: the most pruned model is kept")
+                why = "proved that no pinned plan fits" if decision.status == "infeasible" else "found no solution in time"
+                notes.append(f"the co-design model {why}: the most pruned model, whose plan fits, is kept")
+            elif decision.status == "infeasible":
+                raise BudgetError(_unmet(budget, max_drop, most, proven=True))
             else:
                 raise BudgetError(f"no pruning within --max-drop {max_drop:g} found to fit {format_bytes(budget)} "
                                   f"in {options.timeout:g} s (smallest arena reached {smallest:,} B, not proven "
@@ -196,6 +209,7 @@ def prune(
 
 
 def _unmet(budget: int, max_drop: float, most: Plan, proven: bool = False) -> str:
-    why = "proven by the co-design model" if proven else f"proven lower bound {most.lower_bound_bytes:,} B"
+    why = (f"lower bound {most.lower_bound_bytes:,} B; the co-design model, with cut tensors at offset 0, has no "
+           "plan within the budget" if proven else f"proven lower bound {most.lower_bound_bytes:,} B")
     return (f"budget {format_bytes(budget)} cannot be met by pruning within --max-drop {max_drop:g}: the smallest "
             f"arena reachable is {most.arena_bytes:,} B ({why}); bottleneck: {plan_bottleneck(most)}")
