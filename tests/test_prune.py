@@ -26,7 +26,8 @@ from onnx_builders import GraphBuilder, chain_model, mbconv_chain, save
 from test_cli import assert_one_line_error
 from pexcp.analysis.partial import candidate_groups
 from pexcp.pipeline import load_for, solve
-from pexcp.prune import codesign
+from pexcp.backends.c.toolchain import build_host, missing_tools, run_host
+from pexcp.prune import codesign, fidelity
 from pexcp.prune.channels import analyse, load_raw
 from pexcp.prune.driver import prune
 from pexcp.prune.surgery import prune_model
@@ -403,7 +404,17 @@ def test_pruned_vww_int8_fits_and_runs(cli: Cli, tmp_path: Path) -> None:
     assert weights, "int8 weights stay int8"
     _, plan = solve(out, "cpsat", SolveOptions(timeout=30, budget=budget))
     assert plan.arena_bytes <= budget
-    run = cli("compile", out, "-o", tmp_path / "c", "--budget", str(budget), "--timeout", "30")
+    run = cli("compile", out, "-o", tmp_path / "c", "--harness", "--budget", str(budget), "--timeout", "30")
     if run.code == 2 and "float32 models only" in run.err:
         pytest.skip("pexcp compile does not accept int8 models yet (the int8 C backend is not merged)")
     assert run.code == 0, run.err
+    if missing_tools(("cc", "make")):
+        pytest.skip("needs a host C compiler (cc) and make to run the compiled model")
+    build_host(tmp_path / "c")
+    spec = fidelity.input_spec(raw)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    inputs = fidelity.image_inputs(spec, fidelity.PEOPLE + fidelity.OBJECTS) + fidelity.random_inputs(spec, 4)
+    for i, x in enumerate(inputs):  # no TFLite file of a pruned model: onnxruntime within 3 steps
+        ref = session.run(None, {session.get_inputs()[0].name: x})[0]
+        got = run_host(tmp_path / "c", [x], [ref.shape], tag=f"_{i}", output_dtypes=["int8"])[0]
+        assert np.abs(got.astype(int) - ref.astype(int)).max() <= 3, (i, got, ref)
