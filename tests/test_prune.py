@@ -22,7 +22,7 @@ from onnx import numpy_helper
 
 from backend_helpers import check_project, needs_cc
 from conftest import SHARED_MODELS, Cli
-from onnx_builders import GraphBuilder, chain_model, mbconv_chain, save
+from onnx_builders import GraphBuilder, chain_model, dynamic_input_model, mbconv_chain, save
 from test_cli import assert_one_line_error
 from pexcp.analysis.partial import candidate_groups
 from pexcp.pipeline import load_for, solve
@@ -354,7 +354,7 @@ def test_prune_cli_missing_model(cli: Cli, tmp_path: Path) -> None:
     assert "no such file" in assert_one_line_error(cli("prune", tmp_path / "none.onnx", "--budget", "4k"))
 
 
-def test_prune_cli_without_onnxruntime_is_a_setup_error(cli: Cli, mbnet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prune_cli_without_scikit_image_is_a_setup_error(cli: Cli, mbnet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
     real = builtins.__import__
@@ -418,3 +418,14 @@ def test_pruned_vww_int8_fits_and_runs(cli: Cli, tmp_path: Path) -> None:
         ref = session.run(None, {session.get_inputs()[0].name: x})[0]
         got = run_host(tmp_path / "c", [x], [ref.shape], tag=f"_{i}", output_dtypes=["int8"])[0]
         assert np.abs(got.astype(int) - ref.astype(int)).max() <= 3, (i, got, ref)
+
+
+def test_prune_cli_fixes_dynamic_inputs_with_input_shape(cli: Cli, tmp_path: Path) -> None:
+    path = save(dynamic_input_model(), tmp_path, "dynamic")
+    out = tmp_path / "pruned.onnx"
+    run = cli("prune", path, "--budget", "1600", "--input-shape", "image=1x3x8x8", "-o", out, "--timeout", "10")
+    assert run.code == 0, run.err
+    pruned = onnx.load(str(out))
+    assert [d.dim_value for d in pruned.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 8, 8]
+    _, plan = solve(out, "cpsat", SolveOptions(timeout=10, budget=1600))
+    assert plan.arena_bytes <= 1600

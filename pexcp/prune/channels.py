@@ -107,13 +107,16 @@ class _UnionFind:
         self.why.setdefault(self.find(g), why)
 
 
-def load_raw(path) -> onnx.ModelProto:
+def load_raw(path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> onnx.ModelProto:
     """The model as the file has it (no folding: int8 weights stay int8), nodes named as pexcp names them,
-    shapes inferred."""
-    from pexcp.importer.onnx_reader import _name_nodes
+    dynamic input dimensions fixed by `input_shapes` (--input-shape), shapes inferred."""
+    from pathlib import Path
+
+    from pexcp.importer.onnx_reader import _fix_input_shapes, _name_nodes
 
     model = onnx.load(str(path))
     _name_nodes(model)
+    _fix_input_shapes(model, input_shapes or {}, Path(path))
     return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 

@@ -150,8 +150,7 @@ class _Builder:
         return region
 
 
-def build(graph: Graph, groups: dict[str, SplitGroup], cmap: ChannelMap, k_min: dict[str, int], budget: int,
-          reorder: bool = True) -> Codesign:
+def build(graph: Graph, groups: dict[str, SplitGroup], cmap: ChannelMap, k_min: dict[str, int], budget: int) -> Codesign:
     """The co-design model for `budget` bytes (module docstring)."""
     m = cp_model.CpModel()
     keep = {gid: m.new_int_var(k_min[gid], g.channels, f"keep[{gid}]") for gid, g in cmap.groups.items()}
@@ -170,7 +169,7 @@ def build(graph: Graph, groups: dict[str, SplitGroup], cmap: ChannelMap, k_min: 
     for seg in cut_segments(graph, groups):
         sm = cm.ScheduleModel(seg.graph, seg.groups, WORD, capacity, model=m, region_rule=b.region)
         b.sizes(sm)
-        cm.add_order(sm, None if reorder else [op.name for op in seg.graph.ops])
+        cm.add_order(sm)
         cm.add_split_choices(sm)
         cm.add_lifetimes(sm)
         arena = cm.add_arena(sm)

@@ -105,13 +105,14 @@ def _kept(cmap: ChannelMap, counts: dict[str, int]) -> dict[str, np.ndarray]:
 def most_pruned(path: Path, max_drop: float, options: SolveOptions | None = None) -> Plan:
     """The cpsat plan (no budget) of `path` with every group at the fewest channels --max-drop allows: the
     smallest arena pruning can reach."""
-    raw = load_raw(path)
+    options = options or SolveOptions()
+    raw = load_raw(path, options.input_shapes)
     cmap = analyse(raw)
     k_min = {gid: codesign.k_floor(g.channels, max_drop) for gid, g in cmap.groups.items()}
     with tempfile.TemporaryDirectory(prefix="pexcp-prune-") as tmp:
         file = Path(tmp) / "most_pruned.onnx"
         onnx.save(prune_model(raw, cmap, _kept(cmap, k_min)), str(file))
-        return solve(file, "cpsat", replace(options or SolveOptions(), budget=None))[1]
+        return solve(file, "cpsat", replace(options, budget=None))[1]
 
 
 def prune(
@@ -132,7 +133,7 @@ def prune(
     say = progress or (lambda m: None)
     options = replace(options or SolveOptions(), budget=None)
     read_model(path, options.input_shapes)  # every problem with the file, as one line
-    raw = load_raw(path)
+    raw = load_raw(path, options.input_shapes)
     cmap = analyse(raw)
     graph = load_for(path, "cpsat", options)
     groups = {g.id: g for g in candidate_groups(graph)}
@@ -202,8 +203,10 @@ def prune(
         fixed=cmap.fixed,
         notes=notes,
     )
-    if measure_fidelity:
+    if measure_fidelity and len(fidelity.model_inputs(raw)) == 1:
         result.fidelity = fidelity.measure(raw, pruned, input_range)
+    elif measure_fidelity:
+        result.notes.append("output fidelity is measured on single-input models only: not measured")
     result.seconds = time.perf_counter() - t0
     return result, pruned
 

@@ -58,9 +58,14 @@ class InputSpec:
     layout: str | None  # NHWC, NCHW, or None when not a 3-channel image
 
 
-def input_spec(model: onnx.ModelProto, input_range: tuple[float, float] | None = None) -> InputSpec:
+def model_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     inits = {i.name for i in model.graph.initializer}
-    vi = next(i for i in model.graph.input if i.name not in inits)
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def input_spec(model: onnx.ModelProto, input_range: tuple[float, float] | None = None) -> InputSpec:
+    """The single input's shape, type, value range and image layout."""
+    vi = model_inputs(model)[0]
     shape = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
     layout = None
