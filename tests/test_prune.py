@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from onnx import numpy_helper
 
 from backend_helpers import check_project, needs_cc
-from conftest import SHARED_MODELS, Cli
+from conftest import ALL_MODELS, SHARED_MODELS, Cli, model_id
 from onnx_builders import GraphBuilder, chain_model, dynamic_input_model, mbconv_chain, save
 from test_cli import assert_one_line_error
 from pexcp.analysis.partial import candidate_groups
@@ -429,3 +429,15 @@ def test_prune_cli_fixes_dynamic_inputs_with_input_shape(cli: Cli, tmp_path: Pat
     assert [d.dim_value for d in pruned.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 8, 8]
     _, plan = solve(out, "cpsat", SolveOptions(timeout=10, budget=1600))
     assert plan.arena_bytes <= 1600
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ALL_MODELS, ids=model_id)
+def test_every_shared_model_pruned_at_random_is_valid_runs_and_matches_the_size_model(model: Path, tmp_path: Path) -> None:
+    raw = load_raw(model)
+    cmap = analyse(raw)
+    assert cmap.groups, "every shared model has prunable layers"
+    rng = np.random.default_rng(len(model.stem))
+    counts = {gid: int(rng.integers(1, g.channels + 1)) for gid, g in cmap.groups.items()}
+    onnx.save(raw, str(tmp_path / "original.onnx"))
+    _check_sizes(tmp_path, raw, cmap, counts, "pruned")
