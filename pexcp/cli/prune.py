@@ -123,12 +123,15 @@ def prune(
             console.print(table)
         for note in result.notes:
             console.print(f"note: {note}")
-    if json_out is not None and json_out != Path("-"):
-        json_out.write_text(json.dumps(result.record(), indent=1) + "\n")
-        err.print(f"report written to {json_out}")
-    if output is not None:
-        onnx.save(pruned, str(output))
-        err.print(f"pruned model written to {output}")
-    if kept is not None:
-        kept.write_text(json.dumps({"model": result.model, "layers": result.kept}, indent=1) + "\n")
-        err.print(f"kept channels written to {kept}")
+    try:
+        if json_out is not None and json_out != Path("-"):
+            json_out.write_text(json.dumps(result.record(), indent=1) + "\n")
+            err.print(f"report written to {json_out}")
+        if output is not None:
+            onnx.save(pruned, str(output))
+            err.print(f"pruned model written to {output}")
+        if kept is not None:
+            kept.write_text(json.dumps({"model": result.model, "layers": result.kept}, indent=1) + "\n")
+            err.print(f"kept channels written to {kept}")
+    except OSError as e:
+        raise BadInputError(f"cannot write {e.filename}: {e.strerror}") from None
