@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import networkx as nx
 from ortools.sat.python import cp_model
@@ -50,6 +51,11 @@ class ScheduleModel:
     arena: cp_model.IntVar | None = None
     slices: Expr = 0  # extra kernel calls of the chosen splits
     cost: Expr = 0  # their estimated extra instructions (objective `instructions`)
+    sizes: dict[str, Expr] = field(default_factory=dict)
+    """Block sizes (units) that are expressions rather than the graph's fixed sizes, by block id (a tensor or
+    acc:<group>): pruning makes them linear in kept-channel counts (pexcp.prune.codesign)."""
+    region_rule: Callable[[ScheduleModel, Group], cp_model.IntVar] | None = None
+    """Makes a split group's region size from its choice variables, when sizes are not the fixed options'."""
 
     @property
     def n(self) -> int:
@@ -122,8 +128,11 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
             if costs is not None:
                 cost.append(costs.extra(sm.graph, g, o.rounds) * x)
         m.add(sum(xs) == b)
-        sm.region[g.id] = m.new_int_var(0, max(sm.units(o.region_bytes) for o in g.options), f"region[{g.id}]")
-        m.add(sm.region[g.id] == sum(sm.units(o.region_bytes) * sm.choice[(g.id, o.width)] for o in g.options))
+        if sm.region_rule is not None:
+            sm.region[g.id] = sm.region_rule(sm, g)
+        else:
+            sm.region[g.id] = m.new_int_var(0, max(sm.units(o.region_bytes) for o in g.options), f"region[{g.id}]")
+            m.add(sm.region[g.id] == sum(sm.units(o.region_bytes) * sm.choice[(g.id, o.width)] for o in g.options))
         for a, c in zip(g.names, g.names[1:]):
             m.add(sm.pos[c] == sm.pos[a] + 1).only_enforce_if(b)
         for name in g.names:
@@ -174,14 +183,15 @@ def add_lifetimes(sm: ScheduleModel) -> None:
             m.add(present + sum(inner_of) == 1)
         start = _start(sm, name)
         end = _end(sm, name, list(readers.get(name, {})), start)
-        size = sm.units(tensor.nbytes)
+        size = sm.sizes.get(name, sm.units(tensor.nbytes))
         _block(sm, name, name, start, end, size, present)
     for g in sm.groups.values():
         b = sm.split[g.id]
         end = _last(sm, g) + 1
         _block(sm, f"region:{g.id}", f"region:{g.id}", _first(sm, g), end, sm.region[g.id], b)
         if g.acc_tensor is not None:  # several candidate groups may share a tail: one block each
-            _block(sm, f"acc:{g.id}", g.acc_tensor, _first(sm, g), end, sm.units(g.acc_bytes), b)
+            size = sm.sizes.get(f"acc:{g.id}", sm.units(g.acc_bytes))
+            _block(sm, f"acc:{g.id}", g.acc_tensor, _first(sm, g), end, size, b)
 
 
 def _start(sm: ScheduleModel, name: str) -> Expr:
