@@ -29,7 +29,9 @@ i8p = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 
 def build_library(sanitize: list[str] | None = None) -> Path:
     """gcc -std=c99 -Wall -Wextra -Werror (+ sanitizers) over every *_s8.c; cached by source hash."""
-    flags = CFLAGS + (UBSAN if sanitize is None else sanitize)
+    if sanitize is None:
+        sanitize = ASAN + UBSAN if os.environ.get("PEXCP_S8_ASAN") else UBSAN
+    flags = CFLAGS + sanitize
     digest = hashlib.sha256(" ".join(flags).encode())
     for src in SOURCES + [RUNTIME / "pexcp_s8.h"]:
         digest.update(src.read_bytes())

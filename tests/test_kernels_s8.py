@@ -11,6 +11,9 @@ which is itself checked against TFLite Micro. The library is built with -Wall -W
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,7 @@ from s8_kernels import ACT, INIT, STORE, Kernels, build_library
 TFLITE = SHARED_MODELS / "tflite"
 INT8_TFLITE = sorted(TFLITE.glob("*int8*.tflite")) + [TFLITE / "te_mcunet_vww.tflite"]
 VIEWS = {"RESHAPE", "TRANSPOSE"}  # no int8 kernel: views and layout changes the code generator handles
-FEW = settings(max_examples=int(__import__("os").environ.get("PEXCP_S8_EXAMPLES", 12)), derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+FEW = settings(max_examples=int(os.environ.get("PEXCP_S8_EXAMPLES", 12)), derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
@@ -418,3 +421,17 @@ def test_pad_single_op(k: Kernels, shape, pads, zp, seed) -> None:
     p = paddings[[0, 3, 1, 2]]
     got = k.pad(x.transpose(0, 3, 1, 2), p[:, 0].tolist(), p[:, 1].tolist(), zp)
     assert np.array_equal(got, model.run(x).transpose(0, 3, 1, 2))
+
+
+def test_kernels_under_address_sanitizer() -> None:
+    """The tests above once more with the library built with AddressSanitizer too (loaded into Python with
+    LD_PRELOAD, hence a subprocess): no out-of-bounds access in any kernel, sliced calls included."""
+    if os.environ.get("PEXCP_S8_ASAN"):
+        pytest.skip("already running under AddressSanitizer")
+    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan) or not os.path.exists(libasan):
+        pytest.skip("gcc has no AddressSanitizer runtime")
+    env = dict(os.environ, PEXCP_S8_ASAN="1", LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k", "not address_sanitizer"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
