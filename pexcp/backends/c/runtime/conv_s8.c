@@ -23,11 +23,177 @@ static void finish(const pexcp_conv_s8_params *p, int32_t s, int8_t *o, int32_t 
         *a = s;
 }
 
+#if defined(__ARM_FEATURE_DSP) && !defined(PEXCP_NO_DSP)
+#include "pexcp_s8_dsp.h"
+
+/* the start value of a sum: the bias (PEXCP_INIT) or the accumulator */
+static int32_t start(const int32_t *bias, const int32_t *acc, int oc, int oc0, long out_hw, long px, int mode)
+{
+    if (mode & PEXCP_INIT)
+        return bias ? bias[oc] : 0;
+    return acc[(long)(oc - oc0) * out_hw + px];
+}
+
+/* im2col of output pixel px for input channels [c_lo, c_hi): x + in_offset, 0 for taps outside the input,
+ * in slot order */
+static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px,
+                   int16_t *col)
+{
+    const long in_hw = (long)p->in_h * p->in_w;
+    const int16_t off = (int16_t)p->in_offset;
+    int k = 0;
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
+        p->in_w == p->out_w) {
+        const int8_t *x = in + (long)(c_lo - ic0) * in_hw + px;
+        for (int c = c_lo; c < c_hi; ++c, ++k, x += in_hw)
+            col[PEXCP_S8_SLOT(k)] = (int16_t)(*x + off);
+        return;
+    }
+    const int oy = (int)(px / p->out_w), ox = (int)(px % p->out_w);
+    const int iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+    for (int c = c_lo; c < c_hi; ++c) {
+        const int8_t *plane = in + (long)(c - ic0) * in_hw;
+        for (int ky = 0; ky < p->k_h; ++ky) {
+            const int iy = iy0 + ky * p->dil_h;
+            const int row_in = iy >= 0 && iy < p->in_h;
+            const int8_t *row = plane + (long)iy * p->in_w;
+            for (int kx = 0; kx < p->k_w; ++kx, ++k) {
+                const int ix = ix0 + kx * p->dil_w;
+                col[PEXCP_S8_SLOT(k)] = (int16_t)(row_in && ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
+            }
+        }
+    }
+}
+
+/* full and grouped conv: two im2col columns (two output pixels) against two weight rows at a time */
+static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                            const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
+                            int oc1, int ic0, int ic1, int mode, int16_t *col0)
+{
+    const long out_hw = (long)p->out_h * p->out_w;
+    const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
+    const int taps = p->k_h * p->k_w;
+    int16_t *col1 = col0 + pexcp_col_len(cin_g * taps);
+    for (int g = oc0 / cout_g; g * cout_g < oc1; ++g) {
+        const int g_lo = max_int(oc0, g * cout_g), g_hi = min_int(oc1, (g + 1) * cout_g);
+        const int c_lo = max_int(ic0, g * cin_g), c_hi = max_int(c_lo, min_int(ic1, (g + 1) * cin_g));
+        const int k = (c_hi - c_lo) * taps;
+        for (long px = 0; px < out_hw; px += 2) {
+            const int two = px + 1 < out_hw;
+            im2col(p, in, ic0, c_lo, c_hi, px, col0);
+            if (two)
+                im2col(p, in, ic0, c_lo, c_hi, px + 1, col1);
+            for (int oc = g_lo; oc < g_hi; oc += 2) {
+                const int pair = oc + 1 < g_hi;
+                const int8_t *w0 = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
+                const int8_t *w1 = pair ? w0 + (long)cin_g * taps : w0;
+                int32_t s[4];
+                s[0] = start(bias, acc, oc, oc0, out_hw, px, mode);
+                s[1] = two ? start(bias, acc, oc, oc0, out_hw, px + 1, mode) : 0;
+                s[2] = pair ? start(bias, acc, oc + 1, oc0, out_hw, px, mode) : 0;
+                s[3] = pair && two ? start(bias, acc, oc + 1, oc0, out_hw, px + 1, mode) : 0;
+                pexcp_dot2x2(w0, w1, col0, two ? col1 : col0, k, s);
+                for (int i = 0; i < 4; ++i) {
+                    if ((i & 2 && !pair) || (i & 1 && !two))
+                        continue;
+                    const int o = oc + (i >> 1);
+                    const long at = (long)(o - oc0) * out_hw + px + (i & 1);
+                    finish(p, s[i], out + at, acc ? acc + at : 0, mult[o], shift[o], mode);
+                }
+            }
+        }
+    }
+}
+
+/* depthwise (one input channel per group), dil_w = 1: the k_h input rows of a window sit in a ring of
+ * int16 lines (x + in_offset, zeros for the padding columns), the weights of a channel in halfword pairs */
+static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                          const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
+                          int oc1, int ic0, int mode, int32_t *wq)
+{
+    const int mult_c = p->out_c / p->in_c, taps = p->k_h * p->k_w, pairs = (p->k_w + 1) / 2;
+    const int width = (p->out_w - 1) * p->stride_w + 2 * pairs; /* line length */
+    const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
+    int16_t *lines = (int16_t *)(wq + p->k_h * pairs);
+    int line_row[PEXCP_S8_DW_MAX_KH];
+    int cur_c = -1;
+    for (int oc = oc0; oc < oc1; ++oc) {
+        const int c = oc / mult_c;
+        const int8_t *plane = in + (long)(c - ic0) * in_hw;
+        const int8_t *wk = w + (long)oc * taps;
+        for (int ky = 0; ky < p->k_h; ++ky)
+            for (int j = 0; j < pairs; ++j) {
+                const int kx = 2 * j;
+                const int32_t lo = wk[ky * p->k_w + kx], hi = kx + 1 < p->k_w ? wk[ky * p->k_w + kx + 1] : 0;
+                wq[ky * pairs + j] = (int32_t)(((uint32_t)hi << 16) | (uint16_t)lo);
+            }
+        if (c != cur_c) {
+            for (int i = 0; i < p->k_h; ++i)
+                line_row[i] = -1;
+            cur_c = c;
+        }
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy * p->stride_h - p->pad_t;
+            const int ky_lo = max_int(0, -iy0), ky_hi = min_int(p->k_h, p->in_h - iy0);
+            for (int ky = ky_lo; ky < ky_hi; ++ky) {
+                const int iy = iy0 + ky, slot = iy % p->k_h;
+                if (line_row[slot] == iy)
+                    continue;
+                int16_t *line = lines + (long)slot * width;
+                const int8_t *row = plane + (long)iy * p->in_w;
+                const int16_t off = (int16_t)p->in_offset;
+                for (int j = 0; j < width; ++j) {
+                    const int ix = j - p->pad_l;
+                    line[j] = (int16_t)(ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
+                }
+                line_row[slot] = iy;
+            }
+            const long px0 = (long)oy * p->out_w;
+            for (int ox = 0; ox < p->out_w; ++ox) {
+                int32_t s = start(bias, acc, oc, oc0, out_hw, px0 + ox, mode);
+                for (int ky = ky_lo; ky < ky_hi; ++ky) {
+                    const int16_t *x = lines + (long)((iy0 + ky) % p->k_h) * width + ox * p->stride_w;
+                    const int32_t *wr = wq + ky * pairs;
+                    for (int j = 0; j < pairs; ++j)
+                        s = __smlad(pexcp_load32(x + 2 * j), wr[j], s);
+                }
+                const long at = (long)(oc - oc0) * out_hw + px0 + ox;
+                finish(p, s, out + at, acc ? acc + at : 0, mult[oc], shift[oc], mode);
+            }
+        }
+    }
+}
+
+/* returns 0 when the portable loops must run (no scratch, or a shape the fast paths do not take) */
+static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
+                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
+                    int ic1, int mode, void *scratch)
+{
+    if (!scratch)
+        return 0;
+    if (p->group == p->in_c && p->group > 1) {
+        const int mult_c = p->out_c / p->in_c;
+        if (p->dil_w != 1 || p->dil_h != 1 || p->k_h > PEXCP_S8_DW_MAX_KH || oc0 / mult_c < ic0 ||
+            (oc1 - 1) / mult_c >= ic1)
+            return 0;
+        depthwise_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, mode, (int32_t *)scratch);
+        return 1;
+    }
+    conv_im2col_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, (int16_t *)scratch);
+    return 1;
+}
+#endif
+
 void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
                    int ic1, int mode, void *scratch)
 {
+#if defined(__ARM_FEATURE_DSP) && !defined(PEXCP_NO_DSP)
+    if (conv_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
+        return;
+#else
     (void)scratch;
+#endif
     const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
     const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
     const int taps = p->k_h * p->k_w;

@@ -32,14 +32,15 @@
 
 /* ---- fixed-point primitives (gemmlowp / TFLite "double rounding") ---- */
 
-/* saturating rounding doubling high multiply: round(a * b / 2^31), halves away from zero */
+/* saturating rounding doubling high multiply (gemmlowp's SaturatingRoundingDoublingHighMul): gemmlowp adds
+ * 2^30 (ab >= 0) or 1 - 2^30 (ab < 0) and divides by 2^31 truncating toward zero; for ab < 0 that is
+ * ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31), so both cases are one floor (an arithmetic
+ * shift, which is what GCC does with >> on negative values). */
 static inline int32_t pexcp_srdhm(int32_t a, int32_t b)
 {
     if (a == b && a == INT32_MIN)
         return INT32_MAX;
-    const int64_t ab = (int64_t)a * b;
-    const int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates toward zero */
+    return (int32_t)(((int64_t)a * b + (1 << 30)) >> 31);
 }
 
 /* rounding divide by 2^e, 0 <= e <= 31: halves away from zero */
@@ -143,6 +144,9 @@ typedef struct {
 void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
                    int ic1, int mode, void *scratch);
+
+/* the DSP depthwise path keeps one line per kernel row; taller kernels take the portable loops */
+#define PEXCP_S8_DW_MAX_KH 16
 
 /* ---- fully connected: y[m][n] = sum_k x[m][k] * w[n][k] (weights n x k, as TFLite stores them) ---- */
 typedef struct {
