@@ -72,9 +72,9 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
             lines.append(_c_array(f"c{i}_acc_init", c.acc_init))
     lines += [
         f"static int8_t out[{out_max}] __attribute__((aligned(4)));",
-        f"static int32_t acc[{acc_max}];",
+        f"static int32_t acc[{acc_max}] __attribute__((unused));",
         f"static int32_t scratch_words[{max(1, (scratch_bytes + 3) // 4)}];",
-        "static void *const scratch = scratch_words;",
+        "static void *const scratch __attribute__((unused)) = scratch_words;",
         "#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)",
         "#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)",
         "#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)",

@@ -18,9 +18,33 @@ static int end_tap(int start, int dil, int taps, int size)
 static void finish(const pexcp_conv_s8_params *p, int32_t s, int8_t *o, int32_t *a, int32_t m, int32_t sh, int mode)
 {
     if (mode & PEXCP_ACT)
-        *o = (int8_t)pexcp_clamp_s32(pexcp_mbqm(s, m, sh) + p->out_offset, p->act_min, p->act_max);
+        *o = (int8_t)pexcp_clamp_s32(pexcp_requant(s, m, sh) + p->out_offset, p->act_min, p->act_max);
     else
         *a = s;
+}
+
+/* 1x1, stride 1, no padding: every tap is inside, so sum w * (x + off) = sum w * x + off * sum w */
+static void pointwise(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
+                      int ic1, int mode)
+{
+    const long hw = (long)p->out_h * p->out_w;
+    for (int oc = oc0; oc < oc1; ++oc) {
+        const int8_t *w_oc = w + (long)oc * p->in_c;
+        int32_t w_sum = 0;
+        for (int c = ic0; c < ic1; ++c)
+            w_sum += w_oc[c];
+        const int32_t b = (bias ? bias[oc] : 0) + p->in_offset * w_sum;
+        int8_t *o = out + (long)(oc - oc0) * hw;
+        int32_t *a = acc ? acc + (long)(oc - oc0) * hw : 0;
+        for (long px = 0; px < hw; ++px) {
+            int32_t s = (mode & PEXCP_INIT) ? b : a[px] + p->in_offset * w_sum;
+            const int8_t *x = in + px;
+            for (int c = ic0; c < ic1; ++c, x += hw)
+                s += w_oc[c] * *x;
+            finish(p, s, o + px, a ? a + px : 0, mult[oc], shift[oc], mode);
+        }
+    }
 }
 
 #if defined(__ARM_FEATURE_DSP) && !defined(PEXCP_NO_DSP)
@@ -105,7 +129,81 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
     }
 }
 
-/* depthwise (one input channel per group), dil_w = 1: the k_h input rows of a window sit in a ring of
+/* per-channel requantization constants of the folded pexcp_mbqm_neg (when it applies) */
+typedef struct {
+    int32_t m, shift, out_offset, act_min, act_max, folded;
+    int64_t round;
+} requant_consts;
+
+static requant_consts requant_setup(const pexcp_conv_s8_params *p, int32_t m, int32_t shift)
+{
+    requant_consts q = {m, shift, p->out_offset, p->act_min, p->act_max, shift < 0 && m >= 0, 0};
+    if (q.folded)
+        q.round = pexcp_mbqm_round(shift);
+    return q;
+}
+
+static inline int8_t requant_store(const requant_consts *q, int32_t s)
+{
+    const int32_t y = q->folded ? pexcp_mbqm_neg(s, q->m, q->round, q->shift) : pexcp_mbqm(s, q->m, q->shift);
+    return (int8_t)pexcp_clamp_s32(y + q->out_offset, q->act_min, q->act_max);
+}
+
+/* one output row of a 3x3 (two weight pairs per row) depthwise window with all three rows inside */
+__attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_t *r1, const int16_t *r2, const int32_t *w, int stride, int n,
+                       int32_t bias, const requant_consts *q, int8_t *o, int32_t *a, int mode)
+{
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+    if (mode == PEXCP_STORE && q->folded) { /* the common case, with the constants in registers */
+        const int32_t m = q->m, right = -q->shift - 1, offset = q->out_offset, lo = q->act_min, hi = q->act_max;
+        const int64_t round = q->round;
+        for (int ox = 0, x = 0; ox < n; ++ox, x += stride) {
+            int32_t s = __smlad(pexcp_load32(r0 + x), w0, bias);
+            s = __smlad(pexcp_load32(r0 + x + 2), w1, s);
+            s = __smlad(pexcp_load32(r1 + x), w2, s);
+            s = __smlad(pexcp_load32(r1 + x + 2), w3, s);
+            s = __smlad(pexcp_load32(r2 + x), w4, s);
+            s = __smlad(pexcp_load32(r2 + x + 2), w5, s);
+            const int64_t sum = (int64_t)s * m + round - (s < 0 ? ((int64_t)1 << 31) : 0);
+            o[ox] = (int8_t)pexcp_clamp_s32(((int32_t)(sum >> 32) >> right) + offset, lo, hi);
+        }
+        return;
+    }
+    for (int ox = 0; ox < n; ++ox, r0 += stride, r1 += stride, r2 += stride) {
+        int32_t s = (mode & PEXCP_INIT) ? bias : a[ox];
+        s = __smlad(pexcp_load32(r0), w0, s);
+        s = __smlad(pexcp_load32(r0 + 2), w1, s);
+        s = __smlad(pexcp_load32(r1), w2, s);
+        s = __smlad(pexcp_load32(r1 + 2), w3, s);
+        s = __smlad(pexcp_load32(r2), w4, s);
+        s = __smlad(pexcp_load32(r2 + 2), w5, s);
+        if (mode & PEXCP_ACT)
+            o[ox] = requant_store(q, s);
+        else
+            a[ox] = s;
+    }
+}
+
+/* one output row of any depthwise window: rows[r] (r < nr) meet weight pairs w[r * pairs + j] */
+__attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs, int stride, int n, int32_t bias,
+                   const requant_consts *q, int8_t *o, int32_t *a, int mode)
+{
+    for (int ox = 0; ox < n; ++ox) {
+        int32_t s = (mode & PEXCP_INIT) ? bias : a[ox];
+        const int32_t *wr = w;
+        for (int r = 0; r < nr; ++r) {
+            const int16_t *x = rows[r] + ox * stride;
+            for (int j = 0; j < pairs; ++j)
+                s = __smlad(pexcp_load32(x + 2 * j), *wr++, s);
+        }
+        if (mode & PEXCP_ACT)
+            o[ox] = requant_store(q, s);
+        else
+            a[ox] = s;
+    }
+}
+
+/* depthwise (one input channel per group), no dilation: the k_h input rows of a window sit in a ring of
  * int16 lines (x + in_offset, zeros for the padding columns), the weights of a channel in halfword pairs */
 static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                           const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
@@ -114,8 +212,10 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
     const int mult_c = p->out_c / p->in_c, taps = p->k_h * p->k_w, pairs = (p->k_w + 1) / 2;
     const int width = (p->out_w - 1) * p->stride_w + 2 * pairs; /* line length */
     const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
+    const int16_t off = (int16_t)p->in_offset;
     int16_t *lines = (int16_t *)(wq + p->k_h * pairs);
     int line_row[PEXCP_S8_DW_MAX_KH];
+    const int16_t *rows[PEXCP_S8_DW_MAX_KH];
     int cur_c = -1;
     for (int oc = oc0; oc < oc1; ++oc) {
         const int c = oc / mult_c;
@@ -132,34 +232,35 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
                 line_row[i] = -1;
             cur_c = c;
         }
+        const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+        const int32_t b = bias ? bias[oc] : 0;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             const int ky_lo = max_int(0, -iy0), ky_hi = min_int(p->k_h, p->in_h - iy0);
             for (int ky = ky_lo; ky < ky_hi; ++ky) {
                 const int iy = iy0 + ky, slot = iy % p->k_h;
+                int16_t *line = lines + (long)slot * width;
+                rows[ky - ky_lo] = line;
                 if (line_row[slot] == iy)
                     continue;
-                int16_t *line = lines + (long)slot * width;
                 const int8_t *row = plane + (long)iy * p->in_w;
-                const int16_t off = (int16_t)p->in_offset;
-                for (int j = 0; j < width; ++j) {
-                    const int ix = j - p->pad_l;
-                    line[j] = (int16_t)(ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
-                }
+                int j = 0;
+                for (; j < p->pad_l && j < width; ++j)
+                    line[j] = 0;
+                for (; j < width && j - p->pad_l < p->in_w; ++j)
+                    line[j] = (int16_t)(row[j - p->pad_l] + off);
+                for (; j < width; ++j)
+                    line[j] = 0;
                 line_row[slot] = iy;
             }
-            const long px0 = (long)oy * p->out_w;
-            for (int ox = 0; ox < p->out_w; ++ox) {
-                int32_t s = start(bias, acc, oc, oc0, out_hw, px0 + ox, mode);
-                for (int ky = ky_lo; ky < ky_hi; ++ky) {
-                    const int16_t *x = lines + (long)((iy0 + ky) % p->k_h) * width + ox * p->stride_w;
-                    const int32_t *wr = wq + ky * pairs;
-                    for (int j = 0; j < pairs; ++j)
-                        s = __smlad(pexcp_load32(x + 2 * j), wr[j], s);
-                }
-                const long at = (long)(oc - oc0) * out_hw + px0 + ox;
-                finish(p, s, out + at, acc ? acc + at : 0, mult[oc], shift[oc], mode);
-            }
+            const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
+            int32_t *a = acc ? acc + at : 0;
+            if (pairs == 2 && ky_hi - ky_lo == 3)
+                dw_row_3x3(rows[0], rows[1], rows[2], wq + ky_lo * pairs, p->stride_w, p->out_w, b, &q, out + at, a,
+                           mode);
+            else
+                dw_row(rows, ky_hi - ky_lo, wq + ky_lo * pairs, pairs, p->stride_w, p->out_w, b, &q, out + at, a,
+                       mode);
         }
     }
 }
@@ -198,6 +299,11 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
     const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
     const int taps = p->k_h * p->k_w;
     const int32_t off = p->in_offset;
+    if (taps == 1 && p->group == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
+        p->in_h == p->out_h && p->in_w == p->out_w) {
+        pointwise(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode);
+        return;
+    }
     for (int oc = oc0; oc < oc1; ++oc) {
         const int g = oc / cout_g;
         const int c_lo = max_int(ic0, g * cin_g), c_hi = min_int(ic1, (g + 1) * cin_g);

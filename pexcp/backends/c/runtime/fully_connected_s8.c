@@ -7,7 +7,7 @@ static void finish(const pexcp_fc_s8_params *p, int32_t s, int8_t *out, int32_t 
                    int mode)
 {
     if (mode & PEXCP_ACT)
-        out[i] = (int8_t)pexcp_clamp_s32(pexcp_mbqm(s, m, sh) + p->out_offset, p->act_min, p->act_max);
+        out[i] = (int8_t)pexcp_clamp_s32(pexcp_requant(s, m, sh) + p->out_offset, p->act_min, p->act_max);
     else
         acc[i] = s;
 }

@@ -65,6 +65,30 @@ static inline int32_t pexcp_mbqm(int32_t x, int32_t m, int shift)
     return pexcp_rdpot(pexcp_srdhm(pexcp_shl_wrap(x, left), m), right);
 }
 
+/* pexcp_mbqm for m >= 0 and shift <= -1 with both roundings folded into one (nested floors of integers
+ * compose): with P = x * m and r = -shift, RDPOT(floor((P + 2^30) / 2^31), r) =
+ * floor((P + 2^30 + 2^(30 + r) - 2^31 [t < 0]) / 2^(31 + r)), t the SRDHM result; t < 0 iff P < -2^30, and
+ * for -2^30 <= P < 0 both corrections give 0, so [x < 0] replaces [t < 0]. `round` is
+ * pexcp_mbqm_round(shift). One multiply-accumulate and two shifts instead of SRDHM's and RDPOT's steps. */
+static inline int64_t pexcp_mbqm_round(int shift)
+{
+    return ((int64_t)1 << 30) + ((int64_t)1 << (30 - shift));
+}
+
+static inline int32_t pexcp_mbqm_neg(int32_t x, int32_t m, int64_t round, int shift)
+{
+    const int64_t sum = (int64_t)x * m + round - (x < 0 ? ((int64_t)1 << 31) : 0);
+    return (int32_t)(sum >> 32) >> (-shift - 1);
+}
+
+/* the requantization of conv / FC / requant_acc sums: the folded form where it applies */
+static inline int32_t pexcp_requant(int32_t x, int32_t m, int32_t shift)
+{
+    if (shift < 0 && m >= 0)
+        return pexcp_mbqm_neg(x, m, pexcp_mbqm_round(shift), shift);
+    return pexcp_mbqm(x, m, shift);
+}
+
 static inline int32_t pexcp_clamp_s32(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
