@@ -59,9 +59,9 @@ static int32_t start(const int32_t *bias, const int32_t *acc, int oc, int oc0, l
 }
 
 /* im2col of output pixel px for input channels [c_lo, c_hi): x + in_offset, 0 for taps outside the input,
- * in slot order */
+ * as column j of an interleaved pair */
 static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px,
-                   int16_t *col)
+                   int16_t *cols, int j)
 {
     const long in_hw = (long)p->in_h * p->in_w;
     const int16_t off = (int16_t)p->in_offset;
@@ -70,7 +70,7 @@ static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int
         p->in_w == p->out_w) {
         const int8_t *x = in + (long)(c_lo - ic0) * in_hw + px;
         for (int c = c_lo; c < c_hi; ++c, ++k, x += in_hw)
-            col[PEXCP_S8_SLOT(k)] = (int16_t)(*x + off);
+            cols[PEXCP_S8_POS2(k, j)] = (int16_t)(*x + off);
         return;
     }
     const int oy = (int)(px / p->out_w), ox = (int)(px % p->out_w);
@@ -83,47 +83,7 @@ static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int
             const int8_t *row = plane + (long)iy * p->in_w;
             for (int kx = 0; kx < p->k_w; ++kx, ++k) {
                 const int ix = ix0 + kx * p->dil_w;
-                col[PEXCP_S8_SLOT(k)] = (int16_t)(row_in && ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
-            }
-        }
-    }
-}
-
-/* full and grouped conv: two im2col columns (two output pixels) against two weight rows at a time */
-static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
-                            const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
-                            int oc1, int ic0, int ic1, int mode, int16_t *col0)
-{
-    const long out_hw = (long)p->out_h * p->out_w;
-    const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
-    const int taps = p->k_h * p->k_w;
-    int16_t *col1 = col0 + pexcp_col_len(cin_g * taps);
-    for (int g = oc0 / cout_g; g * cout_g < oc1; ++g) {
-        const int g_lo = max_int(oc0, g * cout_g), g_hi = min_int(oc1, (g + 1) * cout_g);
-        const int c_lo = max_int(ic0, g * cin_g), c_hi = max_int(c_lo, min_int(ic1, (g + 1) * cin_g));
-        const int k = (c_hi - c_lo) * taps;
-        for (long px = 0; px < out_hw; px += 2) {
-            const int two = px + 1 < out_hw;
-            im2col(p, in, ic0, c_lo, c_hi, px, col0);
-            if (two)
-                im2col(p, in, ic0, c_lo, c_hi, px + 1, col1);
-            for (int oc = g_lo; oc < g_hi; oc += 2) {
-                const int pair = oc + 1 < g_hi;
-                const int8_t *w0 = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
-                const int8_t *w1 = pair ? w0 + (long)cin_g * taps : w0;
-                int32_t s[4];
-                s[0] = start(bias, acc, oc, oc0, out_hw, px, mode);
-                s[1] = two ? start(bias, acc, oc, oc0, out_hw, px + 1, mode) : 0;
-                s[2] = pair ? start(bias, acc, oc + 1, oc0, out_hw, px, mode) : 0;
-                s[3] = pair && two ? start(bias, acc, oc + 1, oc0, out_hw, px + 1, mode) : 0;
-                pexcp_dot2x2(w0, w1, col0, two ? col1 : col0, k, s);
-                for (int i = 0; i < 4; ++i) {
-                    if ((i & 2 && !pair) || (i & 1 && !two))
-                        continue;
-                    const int o = oc + (i >> 1);
-                    const long at = (long)(o - oc0) * out_hw + px + (i & 1);
-                    finish(p, s[i], out + at, acc ? acc + at : 0, mult[o], shift[o], mode);
-                }
+                cols[PEXCP_S8_POS2(k, j)] = (int16_t)(row_in && ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
             }
         }
     }
@@ -132,21 +92,62 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
 /* per-channel requantization constants of the folded pexcp_mbqm_neg (when it applies) */
 typedef struct {
     int32_t m, shift, out_offset, act_min, act_max, folded;
-    int64_t round;
+    pexcp_mbqm_neg_consts c;
 } requant_consts;
 
 static requant_consts requant_setup(const pexcp_conv_s8_params *p, int32_t m, int32_t shift)
 {
-    requant_consts q = {m, shift, p->out_offset, p->act_min, p->act_max, shift < 0 && m >= 0, 0};
+    requant_consts q;
+    q.m = m, q.shift = shift, q.out_offset = p->out_offset, q.act_min = p->act_min, q.act_max = p->act_max;
+    q.folded = shift < 0 && m >= 0;
     if (q.folded)
-        q.round = pexcp_mbqm_round(shift);
+        q.c = pexcp_mbqm_neg_setup(shift);
     return q;
 }
 
 static inline int8_t requant_store(const requant_consts *q, int32_t s)
 {
-    const int32_t y = q->folded ? pexcp_mbqm_neg(s, q->m, q->round, q->shift) : pexcp_mbqm(s, q->m, q->shift);
+    const int32_t y = q->folded ? pexcp_mbqm_neg(s, q->m, &q->c) : pexcp_mbqm(s, q->m, q->shift);
     return (int8_t)pexcp_clamp_s32(y + q->out_offset, q->act_min, q->act_max);
+}
+
+/* full and grouped conv: two output pixels' im2col columns (interleaved) against one weight row at a time */
+static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                            const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
+                            int oc1, int ic0, int ic1, int mode, int16_t *cols)
+{
+    const long out_hw = (long)p->out_h * p->out_w;
+    const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
+    const int taps = p->k_h * p->k_w;
+    for (int g = oc0 / cout_g; g * cout_g < oc1; ++g) {
+        const int g_lo = max_int(oc0, g * cout_g), g_hi = min_int(oc1, (g + 1) * cout_g);
+        const int c_lo = max_int(ic0, g * cin_g), c_hi = max_int(c_lo, min_int(ic1, (g + 1) * cin_g));
+        const int k = (c_hi - c_lo) * taps;
+        for (long px = 0; px < out_hw; px += 2) {
+            const int two = px + 1 < out_hw;
+            im2col(p, in, ic0, c_lo, c_hi, px, cols, 0);
+            im2col(p, in, ic0, c_lo, c_hi, two ? px + 1 : px, cols, 1);
+            for (int oc = g_lo; oc < g_hi; ++oc) {
+                const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
+                const long at = (long)(oc - oc0) * out_hw + px;
+                if (mode == PEXCP_STORE) { /* the common case without the accumulator's branches */
+                    int32_t s0 = bias ? bias[oc] : 0, s1 = s0;
+                    pexcp_dot1x2(w_row, cols, k, &s0, &s1);
+                    const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+                    out[at] = requant_store(&q, s0);
+                    if (two)
+                        out[at + 1] = requant_store(&q, s1);
+                    continue;
+                }
+                int32_t s0 = start(bias, acc, oc, oc0, out_hw, px, mode);
+                int32_t s1 = two ? start(bias, acc, oc, oc0, out_hw, px + 1, mode) : 0;
+                pexcp_dot1x2(w_row, cols, k, &s0, &s1);
+                finish(p, s0, out + at, acc ? acc + at : 0, mult[oc], shift[oc], mode);
+                if (two)
+                    finish(p, s1, out + at + 1, acc ? acc + at + 1 : 0, mult[oc], shift[oc], mode);
+            }
+        }
+    }
 }
 
 /* one output row of a 3x3 (two weight pairs per row) depthwise window with all three rows inside */
@@ -155,8 +156,8 @@ __attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_
 {
     const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
     if (mode == PEXCP_STORE && q->folded) { /* the common case, with the constants in registers */
-        const int32_t m = q->m, right = -q->shift - 1, offset = q->out_offset, lo = q->act_min, hi = q->act_max;
-        const int64_t round = q->round;
+        const int32_t m = q->m, offset = q->out_offset, lo = q->act_min, hi = q->act_max;
+        const pexcp_mbqm_neg_consts c = q->c;
         for (int ox = 0, x = 0; ox < n; ++ox, x += stride) {
             int32_t s = __smlad(pexcp_load32(r0 + x), w0, bias);
             s = __smlad(pexcp_load32(r0 + x + 2), w1, s);
@@ -164,8 +165,7 @@ __attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_
             s = __smlad(pexcp_load32(r1 + x + 2), w3, s);
             s = __smlad(pexcp_load32(r2 + x), w4, s);
             s = __smlad(pexcp_load32(r2 + x + 2), w5, s);
-            const int64_t sum = (int64_t)s * m + round - (s < 0 ? ((int64_t)1 << 31) : 0);
-            o[ox] = (int8_t)pexcp_clamp_s32(((int32_t)(sum >> 32) >> right) + offset, lo, hi);
+            o[ox] = (int8_t)pexcp_clamp_s32(pexcp_mbqm_neg(s, m, &c) + offset, lo, hi);
         }
         return;
     }
@@ -204,7 +204,8 @@ __attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr,
 }
 
 /* depthwise (one input channel per group), no dilation: the k_h input rows of a window sit in a ring of
- * int16 lines (x + in_offset, zeros for the padding columns), the weights of a channel in halfword pairs */
+ * int16 lines (x + in_offset, zeros for the padding columns; padding rows read a zero line), the weights of a
+ * channel in halfword pairs */
 static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                           const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
                           int oc1, int ic0, int mode, int32_t *wq)
@@ -214,6 +215,9 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
     const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
     const int16_t off = (int16_t)p->in_offset;
     int16_t *lines = (int16_t *)(wq + p->k_h * pairs);
+    int16_t *zeros = lines + (long)p->k_h * width;
+    for (int j = 0; j < width; ++j)
+        zeros[j] = 0;
     int line_row[PEXCP_S8_DW_MAX_KH];
     const int16_t *rows[PEXCP_S8_DW_MAX_KH];
     int cur_c = -1;
@@ -236,11 +240,14 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
         const int32_t b = bias ? bias[oc] : 0;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
-            const int ky_lo = max_int(0, -iy0), ky_hi = min_int(p->k_h, p->in_h - iy0);
-            for (int ky = ky_lo; ky < ky_hi; ++ky) {
+            for (int ky = 0; ky < p->k_h; ++ky) {
                 const int iy = iy0 + ky, slot = iy % p->k_h;
+                if (iy < 0 || iy >= p->in_h) { /* a padding row: the zero line */
+                    rows[ky] = zeros;
+                    continue;
+                }
                 int16_t *line = lines + (long)slot * width;
-                rows[ky - ky_lo] = line;
+                rows[ky] = line;
                 if (line_row[slot] == iy)
                     continue;
                 const int8_t *row = plane + (long)iy * p->in_w;
@@ -255,12 +262,10 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
             }
             const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
             int32_t *a = acc ? acc + at : 0;
-            if (pairs == 2 && ky_hi - ky_lo == 3)
-                dw_row_3x3(rows[0], rows[1], rows[2], wq + ky_lo * pairs, p->stride_w, p->out_w, b, &q, out + at, a,
-                           mode);
+            if (pairs == 2 && p->k_h == 3)
+                dw_row_3x3(rows[0], rows[1], rows[2], wq, p->stride_w, p->out_w, b, &q, out + at, a, mode);
             else
-                dw_row(rows, ky_hi - ky_lo, wq + ky_lo * pairs, pairs, p->stride_w, p->out_w, b, &q, out + at, a,
-                       mode);
+                dw_row(rows, p->k_h, wq, pairs, p->stride_w, p->out_w, b, &q, out + at, a, mode);
         }
     }
 }
