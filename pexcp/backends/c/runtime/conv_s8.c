@@ -66,13 +66,6 @@ static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int
     const long in_hw = (long)p->in_h * p->in_w;
     const int16_t off = (int16_t)p->in_offset;
     int k = 0;
-    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
-        p->in_w == p->out_w) {
-        const int8_t *x = in + (long)(c_lo - ic0) * in_hw + px;
-        for (int c = c_lo; c < c_hi; ++c, ++k, x += in_hw)
-            cols[PEXCP_S8_POS2(k, j)] = (int16_t)(*x + off);
-        return;
-    }
     const int oy = (int)(px / p->out_w), ox = (int)(px % p->out_w);
     const int iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
     for (int c = c_lo; c < c_hi; ++c) {
@@ -111,6 +104,55 @@ static inline int8_t requant_store(const requant_consts *q, int32_t s)
     return (int8_t)pexcp_clamp_s32(y + q->out_offset, q->act_min, q->act_max);
 }
 
+/* appends one reduction element of both columns at group g, position q (slot order), advancing them */
+static inline void put2(int16_t **g, int *q, int16_t v0, int16_t v1)
+{
+    static const uint8_t slot[4] = {0, 2, 1, 3};
+    (*g)[slot[*q]] = v0;
+    (*g)[4 + slot[*q]] = v1;
+    if (++*q == 4) {
+        *q = 0;
+        *g += 8;
+    }
+}
+
+/* im2col of output pixels px0 and px1 as the two interleaved columns; pixels of one row whose windows are
+ * inside the input (and 1x1 stride-1 convs) are gathered together without bounds checks */
+static void im2col_pair(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px0,
+                        long px1, int16_t *cols)
+{
+    const long in_hw = (long)p->in_h * p->in_w;
+    const int16_t off = (int16_t)p->in_offset;
+    int16_t *g = cols;
+    int q = 0;
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
+        p->in_w == p->out_w) {
+        const int8_t *x = in + (long)(c_lo - ic0) * in_hw;
+        for (int c = c_lo; c < c_hi; ++c, x += in_hw)
+            put2(&g, &q, (int16_t)(x[px0] + off), (int16_t)(x[px1] + off));
+        return;
+    }
+    const int oy = (int)(px0 / p->out_w), ox0 = (int)(px0 % p->out_w), ox1 = (int)(px1 % p->out_w);
+    const int iy0 = oy * p->stride_h - p->pad_t, ix0 = ox0 * p->stride_w - p->pad_l;
+    const int ix1 = ox1 * p->stride_w - p->pad_l;
+    const int inside = px1 / p->out_w == oy && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 &&
+                       ix1 >= 0 && ix0 + (p->k_w - 1) * p->dil_w < p->in_w && ix1 + (p->k_w - 1) * p->dil_w < p->in_w;
+    if (!inside) {
+        im2col(p, in, ic0, c_lo, c_hi, px0, cols, 0);
+        im2col(p, in, ic0, c_lo, c_hi, px1, cols, 1);
+        return;
+    }
+    const int d = ix1 - ix0;
+    for (int c = c_lo; c < c_hi; ++c) {
+        const int8_t *row = in + (long)(c - ic0) * in_hw + (long)iy0 * p->in_w + ix0;
+        for (int ky = 0; ky < p->k_h; ++ky, row += (long)p->dil_h * p->in_w)
+            for (int kx = 0; kx < p->k_w; ++kx) {
+                const int8_t *x = row + kx * p->dil_w;
+                put2(&g, &q, (int16_t)(x[0] + off), (int16_t)(x[d] + off));
+            }
+    }
+}
+
 /* full and grouped conv: two output pixels' im2col columns (interleaved) against one weight row at a time */
 static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
@@ -125,8 +167,7 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
         const int k = (c_hi - c_lo) * taps;
         for (long px = 0; px < out_hw; px += 2) {
             const int two = px + 1 < out_hw;
-            im2col(p, in, ic0, c_lo, c_hi, px, cols, 0);
-            im2col(p, in, ic0, c_lo, c_hi, two ? px + 1 : px, cols, 1);
+            im2col_pair(p, in, ic0, c_lo, c_hi, px, two ? px + 1 : px, cols);
             for (int oc = g_lo; oc < g_hi; ++oc) {
                 const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
                 const long at = (long)(oc - oc0) * out_hw + px;
