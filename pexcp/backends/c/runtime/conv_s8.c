@@ -225,6 +225,57 @@ __attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_
     }
 }
 
+/* line j = x[j - pad_l] + offset for the columns inside the row (the padding columns stay 0 from the start) */
+static inline void fill_line(int16_t *line, const int8_t *row, int in_w, int pad_l, int width, int16_t offset)
+{
+    const int count = min_int(in_w, width - pad_l);
+    int16_t *l = line + pad_l;
+    for (int i = 0; i < count; ++i)
+        l[i] = (int16_t)(row[i] + offset);
+}
+
+/* a whole channel of a 3x3 depthwise conv in PEXCP_STORE mode with the folded requantization: the ring of
+ * three lines, the weights and the requantization constants stay put across the channel's rows */
+__attribute__((noinline)) static void dw_channel_3x3(const pexcp_conv_s8_params *p, const int8_t *plane,
+                                                     const int32_t *w, int32_t bias, const requant_consts *q,
+                                                     int8_t *o, int16_t *lines, const int16_t *zeros, int width)
+{
+    const int in_h = p->in_h, in_w = p->in_w, pad_l = p->pad_l, stride = p->stride_w, n = p->out_w;
+    const int16_t offset = (int16_t)p->in_offset;
+    int held[3] = {-1, -1, -1};
+    for (int oy = 0; oy < p->out_h; ++oy, o += n) {
+        const int iy0 = oy * p->stride_h - p->pad_t;
+        const int16_t *r[3];
+        for (int ky = 0; ky < 3; ++ky) {
+            const int iy = iy0 + ky;
+            if (iy < 0 || iy >= in_h) {
+                r[ky] = zeros;
+                continue;
+            }
+            const int slot = iy % 3;
+            int16_t *line = lines + slot * width;
+            if (held[slot] != iy) {
+                fill_line(line, plane + (long)iy * in_w, in_w, pad_l, width, offset);
+                held[slot] = iy;
+            }
+            r[ky] = line;
+        }
+        const int16_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
+        const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+        const int32_t m = q->m, out_offset = q->out_offset, lo = q->act_min, hi = q->act_max;
+        const pexcp_mbqm_neg_consts c = q->c;
+        for (int ox = 0, x = 0; ox < n; ++ox, x += stride) {
+            int32_t s = __smlad(pexcp_load32(r0 + x), w0, bias);
+            s = __smlad(pexcp_load32(r0 + x + 2), w1, s);
+            s = __smlad(pexcp_load32(r1 + x), w2, s);
+            s = __smlad(pexcp_load32(r1 + x + 2), w3, s);
+            s = __smlad(pexcp_load32(r2 + x), w4, s);
+            s = __smlad(pexcp_load32(r2 + x + 2), w5, s);
+            o[ox] = (int8_t)pexcp_clamp_s32(pexcp_mbqm_neg(s, m, &c) + out_offset, lo, hi);
+        }
+    }
+}
+
 /* one output row of any depthwise window: rows[r] (r < nr) meet weight pairs w[r * pairs + j] */
 __attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs, int stride, int n, int32_t bias,
                    const requant_consts *q, int8_t *o, int32_t *a, int mode)
@@ -257,8 +308,8 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
     const int16_t off = (int16_t)p->in_offset;
     int16_t *lines = (int16_t *)(wq + p->k_h * pairs);
     int16_t *zeros = lines + (long)p->k_h * width;
-    for (int j = 0; j < width; ++j)
-        zeros[j] = 0;
+    for (long j = 0; j < (long)(p->k_h + 1) * width; ++j) /* padding columns of the lines, and the zero line */
+        lines[j] = 0;
     int line_row[PEXCP_S8_DW_MAX_KH];
     const int16_t *rows[PEXCP_S8_DW_MAX_KH];
     int cur_c = -1;
@@ -279,6 +330,11 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
         }
         const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
         const int32_t b = bias ? bias[oc] : 0;
+        if (mode == PEXCP_STORE && q.folded && p->k_h == 3 && pairs == 2) {
+            dw_channel_3x3(p, plane, wq, b, &q, out + (long)(oc - oc0) * out_hw, lines, zeros, width);
+            cur_c = -1; /* the ring now holds rows the bookkeeping below does not know */
+            continue;
+        }
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             for (int ky = 0; ky < p->k_h; ++ky) {
@@ -291,14 +347,7 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
                 rows[ky] = line;
                 if (line_row[slot] == iy)
                     continue;
-                const int8_t *row = plane + (long)iy * p->in_w;
-                int j = 0;
-                for (; j < p->pad_l && j < width; ++j)
-                    line[j] = 0;
-                for (; j < width && j - p->pad_l < p->in_w; ++j)
-                    line[j] = (int16_t)(row[j - p->pad_l] + off);
-                for (; j < width; ++j)
-                    line[j] = 0;
+                fill_line(line, plane + (long)iy * p->in_w, p->in_w, p->pad_l, width, off);
                 line_row[slot] = iy;
             }
             const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
