@@ -191,40 +191,6 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
     }
 }
 
-/* one output row of a 3x3 (two weight pairs per row) depthwise window with all three rows inside */
-__attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_t *r1, const int16_t *r2, const int32_t *w, int stride, int n,
-                       int32_t bias, const requant_consts *q, int8_t *o, int32_t *a, int mode)
-{
-    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-    if (mode == PEXCP_STORE && q->folded) { /* the common case, with the constants in registers */
-        const int32_t m = q->m, offset = q->out_offset, lo = q->act_min, hi = q->act_max;
-        const pexcp_mbqm_neg_consts c = q->c;
-        for (int ox = 0, x = 0; ox < n; ++ox, x += stride) {
-            int32_t s = __smlad(pexcp_load32(r0 + x), w0, bias);
-            s = __smlad(pexcp_load32(r0 + x + 2), w1, s);
-            s = __smlad(pexcp_load32(r1 + x), w2, s);
-            s = __smlad(pexcp_load32(r1 + x + 2), w3, s);
-            s = __smlad(pexcp_load32(r2 + x), w4, s);
-            s = __smlad(pexcp_load32(r2 + x + 2), w5, s);
-            o[ox] = (int8_t)pexcp_clamp_s32(pexcp_mbqm_neg(s, m, &c) + offset, lo, hi);
-        }
-        return;
-    }
-    for (int ox = 0; ox < n; ++ox, r0 += stride, r1 += stride, r2 += stride) {
-        int32_t s = (mode & PEXCP_INIT) ? bias : a[ox];
-        s = __smlad(pexcp_load32(r0), w0, s);
-        s = __smlad(pexcp_load32(r0 + 2), w1, s);
-        s = __smlad(pexcp_load32(r1), w2, s);
-        s = __smlad(pexcp_load32(r1 + 2), w3, s);
-        s = __smlad(pexcp_load32(r2), w4, s);
-        s = __smlad(pexcp_load32(r2 + 2), w5, s);
-        if (mode & PEXCP_ACT)
-            o[ox] = requant_store(q, s);
-        else
-            a[ox] = s;
-    }
-}
-
 /* line j = x[j - pad_l] + offset for the columns inside the row (the padding columns stay 0 from the start) */
 static inline void fill_line(int16_t *line, const int8_t *row, int in_w, int pad_l, int width, int16_t offset)
 {
@@ -277,8 +243,9 @@ __attribute__((noinline)) static void dw_channel_3x3(const pexcp_conv_s8_params 
 }
 
 /* one output row of any depthwise window: rows[r] (r < nr) meet weight pairs w[r * pairs + j] */
-__attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs, int stride, int n, int32_t bias,
-                   const requant_consts *q, int8_t *o, int32_t *a, int mode)
+__attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs,
+                                             int stride, int n, int32_t bias, const requant_consts *q, int8_t *o,
+                                             int32_t *a, int mode)
 {
     for (int ox = 0; ox < n; ++ox) {
         int32_t s = (mode & PEXCP_INIT) ? bias : a[ox];
@@ -352,10 +319,7 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
             }
             const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
             int32_t *a = acc ? acc + at : 0;
-            if (pairs == 2 && p->k_h == 3)
-                dw_row_3x3(rows[0], rows[1], rows[2], wq, p->stride_w, p->out_w, b, &q, out + at, a, mode);
-            else
-                dw_row(rows, p->k_h, wq, pairs, p->stride_w, p->out_w, b, &q, out + at, a, mode);
+            dw_row(rows, p->k_h, wq, pairs, p->stride_w, p->out_w, b, &q, out + at, a, mode);
         }
     }
 }
