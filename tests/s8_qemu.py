@@ -1,6 +1,7 @@
 """Run int8 kernel calls on the Cortex-M4F under QEMU (mps2-an386, -icount shift=0): one generated main.c
 holds every call's data as const arrays, times each call with SysTick (40 instructions per tick) and prints
-an FNV-1a hash (or the bytes) of its output. Built once with the DSP fast paths and once with
+an FNV-1a hash (or the bytes) of its output; a canary after each call's scratch (the size quant.py gives)
+catches a fast path that writes past it. Built once with the DSP fast paths and once with
 -DPEXCP_NO_DSP (the portable loops), so both can be compared with each other and with host results.
 Used by tests/test_kernels_s8_qemu.py and benchmarks/bench_kernels_s8.py."""
 
@@ -73,7 +74,7 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
     lines += [
         f"static int8_t out[{out_max}] __attribute__((aligned(4)));",
         f"static int32_t acc[{acc_max}] __attribute__((unused));",
-        f"static int32_t scratch_words[{max(1, (scratch_bytes + 3) // 4)}];",
+        f"static int32_t scratch_words[{(scratch_bytes + 3) // 4 + 16}]; /* + a 64-byte canary */",
         "static void *const scratch __attribute__((unused)) = scratch_words;",
         "#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)",
         "#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)",
@@ -82,7 +83,11 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
         "void SysTick_Handler(void) { ++wraps; }",
         "static unsigned long ticks(void) { uint32_t w, v; do { w = wraps; v = SYST_CVR; } while (w != wraps);",
         "    return ((unsigned long)w << 24) + (0xFFFFFFu - v); }",
-        "static void report(int i, unsigned long insns, const uint8_t *p, long n) {",
+        "static int canary_ok(long from) { const uint8_t *b = (const uint8_t *)scratch_words;",
+        "    for (long k = from; k < from + 64; ++k) { if (b[k] != 0xA5) return 0; }",
+        "    return 1; }",
+        "static void report(int i, unsigned long insns, const uint8_t *p, long n, long scratch_used) {",
+        "    if (!canary_ok(scratch_used)) printf(\"call %d wrote past its scratch\\n\", i);",
         "    printf(\"call %d insns %lu out \", i, insns);",
         "    if (%d) { for (long k = 0; k < n; ++k) printf(\"%%02x\", p[k]); }" % int(dump),
         "    else { uint32_t h = 0x811C9DC5u; for (long k = 0; k < n; ++k) h = (h ^ p[k]) * 0x01000193u;",
@@ -97,9 +102,9 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
         res = "(const uint8_t *)acc" if c.result == "acc" else "(const uint8_t *)out"
         n = c.acc_words * 4 if c.result == "acc" else c.out_bytes
         lines += [
-            f"    {{ memset(out, 0x55, sizeof out); {init}",
+            f"    {{ memset(out, 0x55, sizeof out); memset(scratch_words, 0xA5, sizeof scratch_words); {init}",
             f"      const unsigned long t0 = ticks(); {code} const unsigned long t1 = ticks();",
-            f"      report({i}, (t1 - t0) * 40ul, {res}, {n}); }}",
+            f"      report({i}, (t1 - t0) * 40ul, {res}, {n}, {c.meta.get('scratch', 0)}); }}",
         ]
     lines += ["    SYST_CSR = 0;", "    return 0;", "}"]
     return "\n".join(lines) + "\n"
@@ -131,6 +136,8 @@ def run(calls: list[Call], workdir: Path, dsp: bool, dump: bool = False, opt: st
     res = subprocess.run(qemu, capture_output=True, text=True, timeout=timeout + 30)
     if res.returncode != 0:
         raise RuntimeError(f"QEMU run failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+    if "wrote past its scratch" in res.stdout:
+        raise RuntimeError("a kernel wrote past the scratch size quant.py gives:\n" + res.stdout[-2000:])
     found = {int(i): Result(int(n), h) for i, n, h in _LINE.findall(res.stdout)}
     if len(found) != len(calls):
         raise RuntimeError(f"QEMU printed {len(found)} of {len(calls)} results:\n{res.stdout[-2000:]}")
