@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pexcp.backends.c import quant
-from s8_kernels import RUNTIME, SOURCES, STORE
+from s8_kernels import RUNTIME, SOURCES, STORE, FcParams, conv_params
 
 TEMPLATES = RUNTIME.parent / "templates"
 ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
@@ -151,18 +151,10 @@ def conv_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
               stride=(1, 1), dil=(1, 1), pads=(0, 0, 0, 0), group=1, oc=None, ic=None, mode=STORE,
               acc_init: np.ndarray | None = None, scratch: bool = True, expect: bytes | None = None) -> Call:
     """pexcp_conv_s8 on x (channels [ic0, ic1) of C x H x W), weights O x C/g x kh x kw (ONNX layout)."""
-    from s8_kernels import ConvParams
-
-    out_c, _, k_h, k_w = w.shape
-    in_c = w.shape[1] * group
-    in_h, in_w = x.shape[1:]
-    pt, pl, pb, pr = pads
-    out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
-    out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
+    p = conv_params(x.shape[1:], w.shape, q, stride, dil, pads, group)
+    in_c, out_c, k_h, k_w, out_h, out_w = p.in_c, p.out_c, p.k_h, p.k_w, p.out_h, p.out_w
     oc0, oc1 = oc or (0, out_c)
     ic0, ic1 = ic or (0, in_c)
-    p = ConvParams(in_c, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1], pt, pl, group,
-                   q.in_offset, q.out_offset, q.act_min, q.act_max)
     arrays = {"x": x.astype(np.int8), "w": w.astype(np.int8), "mult": np.array(q.mult, np.int32),
               "shift": np.array(q.shift, np.int32)}
     if bias is not None:
@@ -180,8 +172,6 @@ def conv_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
 
 def fc_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, q: quant.ConvQuant, *, n=None, k=None,
             mode=STORE, acc_init: np.ndarray | None = None, scratch: bool = True, expect: bytes | None = None) -> Call:
-    from s8_kernels import FcParams
-
     n_all, k_all = w.shape
     n0, n1 = n or (0, n_all)
     k0, k1 = k or (0, k_all)
