@@ -222,7 +222,8 @@ def logistic_quant(s_in: float, zp_in: int) -> LogisticQuant:
     m = _round_half_away(q * 2.0**31)
     if m == 2**31:
         m = -(2**31)
-    return LogisticQuant(int(zp_in), _input_radius(LOGISTIC_INPUT_INT_BITS, shift), m, shift)
+    radius = min(_input_radius(LOGISTIC_INPUT_INT_BITS, shift), 2**31 - 1)  # only input scales < 2^-27 reach it
+    return LogisticQuant(int(zp_in), radius, m, shift)
 
 
 @dataclass(frozen=True)
