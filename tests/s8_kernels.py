@@ -29,7 +29,9 @@ i8p = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 
 def build_library(sanitize: list[str] | None = None) -> Path:
     """gcc -std=c99 -Wall -Wextra -Werror (+ sanitizers) over every *_s8.c; cached by source hash."""
-    flags = CFLAGS + (UBSAN if sanitize is None else sanitize)
+    if sanitize is None:
+        sanitize = ASAN + UBSAN if os.environ.get("PEXCP_S8_ASAN") else UBSAN
+    flags = CFLAGS + sanitize
     digest = hashlib.sha256(" ".join(flags).encode())
     for src in SOURCES + [RUNTIME / "pexcp_s8.h"]:
         digest.update(src.read_bytes())
@@ -85,6 +87,21 @@ class PadParams(C.Structure):
     _fields_ = [("in_dims", C.c_int * 4), ("out_dims", C.c_int * 4), ("begin", C.c_int * 4), ("value", C.c_int32)]
 
 
+class TransposeParams(C.Structure):
+    _fields_ = [("out_dims", C.c_int * 4), ("in_strides", C.c_int * 4)]
+
+
+def conv_params(in_hw, w_shape, q: quant.ConvQuant, stride=(1, 1), dil=(1, 1), pads=(0, 0, 0, 0), group=1) -> ConvParams:
+    """pexcp_conv_s8_params of a conv on an input of in_hw = (H, W) with weights O x C/g x kh x kw."""
+    out_c, cin_g, k_h, k_w = w_shape
+    in_h, in_w = in_hw
+    pt, pl, pb, pr = pads
+    out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
+    out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
+    return ConvParams(cin_g * group, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1],
+                      pt, pl, group, q.in_offset, q.out_offset, q.act_min, q.act_max)
+
+
 def _ptr(a: np.ndarray | None) -> C.c_void_p:
     return C.c_void_p(0 if a is None else a.ctypes.data)
 
@@ -105,17 +122,11 @@ class Kernels:
              acc: np.ndarray | None = None, out: np.ndarray | None = None):
         """x: C x H x W int8 (the input channels [ic0, ic1) only if ic is given); w: O x C/g x kh x kw.
         Returns (int8 output of channels [oc0, oc1), accumulator)."""
-        out_c, _, k_h, k_w = w.shape
-        in_c = w.shape[1] * group
-        in_h, in_w = x.shape[1:]
-        pt, pl, pb, pr = pads
-        out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
-        out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
-        oc0, oc1 = oc or (0, out_c)
-        ic0, ic1 = ic or (0, in_c)
+        p = conv_params(x.shape[1:], w.shape, q, stride, dil, pads, group)
+        out_h, out_w = p.out_h, p.out_w
+        oc0, oc1 = oc or (0, p.out_c)
+        ic0, ic1 = ic or (0, p.in_c)
         assert x.shape[0] == ic1 - ic0
-        p = ConvParams(in_c, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1], pt, pl,
-                       group, q.in_offset, q.out_offset, q.act_min, q.act_max)
         if out is None:
             out = np.full((oc1 - oc0, out_h, out_w), 0x55, dtype=np.int8)
         if acc is None and mode != STORE:
@@ -241,4 +252,36 @@ class Kernels:
         x = np.ascontiguousarray(x, np.int8)
         out = np.full((out_dims[0], c1 - c0, out_dims[2], out_dims[3]), 0x55, dtype=np.int8)
         self.lib.pexcp_pad_s8(C.byref(p), _ptr(x), _ptr(out), c0, c1)
+        return out
+
+    # -- byte movers ------------------------------------------------------------------------------------
+    def transpose(self, x: np.ndarray, perm) -> np.ndarray:
+        """4-D transpose with numpy's axes semantics."""
+        x = np.ascontiguousarray(x, np.int8)
+        strides = [st // x.itemsize for st in x.strides]
+        out_dims = [x.shape[a] for a in perm]
+        p = TransposeParams((C.c_int * 4)(*out_dims), (C.c_int * 4)(*[strides[a] for a in perm]))
+        out = np.empty(out_dims, dtype=np.int8)
+        self.lib.pexcp_transpose_s8(C.byref(p), _ptr(x), _ptr(out))
+        return out
+
+    def concat(self, parts: list[np.ndarray], axis: int) -> np.ndarray:
+        """numpy.concatenate through one pexcp_concat_s8 call per part."""
+        shape = list(parts[0].shape)
+        shape[axis] = sum(p.shape[axis] for p in parts)
+        out = np.empty(shape, dtype=np.int8)
+        outer = int(np.prod(shape[:axis]))
+        out_block = out.size // outer
+        offset = 0
+        for part in parts:
+            part = np.ascontiguousarray(part, np.int8)
+            in_block = part.size // outer
+            self.lib.pexcp_concat_s8(_ptr(part), C.c_void_p(out.ctypes.data + offset), outer, in_block, out_block)
+            offset += in_block
+        return out
+
+    def copy(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.int8)
+        out = np.empty_like(x)
+        self.lib.pexcp_copy_s8(_ptr(x), _ptr(out), x.size)
         return out
