@@ -195,7 +195,7 @@ def main() -> int:
         rows.append([
             model.stem, f"{split.sliced_steps}", f"{whole.arena:,}", f"{split.arena:,}",
             f"{whole.instructions / 1e6:.2f} M", f"{split.instructions / 1e6:.2f} M",
-            f"{(split.instructions / whole.instructions - 1) * 100:+.1f}%",
+            f"{(split.instructions / whole.instructions - 1) * 100:+.2f}%",
         ])
     _table(
         f"partial execution, --io int8: the {SPLIT_METHOD} plan vs the unsplit {UNSPLIT_METHOD} plan (target < +5%)",
