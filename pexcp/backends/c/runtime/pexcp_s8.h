@@ -236,4 +236,16 @@ typedef struct {
 /* channels [c0, c1) (channels are never padded when c0, c1 is not the whole range) */
 void pexcp_pad_s8(const pexcp_pad_s8_params *p, const int8_t *in, int8_t *out, int c0, int c1);
 
+/* ---- byte movers (the float ones move 4-byte elements) ---- */
+/* copies `outer` blocks of `in_block` bytes into `out`, whose blocks are `out_block` bytes apart */
+void pexcp_concat_s8(const int8_t *in, int8_t *out, int outer, int in_block, int out_block);
+void pexcp_copy_s8(const int8_t *in, int8_t *out, int n);
+
+typedef struct {
+    int out_dims[4];
+    int in_strides[4]; /* stride in `in` of each output axis, in elements */
+} pexcp_transpose_s8_params;
+
+void pexcp_transpose_s8(const pexcp_transpose_s8_params *p, const int8_t *in, int8_t *out);
+
 #endif
