@@ -142,3 +142,20 @@ def test_int8_model_code_is_integer_only(model: Path, projects) -> None:
         names = [line.split()[-1] for line in undefined.stdout.splitlines() if line.strip()]
         floaty = [n for n in names if n.startswith(FLOAT_SYMBOL) or n in LIBM]
         assert not floaty, f"{src.name} uses float arithmetic: {floaty}"
+
+
+@needs_cc
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ic_resnet8_int8", "te_mcunet_vww"])
+def test_int8_model_without_rewrites(name: str, tmp_path: Path) -> None:
+    """With no rewrites the layout Transpose, the explicit Pads and the Reshape family are real int8 kernels
+    (TRANSPOSE, PAD, RESHAPE copies); still TFLite Micro's bits."""
+    model = next(m for m in INT8_MODELS if m.stem == name)
+    graph, plan = solve(model, "reorder", SolveOptions(timeout=SOLVE_TIMEOUT, rewrites=()))
+    kinds = {s.kernel for s in plan.steps}
+    assert "Transpose" in kinds and ({"Reshape", "Squeeze"} & kinds)
+    emit(graph, plan, tmp_path, harness=True)
+    build_host(tmp_path)
+    for k, case in enumerate(cases(model)[:5]):
+        got = run_host(tmp_path, [case.x], [case.y.shape], tag=str(k), output_dtypes=[case.y.dtype.name])[0]
+        assert np.array_equal(got, case.y), f"{name} without rewrites, input {k}"

@@ -115,7 +115,7 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
     outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
     kernels = sorted(files)
     dtypes = {op_dtype(graph, op) for op in graph.ops if not op.view}
-    headers = [HEADERS[d] for d in sorted(dtypes | {"f32"})]  # pexcp_runtime.h: modes and byte movers too
+    headers = [HEADERS[d] for d in sorted(dtypes or {"f32"})]
     libm = "f32" in dtypes or any(p.dtype == "float32" for p in inputs + outputs)
     outdir = Path(outdir)
     (outdir / "runtime").mkdir(parents=True, exist_ok=True)
