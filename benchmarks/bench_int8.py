@@ -30,7 +30,9 @@ from bench_c_backend import CPU_FLAGS, _table  # noqa: E402
 from pexcp.backends.c import emit  # noqa: E402
 from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu, section_sizes  # noqa: E402
 from pexcp.ir import Graph  # noqa: E402
-from pexcp.solvers.registry import METHODS, SolveOptions, solve  # noqa: E402
+from pexcp.pipeline import solve  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
+from pexcp.solvers.registry import METHODS  # noqa: E402
 
 SPLIT_METHOD, UNSPLIT_METHOD = "cpsat", "reorder"
 # cycles per inference on a Cortex-M4 at 120 MHz, MLPerf Tiny closed division (issue 12):

@@ -19,7 +19,9 @@ from pexcp.backends.c.toolchain import (
 )
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import DEFAULT_METHOD, METHODS, SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.registry import DEFAULT_METHOD, METHODS
 from backend_helpers import needs_cc
 
 SOLVE_TIMEOUT = 20.0

@@ -21,6 +21,7 @@ from pexcp.backends.c.cfmt import c_float_array, c_int_array, c_struct
 from pexcp.backends.c.memory import CTYPES, ArenaMap, Ptr, channel_size
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Node, Op, Tensor
+from pexcp.ops import spec
 from pexcp.plan.plan import Step
 
 RANK = 4  # PEXCP_RANK in the runtime header
@@ -160,8 +161,9 @@ class Lowering:
         raise refuse(call.op, "cannot finish an accumulator")
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
-        """Output channel c depends only on input channel c, so a slice reads the same input slice."""
-        return False
+        """Output channel c depends only on input channel c, so a slice reads the same input slice: a fact
+        about the op type (pexcp.ops), not about its kernel."""
+        return spec(op.op_type).channelwise(graph, op)
 
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         """The op can compute any range of its output channels (from whole inputs unless channel-wise)."""

@@ -107,10 +107,6 @@ class ConvLowering(Lowering):
     def _group(self, op: Op) -> int:
         return int(op.attrs.get("group", 1))
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        channels = graph.tensors[op.inputs[0]].shape[1]
-        return self._group(op) == channels == graph.tensors[op.outputs[0]].shape[1]
-
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         # a depthwise conv with a channel multiplier reads input channel c // m, not the slice plans assume
         group, c_in = self._group(op), graph.tensors[op.inputs[0]].shape[1]

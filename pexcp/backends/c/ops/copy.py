@@ -23,8 +23,5 @@ class CopyLowering(Lowering):
     def emit_s8(self, call: Call) -> list[str]:
         return [f"pexcp_copy_s8({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return op.op_type == "Identity"
-
     def emit_f32(self, call: Call) -> list[str]:
         return [f"pexcp_copy({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]

@@ -39,8 +39,5 @@ class UnaryLowering(Lowering):
     def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
         return unary_files(graph, op.core)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
-
     def emit_f32(self, call: Call) -> list[str]:
         return [unary_call(call.graph, call.op.core, call.input(call.op.inputs[0]), call.output(), call.out_count())]
