@@ -33,7 +33,7 @@ from pexcp.plan.plan import Plan, Step
 HERE = Path(__file__).parent
 RUNTIME = HERE / "runtime"
 TEMPLATES = HERE / "templates"
-HEADERS = {"f32": "pexcp_runtime.h", "s8": "pexcp_s8.h"}  # the runtime's API per op dtype
+HEADERS = {"f32": ("pexcp_runtime.h",), "s8": ("pexcp_s8.h", "pexcp_s8_dsp.h")}  # API first, then its helpers
 HARNESS_TEMPLATES = ("main.c", "Makefile", "startup_cortex_m.c", "cortex_m.ld")
 # debug lifetime check, compiled in with MODEL_POISON_DEAD (the host harness's default)
 _POISON = """\
@@ -115,13 +115,13 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
     outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
     kernels = sorted(files)
     dtypes = {op_dtype(graph, op) for op in graph.ops if not op.view}
-    headers = [HEADERS[d] for d in sorted(dtypes or {"f32"})]
+    headers = [h for d in sorted(dtypes or {"f32"}) for h in HEADERS[d]]
     libm = "f32" in dtypes or any(p.dtype == "float32" for p in inputs + outputs)
     outdir = Path(outdir)
     (outdir / "runtime").mkdir(parents=True, exist_ok=True)
     files = {
         "model.h": _model_h(graph, plan, inputs, outputs),
-        "model.c": _model_c(graph, plan, pools, body, inputs, outputs, headers),
+        "model.c": _model_c(graph, plan, pools, body, inputs, outputs, [HEADERS[d][0] for d in sorted(dtypes or {"f32"})]),
         "model.mk": _model_mk(kernels, headers, libm),
         "README.md": _readme(graph, plan, inputs, outputs, harness),
     }
