@@ -111,8 +111,12 @@ def test_int8_model_on_cortex_m(model: Path, io: str, projects) -> None:
 
 def _int8_reference(model: Path, x_int8: np.ndarray) -> np.ndarray:
     """TFLite Micro's int8 output for an int8 input fed past its first QUANTIZE: the float input that
-    QUANTIZE maps to exactly these values (its dequantized value), run through the whole model."""
+    QUANTIZE maps to exactly these values (its dequantized value), run through the whole model. A model with
+    int8 I/O takes the input as it is."""
     from pexcp.importer import load_graph
+
+    if not _has_float_io(model):
+        return oracle(model, x_int8).y.ravel()
 
     graph = load_graph(model, io="int8")
     scale, zp = graph.io_quant[graph.inputs[0]]
@@ -161,3 +165,33 @@ def test_int8_model_without_rewrites(name: str, tmp_path: Path) -> None:
     for k, case in enumerate(cases(model)[:5]):
         got = run_host(tmp_path, [case.x], [case.y.shape], tag=str(k), output_dtypes=[case.y.dtype.name])[0]
         assert np.array_equal(got, case.y), f"{name} without rewrites, input {k}"
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@needs_arm
+@pytest.mark.parametrize("name", ["vww_96_int8", "te_mcunet_vww"])
+def test_int8_fast_paths_with_scratch_on_cortex_m(name: str, tmp_path: Path) -> None:
+    """Given scratch (appended after the arena, as the benchmark measures it), every conv, depthwise conv and
+    fully connected call gets its fast-path buffer and the DSP image still gives TFLite Micro's bits, in
+    fewer instructions than without."""
+    from pexcp.backends.c.emit import append_scratch, scratch_bytes
+
+    model = next(m for m in INT8_MODELS if m.stem == name)
+    graph, plan = solve(model, DEFAULT_METHOD, SolveOptions(timeout=SOLVE_TIMEOUT, io="int8"))
+    fast = append_scratch(graph, plan)
+    size = max(scratch_bytes(graph).values())
+    assert fast.arena_bytes >= plan.arena_bytes + size
+    counts = []
+    for p, outdir in ((plan, tmp_path / "portable"), (fast, tmp_path / "fast")):
+        emit(graph, p, outdir, harness=True)
+        text = (outdir / "model.c").read_text()
+        calls = [line for line in text.splitlines() if "pexcp_conv_s8(" in line or "pexcp_fully_connected_s8(" in line]
+        with_scratch = [line for line in calls if not line.rstrip().endswith(", 0);")]
+        assert len(with_scratch) == (len(calls) if p is fast else 0)
+        build_qemu(outdir)
+        run = run_qemu(outdir, timeout=120)
+        (x,) = qemu_inputs(graph)
+        assert np.array_equal(run.outputs[0], _int8_reference(model, x)), f"{name} ({outdir.name}) on Cortex-M"
+        counts.append(run.instructions)
+    assert counts[1] < counts[0]

@@ -25,6 +25,7 @@ class ConvS8:
     weights: np.ndarray
     bias: np.ndarray | None
     q: quant.ConvQuant
+    scratch: int  # bytes the Cortex-M4 DSP path works in (quant.conv_scratch_bytes)
 
 
 class ConvLowering(Lowering):
@@ -80,7 +81,11 @@ class ConvLowering(Lowering):
             **self.geometry(graph, op), "in_offset": q.in_offset, "out_offset": q.out_offset,
             "act_min": q.act_min, "act_max": q.act_max,
         }
-        return ConvS8(fields, w.values, bias, q)
+        f = fields
+        scratch = quant.conv_scratch_bytes(
+            f["in_c"], f["out_c"], f["group"], f["k_h"], f["k_w"], f["out_w"], f["stride_w"], f["dil_h"], f["dil_w"]
+        )
+        return ConvS8(fields, w.values, bias, q, scratch)
 
     def emit_s8(self, call: Call) -> list[str]:
         op, d = call.op, call.data
@@ -98,7 +103,7 @@ class ConvLowering(Lowering):
             acc = "0"
         return [
             f"pexcp_conv_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, {shift}, "
-            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, 0);"
+            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, {call.scratch(d.scratch)});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:

@@ -35,6 +35,7 @@ class FullyConnectedS8:
     bias: np.ndarray | None  # N int32
     bias_name: str
     q: quant.ConvQuant
+    scratch: int  # bytes the Cortex-M4 DSP path works in (quant.fully_connected_scratch_bytes)
 
 
 class GemmLowering(Lowering):
@@ -93,7 +94,8 @@ class GemmLowering(Lowering):
             "m": d.m, "n": d.n, "k": d.k, "in_offset": q.in_offset, "out_offset": q.out_offset,
             "act_min": q.act_min, "act_max": q.act_max,
         }
-        return FullyConnectedS8(fields, np.ascontiguousarray(weights), bias, bias_name, q)
+        scratch = quant.fully_connected_scratch_bytes(d.k)
+        return FullyConnectedS8(fields, np.ascontiguousarray(weights), bias, bias_name, q, scratch)
 
     def emit_s8(self, call: Call) -> list[str]:
         op, d = call.op, call.data
@@ -111,7 +113,7 @@ class GemmLowering(Lowering):
             acc = "0"
         return [
             f"pexcp_fully_connected_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, "
-            f"{shift}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, 0);"
+            f"{shift}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, {call.scratch(d.scratch)});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:
