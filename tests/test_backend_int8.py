@@ -195,3 +195,52 @@ def test_int8_fast_paths_with_scratch_on_cortex_m(name: str, tmp_path: Path) -> 
         assert np.array_equal(run.outputs[0], _int8_reference(model, x)), f"{name} ({outdir.name}) on Cortex-M"
         counts.append(run.instructions)
     assert counts[1] < counts[0]
+
+
+def _qdq_activation(path: Path, op_type: str, s_in: float, zp_in: int, s_out: float, zp_out: int) -> Path:
+    """int8 input -> DequantizeLinear -> op_type -> QuantizeLinear -> int8 output, 256 values."""
+    from onnx import TensorProto, helper, numpy_helper, save_model
+
+    consts = [
+        numpy_helper.from_array(np.array(s_in, np.float32), "s_in"), numpy_helper.from_array(np.array(zp_in, np.int8), "z_in"),
+        numpy_helper.from_array(np.array(s_out, np.float32), "s_out"),
+        numpy_helper.from_array(np.array(zp_out, np.int8), "z_out"),
+    ]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "s_in", "z_in"], ["xf"], name="dq"),
+        helper.make_node(op_type, ["xf"], ["yf"], name="act"),
+        helper.make_node("QuantizeLinear", ["yf", "s_out", "z_out"], ["y"], name="q"),
+    ]
+    graph = helper.make_graph(
+        nodes, "act", [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 256])], consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    save_model(model, str(path))
+    return path
+
+
+@needs_cc
+@pytest.mark.parametrize(
+    "op_type, tflite_op, q",
+    [
+        ("Sigmoid", "LOGISTIC", (0.0625, -3, 1.0 / 256, -128)),
+        ("Sigmoid", "LOGISTIC", (0.0078125, 17, 1.0 / 256, -128)),
+        ("HardSwish", "HARD_SWISH", (0.05, 5, 0.03, -100)),
+        ("HardSwish", "HARD_SWISH", (0.02, -20, 0.025, -128)),
+    ],
+)
+def test_int8_activation_ops_match_tflite_micro(op_type: str, tflite_op: str, q: tuple, tmp_path: Path) -> None:
+    """Standalone QDQ Sigmoid and HardSwish are TFLite's LOGISTIC and HARD_SWISH: every int8 input value."""
+    import tflite_oracle as to
+
+    s_in, zp_in, s_out, zp_out = q
+    path = _qdq_activation(tmp_path / "act.onnx", op_type, *q)
+    graph, plan = solve(path, "reorder", SolveOptions(timeout=5))
+    emit(graph, plan, tmp_path / "c", harness=True)
+    build_host(tmp_path / "c")
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    got = run_host(tmp_path / "c", [x], [(1, 256)], output_dtypes=["int8"])[0]
+    spec = [to.Tensor((1, 256), np.int8, s_in, zp_in)], [to.Tensor((1, 256), np.int8, s_out, zp_out)]
+    assert np.array_equal(got, to.OpModel(tflite_op, *spec).run(x))
