@@ -91,6 +91,17 @@ class TransposeParams(C.Structure):
     _fields_ = [("out_dims", C.c_int * 4), ("in_strides", C.c_int * 4)]
 
 
+def conv_params(in_hw, w_shape, q: quant.ConvQuant, stride=(1, 1), dil=(1, 1), pads=(0, 0, 0, 0), group=1) -> ConvParams:
+    """pexcp_conv_s8_params of a conv on an input of in_hw = (H, W) with weights O x C/g x kh x kw."""
+    out_c, cin_g, k_h, k_w = w_shape
+    in_h, in_w = in_hw
+    pt, pl, pb, pr = pads
+    out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
+    out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
+    return ConvParams(cin_g * group, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1],
+                      pt, pl, group, q.in_offset, q.out_offset, q.act_min, q.act_max)
+
+
 def _ptr(a: np.ndarray | None) -> C.c_void_p:
     return C.c_void_p(0 if a is None else a.ctypes.data)
 
@@ -111,17 +122,11 @@ class Kernels:
              acc: np.ndarray | None = None, out: np.ndarray | None = None):
         """x: C x H x W int8 (the input channels [ic0, ic1) only if ic is given); w: O x C/g x kh x kw.
         Returns (int8 output of channels [oc0, oc1), accumulator)."""
-        out_c, _, k_h, k_w = w.shape
-        in_c = w.shape[1] * group
-        in_h, in_w = x.shape[1:]
-        pt, pl, pb, pr = pads
-        out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
-        out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
-        oc0, oc1 = oc or (0, out_c)
-        ic0, ic1 = ic or (0, in_c)
+        p = conv_params(x.shape[1:], w.shape, q, stride, dil, pads, group)
+        out_h, out_w = p.out_h, p.out_w
+        oc0, oc1 = oc or (0, p.out_c)
+        ic0, ic1 = ic or (0, p.in_c)
         assert x.shape[0] == ic1 - ic0
-        p = ConvParams(in_c, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1], pt, pl,
-                       group, q.in_offset, q.out_offset, q.act_min, q.act_max)
         if out is None:
             out = np.full((oc1 - oc0, out_h, out_w), 0x55, dtype=np.int8)
         if acc is None and mode != STORE:

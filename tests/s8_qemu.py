@@ -1,6 +1,7 @@
 """Run int8 kernel calls on the Cortex-M4F under QEMU (mps2-an386, -icount shift=0): one generated main.c
 holds every call's data as const arrays, times each call with SysTick (40 instructions per tick) and prints
-an FNV-1a hash (or the bytes) of its output. Built once with the DSP fast paths and once with
+an FNV-1a hash (or the bytes) of its output; a canary after each call's scratch (the size quant.py gives)
+catches a fast path that writes past it. Built once with the DSP fast paths and once with
 -DPEXCP_NO_DSP (the portable loops), so both can be compared with each other and with host results.
 Used by tests/test_kernels_s8_qemu.py and benchmarks/bench_kernels_s8.py."""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pexcp.backends.c import quant
-from s8_kernels import RUNTIME, SOURCES, STORE
+from s8_kernels import RUNTIME, SOURCES, STORE, FcParams, conv_params
 
 TEMPLATES = RUNTIME.parent / "templates"
 ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
@@ -73,7 +74,7 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
     lines += [
         f"static int8_t out[{out_max}] __attribute__((aligned(4)));",
         f"static int32_t acc[{acc_max}] __attribute__((unused));",
-        f"static int32_t scratch_words[{max(1, (scratch_bytes + 3) // 4)}];",
+        f"static int32_t scratch_words[{(scratch_bytes + 3) // 4 + 16}]; /* + a 64-byte canary */",
         "static void *const scratch __attribute__((unused)) = scratch_words;",
         "#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)",
         "#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)",
@@ -82,7 +83,11 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
         "void SysTick_Handler(void) { ++wraps; }",
         "static unsigned long ticks(void) { uint32_t w, v; do { w = wraps; v = SYST_CVR; } while (w != wraps);",
         "    return ((unsigned long)w << 24) + (0xFFFFFFu - v); }",
-        "static void report(int i, unsigned long insns, const uint8_t *p, long n) {",
+        "static int canary_ok(long from) { const uint8_t *b = (const uint8_t *)scratch_words;",
+        "    for (long k = from; k < from + 64; ++k) { if (b[k] != 0xA5) return 0; }",
+        "    return 1; }",
+        "static void report(int i, unsigned long insns, const uint8_t *p, long n, long scratch_used) {",
+        "    if (!canary_ok(scratch_used)) printf(\"call %d wrote past its scratch\\n\", i);",
         "    printf(\"call %d insns %lu out \", i, insns);",
         "    if (%d) { for (long k = 0; k < n; ++k) printf(\"%%02x\", p[k]); }" % int(dump),
         "    else { uint32_t h = 0x811C9DC5u; for (long k = 0; k < n; ++k) h = (h ^ p[k]) * 0x01000193u;",
@@ -97,9 +102,9 @@ def main_c(calls: list[Call], scratch_bytes: int, dump: bool) -> str:
         res = "(const uint8_t *)acc" if c.result == "acc" else "(const uint8_t *)out"
         n = c.acc_words * 4 if c.result == "acc" else c.out_bytes
         lines += [
-            f"    {{ memset(out, 0x55, sizeof out); {init}",
+            f"    {{ memset(out, 0x55, sizeof out); memset(scratch_words, 0xA5, sizeof scratch_words); {init}",
             f"      const unsigned long t0 = ticks(); {code} const unsigned long t1 = ticks();",
-            f"      report({i}, (t1 - t0) * 40ul, {res}, {n}); }}",
+            f"      report({i}, (t1 - t0) * 40ul, {res}, {n}, {c.meta.get('scratch', 0)}); }}",
         ]
     lines += ["    SYST_CSR = 0;", "    return 0;", "}"]
     return "\n".join(lines) + "\n"
@@ -131,6 +136,8 @@ def run(calls: list[Call], workdir: Path, dsp: bool, dump: bool = False, opt: st
     res = subprocess.run(qemu, capture_output=True, text=True, timeout=timeout + 30)
     if res.returncode != 0:
         raise RuntimeError(f"QEMU run failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+    if "wrote past its scratch" in res.stdout:
+        raise RuntimeError("a kernel wrote past the scratch size quant.py gives:\n" + res.stdout[-2000:])
     found = {int(i): Result(int(n), h) for i, n, h in _LINE.findall(res.stdout)}
     if len(found) != len(calls):
         raise RuntimeError(f"QEMU printed {len(found)} of {len(calls)} results:\n{res.stdout[-2000:]}")
@@ -144,18 +151,10 @@ def conv_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
               stride=(1, 1), dil=(1, 1), pads=(0, 0, 0, 0), group=1, oc=None, ic=None, mode=STORE,
               acc_init: np.ndarray | None = None, scratch: bool = True, expect: bytes | None = None) -> Call:
     """pexcp_conv_s8 on x (channels [ic0, ic1) of C x H x W), weights O x C/g x kh x kw (ONNX layout)."""
-    from s8_kernels import ConvParams
-
-    out_c, _, k_h, k_w = w.shape
-    in_c = w.shape[1] * group
-    in_h, in_w = x.shape[1:]
-    pt, pl, pb, pr = pads
-    out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
-    out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
+    p = conv_params(x.shape[1:], w.shape, q, stride, dil, pads, group)
+    in_c, out_c, k_h, k_w, out_h, out_w = p.in_c, p.out_c, p.k_h, p.k_w, p.out_h, p.out_w
     oc0, oc1 = oc or (0, out_c)
     ic0, ic1 = ic or (0, in_c)
-    p = ConvParams(in_c, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1], pt, pl, group,
-                   q.in_offset, q.out_offset, q.act_min, q.act_max)
     arrays = {"x": x.astype(np.int8), "w": w.astype(np.int8), "mult": np.array(q.mult, np.int32),
               "shift": np.array(q.shift, np.int32)}
     if bias is not None:
@@ -173,8 +172,6 @@ def conv_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
 
 def fc_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, q: quant.ConvQuant, *, n=None, k=None,
             mode=STORE, acc_init: np.ndarray | None = None, scratch: bool = True, expect: bytes | None = None) -> Call:
-    from s8_kernels import FcParams
-
     n_all, k_all = w.shape
     n0, n1 = n or (0, n_all)
     k0, k1 = k or (0, k_all)

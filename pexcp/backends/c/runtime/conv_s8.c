@@ -59,20 +59,13 @@ static int32_t start(const int32_t *bias, const int32_t *acc, int oc, int oc0, l
 }
 
 /* im2col of output pixel px for input channels [c_lo, c_hi): x + in_offset, 0 for taps outside the input,
- * in slot order */
+ * as column j of an interleaved pair */
 static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px,
-                   int16_t *col)
+                   int16_t *cols, int j)
 {
     const long in_hw = (long)p->in_h * p->in_w;
     const int16_t off = (int16_t)p->in_offset;
     int k = 0;
-    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
-        p->in_w == p->out_w) {
-        const int8_t *x = in + (long)(c_lo - ic0) * in_hw + px;
-        for (int c = c_lo; c < c_hi; ++c, ++k, x += in_hw)
-            col[PEXCP_S8_SLOT(k)] = (int16_t)(*x + off);
-        return;
-    }
     const int oy = (int)(px / p->out_w), ox = (int)(px % p->out_w);
     const int iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
     for (int c = c_lo; c < c_hi; ++c) {
@@ -83,47 +76,7 @@ static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int
             const int8_t *row = plane + (long)iy * p->in_w;
             for (int kx = 0; kx < p->k_w; ++kx, ++k) {
                 const int ix = ix0 + kx * p->dil_w;
-                col[PEXCP_S8_SLOT(k)] = (int16_t)(row_in && ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
-            }
-        }
-    }
-}
-
-/* full and grouped conv: two im2col columns (two output pixels) against two weight rows at a time */
-static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
-                            const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
-                            int oc1, int ic0, int ic1, int mode, int16_t *col0)
-{
-    const long out_hw = (long)p->out_h * p->out_w;
-    const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
-    const int taps = p->k_h * p->k_w;
-    int16_t *col1 = col0 + pexcp_col_len(cin_g * taps);
-    for (int g = oc0 / cout_g; g * cout_g < oc1; ++g) {
-        const int g_lo = max_int(oc0, g * cout_g), g_hi = min_int(oc1, (g + 1) * cout_g);
-        const int c_lo = max_int(ic0, g * cin_g), c_hi = max_int(c_lo, min_int(ic1, (g + 1) * cin_g));
-        const int k = (c_hi - c_lo) * taps;
-        for (long px = 0; px < out_hw; px += 2) {
-            const int two = px + 1 < out_hw;
-            im2col(p, in, ic0, c_lo, c_hi, px, col0);
-            if (two)
-                im2col(p, in, ic0, c_lo, c_hi, px + 1, col1);
-            for (int oc = g_lo; oc < g_hi; oc += 2) {
-                const int pair = oc + 1 < g_hi;
-                const int8_t *w0 = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
-                const int8_t *w1 = pair ? w0 + (long)cin_g * taps : w0;
-                int32_t s[4];
-                s[0] = start(bias, acc, oc, oc0, out_hw, px, mode);
-                s[1] = two ? start(bias, acc, oc, oc0, out_hw, px + 1, mode) : 0;
-                s[2] = pair ? start(bias, acc, oc + 1, oc0, out_hw, px, mode) : 0;
-                s[3] = pair && two ? start(bias, acc, oc + 1, oc0, out_hw, px + 1, mode) : 0;
-                pexcp_dot2x2(w0, w1, col0, two ? col1 : col0, k, s);
-                for (int i = 0; i < 4; ++i) {
-                    if ((i & 2 && !pair) || (i & 1 && !two))
-                        continue;
-                    const int o = oc + (i >> 1);
-                    const long at = (long)(o - oc0) * out_hw + px + (i & 1);
-                    finish(p, s[i], out + at, acc ? acc + at : 0, mult[o], shift[o], mode);
-                }
+                cols[PEXCP_S8_POS2(k, j)] = (int16_t)(row_in && ix >= 0 && ix < p->in_w ? row[ix] + off : 0);
             }
         }
     }
@@ -132,31 +85,151 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
 /* per-channel requantization constants of the folded pexcp_mbqm_neg (when it applies) */
 typedef struct {
     int32_t m, shift, out_offset, act_min, act_max, folded;
-    int64_t round;
+    pexcp_mbqm_neg_consts c;
 } requant_consts;
 
 static requant_consts requant_setup(const pexcp_conv_s8_params *p, int32_t m, int32_t shift)
 {
-    requant_consts q = {m, shift, p->out_offset, p->act_min, p->act_max, shift < 0 && m >= 0, 0};
+    requant_consts q;
+    q.m = m, q.shift = shift, q.out_offset = p->out_offset, q.act_min = p->act_min, q.act_max = p->act_max;
+    q.folded = shift < 0 && m >= 0;
     if (q.folded)
-        q.round = pexcp_mbqm_round(shift);
+        q.c = pexcp_mbqm_neg_setup(shift);
     return q;
 }
 
 static inline int8_t requant_store(const requant_consts *q, int32_t s)
 {
-    const int32_t y = q->folded ? pexcp_mbqm_neg(s, q->m, q->round, q->shift) : pexcp_mbqm(s, q->m, q->shift);
+    const int32_t y = q->folded ? pexcp_mbqm_neg(s, q->m, &q->c) : pexcp_mbqm(s, q->m, q->shift);
     return (int8_t)pexcp_clamp_s32(y + q->out_offset, q->act_min, q->act_max);
 }
 
-/* one output row of a 3x3 (two weight pairs per row) depthwise window with all three rows inside */
-__attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_t *r1, const int16_t *r2, const int32_t *w, int stride, int n,
-                       int32_t bias, const requant_consts *q, int8_t *o, int32_t *a, int mode)
+/* appends one reduction element of both columns at group g, position q (slot order), advancing them */
+static inline void put2(int16_t **g, int *q, int16_t v0, int16_t v1)
 {
-    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-    if (mode == PEXCP_STORE && q->folded) { /* the common case, with the constants in registers */
-        const int32_t m = q->m, right = -q->shift - 1, offset = q->out_offset, lo = q->act_min, hi = q->act_max;
-        const int64_t round = q->round;
+    static const uint8_t slot[4] = {0, 2, 1, 3};
+    (*g)[slot[*q]] = v0;
+    (*g)[4 + slot[*q]] = v1;
+    if (++*q == 4) {
+        *q = 0;
+        *g += 8;
+    }
+}
+
+/* im2col of output pixels px0 and px1 as the two interleaved columns; pixels of one row whose windows are
+ * inside the input (and 1x1 stride-1 convs) are gathered together without bounds checks */
+static void im2col_pair(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px0,
+                        long px1, int16_t *cols)
+{
+    const long in_hw = (long)p->in_h * p->in_w;
+    const int16_t off = (int16_t)p->in_offset;
+    int16_t *g = cols;
+    int q = 0;
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
+        p->in_w == p->out_w) {
+        const int8_t *x = in + (long)(c_lo - ic0) * in_hw;
+        for (int c = c_lo; c < c_hi; ++c, x += in_hw)
+            put2(&g, &q, (int16_t)(x[px0] + off), (int16_t)(x[px1] + off));
+        return;
+    }
+    const int oy = (int)(px0 / p->out_w), ox0 = (int)(px0 % p->out_w), ox1 = (int)(px1 % p->out_w);
+    const int iy0 = oy * p->stride_h - p->pad_t, ix0 = ox0 * p->stride_w - p->pad_l;
+    const int ix1 = ox1 * p->stride_w - p->pad_l;
+    const int inside = px1 / p->out_w == oy && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 &&
+                       ix1 >= 0 && ix0 + (p->k_w - 1) * p->dil_w < p->in_w && ix1 + (p->k_w - 1) * p->dil_w < p->in_w;
+    if (!inside) {
+        im2col(p, in, ic0, c_lo, c_hi, px0, cols, 0);
+        im2col(p, in, ic0, c_lo, c_hi, px1, cols, 1);
+        return;
+    }
+    const int d = ix1 - ix0;
+    for (int c = c_lo; c < c_hi; ++c) {
+        const int8_t *row = in + (long)(c - ic0) * in_hw + (long)iy0 * p->in_w + ix0;
+        for (int ky = 0; ky < p->k_h; ++ky, row += (long)p->dil_h * p->in_w)
+            for (int kx = 0; kx < p->k_w; ++kx) {
+                const int8_t *x = row + kx * p->dil_w;
+                put2(&g, &q, (int16_t)(x[0] + off), (int16_t)(x[d] + off));
+            }
+    }
+}
+
+/* full and grouped conv: two output pixels' im2col columns (interleaved) against one weight row at a time */
+static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                            const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
+                            int oc1, int ic0, int ic1, int mode, int16_t *cols)
+{
+    const long out_hw = (long)p->out_h * p->out_w;
+    const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
+    const int taps = p->k_h * p->k_w;
+    for (int g = oc0 / cout_g; g * cout_g < oc1; ++g) {
+        const int g_lo = max_int(oc0, g * cout_g), g_hi = min_int(oc1, (g + 1) * cout_g);
+        const int c_lo = max_int(ic0, g * cin_g), c_hi = max_int(c_lo, min_int(ic1, (g + 1) * cin_g));
+        const int k = (c_hi - c_lo) * taps;
+        for (long px = 0; px < out_hw; px += 2) {
+            const int two = px + 1 < out_hw;
+            im2col_pair(p, in, ic0, c_lo, c_hi, px, two ? px + 1 : px, cols);
+            for (int oc = g_lo; oc < g_hi; ++oc) {
+                const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
+                const long at = (long)(oc - oc0) * out_hw + px;
+                if (mode == PEXCP_STORE) { /* the common case without the accumulator's branches */
+                    int32_t s0 = bias ? bias[oc] : 0, s1 = s0;
+                    pexcp_dot1x2(w_row, cols, k, &s0, &s1);
+                    const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+                    out[at] = requant_store(&q, s0);
+                    if (two)
+                        out[at + 1] = requant_store(&q, s1);
+                    continue;
+                }
+                int32_t s0 = start(bias, acc, oc, oc0, out_hw, px, mode);
+                int32_t s1 = two ? start(bias, acc, oc, oc0, out_hw, px + 1, mode) : 0;
+                pexcp_dot1x2(w_row, cols, k, &s0, &s1);
+                finish(p, s0, out + at, acc ? acc + at : 0, mult[oc], shift[oc], mode);
+                if (two)
+                    finish(p, s1, out + at + 1, acc ? acc + at + 1 : 0, mult[oc], shift[oc], mode);
+            }
+        }
+    }
+}
+
+/* line j = x[j - pad_l] + offset for the columns inside the row (the padding columns stay 0 from the start) */
+static inline void fill_line(int16_t *line, const int8_t *row, int in_w, int pad_l, int width, int16_t offset)
+{
+    const int count = min_int(in_w, width - pad_l);
+    int16_t *l = line + pad_l;
+    for (int i = 0; i < count; ++i)
+        l[i] = (int16_t)(row[i] + offset);
+}
+
+/* a whole channel of a 3x3 depthwise conv in PEXCP_STORE mode with the folded requantization: the ring of
+ * three lines, the weights and the requantization constants stay put across the channel's rows */
+__attribute__((noinline)) static void dw_channel_3x3(const pexcp_conv_s8_params *p, const int8_t *plane,
+                                                     const int32_t *w, int32_t bias, const requant_consts *q,
+                                                     int8_t *o, int16_t *lines, const int16_t *zeros, int width)
+{
+    const int in_h = p->in_h, in_w = p->in_w, pad_l = p->pad_l, stride = p->stride_w, n = p->out_w;
+    const int16_t offset = (int16_t)p->in_offset;
+    int held[3] = {-1, -1, -1};
+    for (int oy = 0; oy < p->out_h; ++oy, o += n) {
+        const int iy0 = oy * p->stride_h - p->pad_t;
+        const int16_t *r[3];
+        for (int ky = 0; ky < 3; ++ky) {
+            const int iy = iy0 + ky;
+            if (iy < 0 || iy >= in_h) {
+                r[ky] = zeros;
+                continue;
+            }
+            const int slot = iy % 3;
+            int16_t *line = lines + slot * width;
+            if (held[slot] != iy) {
+                fill_line(line, plane + (long)iy * in_w, in_w, pad_l, width, offset);
+                held[slot] = iy;
+            }
+            r[ky] = line;
+        }
+        const int16_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
+        const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+        const int32_t m = q->m, out_offset = q->out_offset, lo = q->act_min, hi = q->act_max;
+        const pexcp_mbqm_neg_consts c = q->c;
         for (int ox = 0, x = 0; ox < n; ++ox, x += stride) {
             int32_t s = __smlad(pexcp_load32(r0 + x), w0, bias);
             s = __smlad(pexcp_load32(r0 + x + 2), w1, s);
@@ -164,29 +237,15 @@ __attribute__((noinline)) static void dw_row_3x3(const int16_t *r0, const int16_
             s = __smlad(pexcp_load32(r1 + x + 2), w3, s);
             s = __smlad(pexcp_load32(r2 + x), w4, s);
             s = __smlad(pexcp_load32(r2 + x + 2), w5, s);
-            const int64_t sum = (int64_t)s * m + round - (s < 0 ? ((int64_t)1 << 31) : 0);
-            o[ox] = (int8_t)pexcp_clamp_s32(((int32_t)(sum >> 32) >> right) + offset, lo, hi);
+            o[ox] = (int8_t)pexcp_clamp_s32(pexcp_mbqm_neg(s, m, &c) + out_offset, lo, hi);
         }
-        return;
-    }
-    for (int ox = 0; ox < n; ++ox, r0 += stride, r1 += stride, r2 += stride) {
-        int32_t s = (mode & PEXCP_INIT) ? bias : a[ox];
-        s = __smlad(pexcp_load32(r0), w0, s);
-        s = __smlad(pexcp_load32(r0 + 2), w1, s);
-        s = __smlad(pexcp_load32(r1), w2, s);
-        s = __smlad(pexcp_load32(r1 + 2), w3, s);
-        s = __smlad(pexcp_load32(r2), w4, s);
-        s = __smlad(pexcp_load32(r2 + 2), w5, s);
-        if (mode & PEXCP_ACT)
-            o[ox] = requant_store(q, s);
-        else
-            a[ox] = s;
     }
 }
 
 /* one output row of any depthwise window: rows[r] (r < nr) meet weight pairs w[r * pairs + j] */
-__attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs, int stride, int n, int32_t bias,
-                   const requant_consts *q, int8_t *o, int32_t *a, int mode)
+__attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs,
+                                             int stride, int n, int32_t bias, const requant_consts *q, int8_t *o,
+                                             int32_t *a, int mode)
 {
     for (int ox = 0; ox < n; ++ox) {
         int32_t s = (mode & PEXCP_INIT) ? bias : a[ox];
@@ -204,7 +263,8 @@ __attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr,
 }
 
 /* depthwise (one input channel per group), no dilation: the k_h input rows of a window sit in a ring of
- * int16 lines (x + in_offset, zeros for the padding columns), the weights of a channel in halfword pairs */
+ * int16 lines (x + in_offset, zeros for the padding columns; padding rows read a zero line), the weights of a
+ * channel in halfword pairs */
 static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                           const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
                           int oc1, int ic0, int mode, int32_t *wq)
@@ -214,6 +274,9 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
     const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
     const int16_t off = (int16_t)p->in_offset;
     int16_t *lines = (int16_t *)(wq + p->k_h * pairs);
+    int16_t *zeros = lines + (long)p->k_h * width;
+    for (long j = 0; j < (long)(p->k_h + 1) * width; ++j) /* padding columns of the lines, and the zero line */
+        lines[j] = 0;
     int line_row[PEXCP_S8_DW_MAX_KH];
     const int16_t *rows[PEXCP_S8_DW_MAX_KH];
     int cur_c = -1;
@@ -234,33 +297,29 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
         }
         const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
         const int32_t b = bias ? bias[oc] : 0;
+        if (mode == PEXCP_STORE && q.folded && p->k_h == 3 && pairs == 2) {
+            dw_channel_3x3(p, plane, wq, b, &q, out + (long)(oc - oc0) * out_hw, lines, zeros, width);
+            cur_c = -1; /* the ring now holds rows the bookkeeping below does not know */
+            continue;
+        }
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
-            const int ky_lo = max_int(0, -iy0), ky_hi = min_int(p->k_h, p->in_h - iy0);
-            for (int ky = ky_lo; ky < ky_hi; ++ky) {
+            for (int ky = 0; ky < p->k_h; ++ky) {
                 const int iy = iy0 + ky, slot = iy % p->k_h;
+                if (iy < 0 || iy >= p->in_h) { /* a padding row: the zero line */
+                    rows[ky] = zeros;
+                    continue;
+                }
                 int16_t *line = lines + (long)slot * width;
-                rows[ky - ky_lo] = line;
+                rows[ky] = line;
                 if (line_row[slot] == iy)
                     continue;
-                const int8_t *row = plane + (long)iy * p->in_w;
-                int j = 0;
-                for (; j < p->pad_l && j < width; ++j)
-                    line[j] = 0;
-                for (; j < width && j - p->pad_l < p->in_w; ++j)
-                    line[j] = (int16_t)(row[j - p->pad_l] + off);
-                for (; j < width; ++j)
-                    line[j] = 0;
+                fill_line(line, plane + (long)iy * p->in_w, p->in_w, p->pad_l, width, off);
                 line_row[slot] = iy;
             }
             const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
             int32_t *a = acc ? acc + at : 0;
-            if (pairs == 2 && ky_hi - ky_lo == 3)
-                dw_row_3x3(rows[0], rows[1], rows[2], wq + ky_lo * pairs, p->stride_w, p->out_w, b, &q, out + at, a,
-                           mode);
-            else
-                dw_row(rows, ky_hi - ky_lo, wq + ky_lo * pairs, pairs, p->stride_w, p->out_w, b, &q, out + at, a,
-                       mode);
+            dw_row(rows, p->k_h, wq, pairs, p->stride_w, p->out_w, b, &q, out + at, a, mode);
         }
     }
 }

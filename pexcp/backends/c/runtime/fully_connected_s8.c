@@ -29,15 +29,13 @@ static void fully_connected_dsp(const pexcp_fc_s8_params *p, const int8_t *in, i
         for (int n = n0; n < n1; n += 2) {
             const int pair = n + 1 < n1;
             const long i = (long)m * p->n + (n - n0);
-            int32_t s[4];
-            s[0] = (mode & PEXCP_INIT) ? (bias ? bias[n] : 0) : acc[i];
-            s[2] = !pair ? 0 : (mode & PEXCP_INIT) ? (bias ? bias[n + 1] : 0) : acc[i + 1];
-            s[1] = s[3] = 0;
+            int32_t s0 = (mode & PEXCP_INIT) ? (bias ? bias[n] : 0) : acc[i];
+            int32_t s1 = !pair ? 0 : (mode & PEXCP_INIT) ? (bias ? bias[n + 1] : 0) : acc[i + 1];
             const int8_t *w0 = w + (long)n * p->k + k0;
-            pexcp_dot2x2(w0, pair ? w0 + p->k : w0, col, col, len, s);
-            finish(p, s[0], out, acc, i, mult[n], shift[n], mode);
+            pexcp_dot2x1(w0, pair ? w0 + p->k : w0, col, len, &s0, &s1);
+            finish(p, s0, out, acc, i, mult[n], shift[n], mode);
             if (pair)
-                finish(p, s[2], out, acc, i + 1, mult[n + 1], shift[n + 1], mode);
+                finish(p, s1, out, acc, i + 1, mult[n + 1], shift[n + 1], mode);
         }
     }
 }

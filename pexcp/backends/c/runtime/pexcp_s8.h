@@ -68,24 +68,37 @@ static inline int32_t pexcp_mbqm(int32_t x, int32_t m, int shift)
 /* pexcp_mbqm for m >= 0 and shift <= -1 with both roundings folded into one (nested floors of integers
  * compose): with P = x * m and r = -shift, RDPOT(floor((P + 2^30) / 2^31), r) =
  * floor((P + 2^30 + 2^(30 + r) - 2^31 [t < 0]) / 2^(31 + r)), t the SRDHM result; t < 0 iff P < -2^30, and
- * for -2^30 <= P < 0 both corrections give 0, so [x < 0] replaces [t < 0]. `round` is
- * pexcp_mbqm_round(shift). One multiply-accumulate and two shifts instead of SRDHM's and RDPOT's steps. */
-static inline int64_t pexcp_mbqm_round(int shift)
+ * for -2^30 <= P < 0 both corrections give 0, so [x < 0] replaces [t < 0]. For r >= 2 the 2^(30 + r) term
+ * moves past the high word: ((P + 2^30 - 2^31 [x < 0]) >> 32) + 2^(r - 2), then >> (r - 1); for r = 1 it
+ * stays in `base`. One multiply-accumulate, an add and a shift instead of SRDHM's and RDPOT's steps. */
+typedef struct {
+    int64_t base; /* 2^30, + 2^31 when r = 1 */
+    int32_t rnd;  /* 2^(r - 2), 0 when r = 1 */
+    int32_t right; /* r - 1 */
+} pexcp_mbqm_neg_consts;
+
+static inline pexcp_mbqm_neg_consts pexcp_mbqm_neg_setup(int shift)
 {
-    return ((int64_t)1 << 30) + ((int64_t)1 << (30 - shift));
+    pexcp_mbqm_neg_consts c;
+    c.base = ((int64_t)1 << 30) + (shift == -1 ? ((int64_t)1 << 31) : 0);
+    c.rnd = shift == -1 ? 0 : (int32_t)1 << (-shift - 2);
+    c.right = -shift - 1;
+    return c;
 }
 
-static inline int32_t pexcp_mbqm_neg(int32_t x, int32_t m, int64_t round, int shift)
+static inline int32_t pexcp_mbqm_neg(int32_t x, int32_t m, const pexcp_mbqm_neg_consts *c)
 {
-    const int64_t sum = (int64_t)x * m + round - (x < 0 ? ((int64_t)1 << 31) : 0);
-    return (int32_t)(sum >> 32) >> (-shift - 1);
+    const int64_t sum = (int64_t)x * m + c->base - (x < 0 ? ((int64_t)1 << 31) : 0);
+    return ((int32_t)(sum >> 32) + c->rnd) >> c->right;
 }
 
 /* the requantization of conv / FC / requant_acc sums: the folded form where it applies */
 static inline int32_t pexcp_requant(int32_t x, int32_t m, int32_t shift)
 {
-    if (shift < 0 && m >= 0)
-        return pexcp_mbqm_neg(x, m, pexcp_mbqm_round(shift), shift);
+    if (shift < 0 && m >= 0) {
+        const pexcp_mbqm_neg_consts c = pexcp_mbqm_neg_setup(shift);
+        return pexcp_mbqm_neg(x, m, &c);
+    }
     return pexcp_mbqm(x, m, shift);
 }
 

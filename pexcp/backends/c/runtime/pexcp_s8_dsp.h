@@ -32,52 +32,67 @@ static inline int32_t pexcp_sxtb16_ror8(int32_t x)
     return r;
 }
 
-/* two int16 pairs of a word-aligned column: one LDRD */
-static inline void pexcp_load_pairs(const int16_t *p, int32_t *lo, int32_t *hi)
+/* index of reduction element k of column j (0 or 1) in a pair of interleaved columns: each group of four
+ * elements holds column 0's four (slot order), then column 1's */
+#define PEXCP_S8_POS2(k, j) (((k) & ~3) * 2 + (j) * 4 + PEXCP_S8_SLOT((k) & 3))
+
+/* (*s0, *s1) += row . (column 0, column 1) over k reduction elements: the row is int8 (any alignment), the
+ * columns interleaved int16 (word-aligned). Per four elements: one weight load, two SXTB16, one load of
+ * four column words, four SMLAD. */
+static inline void pexcp_dot1x2(const int8_t *w, const int16_t *cols, int k, int32_t *s0p, int32_t *s1p)
 {
-    const int32_t *q = (const int32_t *)__builtin_assume_aligned(p, 4);
-    int32_t v[2];
-    memcpy(v, q, 8);
-    *lo = v[0], *hi = v[1];
+    int32_t s0 = *s0p, s1 = *s1p;
+    const int8_t *end = w + (k & ~3);
+    const int16_t *c = cols;
+    if (w < end) { /* 11 instructions per 8 MACs; GCC's own schedule of the same C spills and needs 14 */
+        int32_t a, b, x0, x1, x2, x3;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[a], [%[w]], #4\n\t"
+                         "ldrd %[x0], %[x1], [%[c]], #8\n\t"
+                         "ldrd %[x2], %[x3], [%[c]], #8\n\t"
+                         "sxtb16 %[b], %[a]\n\t"
+                         "sxtb16 %[a], %[a], ror #8\n\t"
+                         "smlad %[s0], %[b], %[x0], %[s0]\n\t"
+                         "smlad %[s0], %[a], %[x1], %[s0]\n\t"
+                         "smlad %[s1], %[b], %[x2], %[s1]\n\t"
+                         "smlad %[s1], %[a], %[x3], %[s1]\n\t"
+                         "cmp %[w], %[end]\n\t"
+                         "bne 1b"
+                         : [w] "+r"(w), [c] "+r"(c), [s0] "+r"(s0), [s1] "+r"(s1), [a] "=&r"(a), [b] "=&r"(b),
+                           [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+                         : [end] "r"(end)
+                         : "cc", "memory");
+    }
+    for (int i = 0; i < (k & 3); ++i) {
+        s0 += w[i] * c[PEXCP_S8_SLOT(i)];
+        s1 += w[i] * c[4 + PEXCP_S8_SLOT(i)];
+    }
+    *s0p = s0, *s1p = s1;
 }
 
-/* s[2 * i + j] += row_i . col_j over k reduction elements; rows are int8 (w0 may equal w1), columns int16
- * in slot order, word-aligned (c0 may equal c1) */
-static inline void pexcp_dot2x2(const int8_t *w0, const int8_t *w1, const int16_t *c0, const int16_t *c1, int k,
-                                int32_t s[4])
+/* (*s0, *s1) += (row 0, row 1) . column over k elements: int8 rows, one word-aligned int16 column in slot
+ * order (the fully connected layer's widened input) */
+static inline void pexcp_dot2x1(const int8_t *w0, const int8_t *w1, const int16_t *col, int k, int32_t *s0p,
+                                int32_t *s1p)
 {
-    int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
-    const int k4 = k & ~3;
-    const int8_t *w0_end = w0 + k4;
-    while (w0 < w0_end) {
+    int32_t s0 = *s0p, s1 = *s1p;
+    const int8_t *end = w0 + (k & ~3);
+    const int16_t *c = (const int16_t *)__builtin_assume_aligned(col, 4);
+    while (w0 < end) {
         const int32_t a = pexcp_load32(w0), b = pexcp_load32(w1);
-        w0 += 4, w1 += 4;
-        const int32_t a02 = __sxtb16(a), a13 = pexcp_sxtb16_ror8(a);
-        const int32_t b02 = __sxtb16(b), b13 = pexcp_sxtb16_ror8(b);
-        int32_t x02, x13, y02, y13;
-        pexcp_load_pairs(c0, &x02, &x13);
-        pexcp_load_pairs(c1, &y02, &y13);
-        c0 += 4, c1 += 4;
-        s00 = __smlad(a02, x02, s00);
-        s00 = __smlad(a13, x13, s00);
-        s01 = __smlad(a02, y02, s01);
-        s01 = __smlad(a13, y13, s01);
-        s10 = __smlad(b02, x02, s10);
-        s10 = __smlad(b13, x13, s10);
-        s11 = __smlad(b02, y02, s11);
-        s11 = __smlad(b13, y13, s11);
+        int32_t x[2];
+        memcpy(x, c, sizeof x);
+        s0 = __smlad(__sxtb16(a), x[0], s0);
+        s0 = __smlad(pexcp_sxtb16_ror8(a), x[1], s0);
+        s1 = __smlad(__sxtb16(b), x[0], s1);
+        s1 = __smlad(pexcp_sxtb16_ror8(b), x[1], s1);
+        w0 += 4, w1 += 4, c += 4;
     }
-    for (int i = 0; i < k - k4; ++i) { /* c0, c1 and the rows now point at the last, partial group */
-        const int32_t x = c0[PEXCP_S8_SLOT(i)], y = c1[PEXCP_S8_SLOT(i)];
-        s00 += w0[i] * x;
-        s01 += w0[i] * y;
-        s10 += w1[i] * x;
-        s11 += w1[i] * y;
+    for (int i = 0; i < (k & 3); ++i) {
+        s0 += w0[i] * c[PEXCP_S8_SLOT(i)];
+        s1 += w1[i] * c[PEXCP_S8_SLOT(i)];
     }
-    s[0] = s00, s[1] = s01, s[2] = s10, s[3] = s11;
+    *s0p = s0, *s1p = s1;
 }
-
-/* int16 elements needed for a column of k reduction elements (whole groups of four) */
-static inline int pexcp_col_len(int k) { return (k + 3) & ~3; }
 
 #endif
