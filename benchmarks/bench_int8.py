@@ -162,7 +162,7 @@ def main() -> int:
     failed = False
     for model in models:
         tflite = args.models / "tflite" / f"{model.stem}.tflite"
-        for method, scratch in ((SPLIT_METHOD, False), (UNSPLIT_METHOD, False), (SPLIT_METHOD, True)):
+        for method, scratch in ((m, s) for m in (SPLIT_METHOD, UNSPLIT_METHOD) for s in (False, True)):
             key = (model.stem, method + ("+scratch" if scratch else ""))
             try:
                 images[key] = img = measure(model, method, tflite, args.timeout, args.opt, workdir, scratch)
@@ -215,19 +215,21 @@ def main() -> int:
     rows = []
     for model in models:
         fast, base = images.get((model.stem, SPLIT_METHOD + "+scratch")), images.get((model.stem, SPLIT_METHOD))
-        if fast is None or base is None:
+        whole = images.get((model.stem, UNSPLIT_METHOD + "+scratch"))
+        if fast is None or base is None or whole is None:
             continue
         cmsis = ANCHORS.get(model.stem, ("", None, None))[1]
         rows.append([
             model.stem, f"{fast.arena - base.arena:,}", f"{fast.arena:,}", f"{fast.stack:,}",
             f"{base.instructions / 1e6:.2f} M", f"{fast.instructions / 1e6:.2f} M", f"{fast.instructions / fast.macs:.1f}",
             f"{cmsis / 1e6:.1f} M" if cmsis else "-", f"{fast.instructions / cmsis:.2f}" if cmsis else "-",
+            f"{whole.instructions / 1e6:.2f} M", f"{(fast.instructions / whole.instructions - 1) * 100:+.2f}%",
         ])
     _table(
         f"experiment: the kernels' DSP fast paths, given a scratch region appended to the {SPLIT_METHOD} --io int8 "
         "arena (the planners do not place kernel scratch yet; without it the kernels run their portable loops)",
         ["model", "scratch B", "arena + scratch B", "stack B", "portable insns", "DSP insns", "DSP insns/MAC",
-         "TFLM+CMSIS-NN cycles", "DSP insns/TFLM+CMSIS"],
+         "TFLM+CMSIS-NN cycles", "DSP insns/TFLM+CMSIS", f"DSP {UNSPLIT_METHOD} insns", "split overhead"],
         rows, args.markdown, console,
     )
     if args.keep is None:
