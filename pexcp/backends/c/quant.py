@@ -181,7 +181,7 @@ def mean_quant(s_in: float, zp_in: int, s_out: float, zp_out: int, count: int) -
     m, s = quantize_multiplier(float(_f32(s_in)) / float(_f32(s_out)))
     shift = min(count.bit_length() - 1, 32, 31 + s)
     m2 = (m << shift) // count  # both non-negative: floor == truncation
-    return MeanQuant(int(zp_in), int(zp_out), int(np.int32(np.int64(m2))), s - shift)
+    return MeanQuant(int(zp_in), int(zp_out), m2, s - shift)  # m2 <= m < 2^31: N >= 2^shift
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def softmax_quant(s_in: float, beta: float = 1.0) -> SoftmaxQuant:
 
 def _input_radius(int_bits: int, left_shift: int, total_bits: int = 31) -> int:
     """CalculateInputRadius: floor((2^int_bits - 1) * 2^(total_bits - int_bits) / 2^left_shift)."""
-    return int(math.floor(((1 << int_bits) - 1) * float(1 << (total_bits - int_bits)) / float(1 << left_shift)))
+    return int(math.floor(((1 << int_bits) - 1) * float(1 << (total_bits - int_bits)) / 2.0**left_shift))
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,8 @@ def logistic_quant(s_in: float, zp_in: int) -> LogisticQuant:
     m = _round_half_away(q * 2.0**31)
     if m == 2**31:
         m = -(2**31)
-    return LogisticQuant(int(zp_in), _input_radius(LOGISTIC_INPUT_INT_BITS, shift), m, shift)
+    radius = min(_input_radius(LOGISTIC_INPUT_INT_BITS, shift), 2**31 - 1)  # only input scales < 2^-27 reach it
+    return LogisticQuant(int(zp_in), radius, m, shift)
 
 
 @dataclass(frozen=True)

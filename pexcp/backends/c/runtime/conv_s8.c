@@ -168,10 +168,28 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
         for (long px = 0; px < out_hw; px += 2) {
             const int two = px + 1 < out_hw;
             im2col_pair(p, in, ic0, c_lo, c_hi, px, two ? px + 1 : px, cols);
-            for (int oc = g_lo; oc < g_hi; ++oc) {
+            int oc = g_lo;
+            if (mode == PEXCP_STORE) /* the common case: two output channels at a time, no accumulator */
+                for (; oc + 2 <= g_hi; oc += 2) {
+                    const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
+                    const long at = (long)(oc - oc0) * out_hw + px;
+                    int32_t s[4];
+                    s[0] = s[1] = bias ? bias[oc] : 0;
+                    s[2] = s[3] = bias ? bias[oc + 1] : 0;
+                    pexcp_dot2x2(w_row, w_row + (long)cin_g * taps, cols, k, s);
+                    const requant_consts q0 = requant_setup(p, mult[oc], shift[oc]);
+                    const requant_consts q1 = requant_setup(p, mult[oc + 1], shift[oc + 1]);
+                    out[at] = requant_store(&q0, s[0]);
+                    out[at + out_hw] = requant_store(&q1, s[2]);
+                    if (two) {
+                        out[at + 1] = requant_store(&q0, s[1]);
+                        out[at + out_hw + 1] = requant_store(&q1, s[3]);
+                    }
+                }
+            for (; oc < g_hi; ++oc) {
                 const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
                 const long at = (long)(oc - oc0) * out_hw + px;
-                if (mode == PEXCP_STORE) { /* the common case without the accumulator's branches */
+                if (mode == PEXCP_STORE) {
                     int32_t s0 = bias ? bias[oc] : 0, s1 = s0;
                     pexcp_dot1x2(w_row, cols, k, &s0, &s1);
                     const requant_consts q = requant_setup(p, mult[oc], shift[oc]);

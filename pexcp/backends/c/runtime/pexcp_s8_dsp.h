@@ -70,6 +70,56 @@ static inline void pexcp_dot1x2(const int8_t *w, const int16_t *cols, int k, int
     *s0p = s0, *s1p = s1;
 }
 
+/* s[2 * i + j] += row_i . column j for two int8 rows and two interleaved columns over k elements: per four
+ * elements each row's word is unpacked once and meets both columns (19 instructions per 16 MACs) */
+static inline void pexcp_dot2x2(const int8_t *w0, const int8_t *w1, const int16_t *cols, int k, int32_t s[4])
+{
+#if !defined(__OPTIMIZE__) /* unoptimised builds lack the free registers the assembly loop needs */
+    pexcp_dot1x2(w0, cols, k, &s[0], &s[1]);
+    pexcp_dot1x2(w1, cols, k, &s[2], &s[3]);
+#else
+    int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
+    const int8_t *end = w0 + (k & ~3);
+    const int16_t *c = cols;
+    if (w0 < end) {
+        int32_t t, u, x0, x1;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[u], [%[w0]], #4\n\t"
+                         "sxtb16 %[t], %[u]\n\t"
+                         "sxtb16 %[u], %[u], ror #8\n\t"
+                         "ldrd %[x0], %[x1], [%[c]]\n\t"
+                         "smlad %[s00], %[t], %[x0], %[s00]\n\t"
+                         "smlad %[s00], %[u], %[x1], %[s00]\n\t"
+                         "ldrd %[x0], %[x1], [%[c], #8]\n\t"
+                         "smlad %[s01], %[t], %[x0], %[s01]\n\t"
+                         "smlad %[s01], %[u], %[x1], %[s01]\n\t"
+                         "ldr %[u], [%[w1]], #4\n\t"
+                         "sxtb16 %[t], %[u]\n\t"
+                         "sxtb16 %[u], %[u], ror #8\n\t"
+                         "smlad %[s11], %[t], %[x0], %[s11]\n\t"
+                         "smlad %[s11], %[u], %[x1], %[s11]\n\t"
+                         "ldrd %[x0], %[x1], [%[c]], #16\n\t"
+                         "smlad %[s10], %[t], %[x0], %[s10]\n\t"
+                         "smlad %[s10], %[u], %[x1], %[s10]\n\t"
+                         "cmp %[w0], %[end]\n\t"
+                         "bne 1b"
+                         : [w0] "+r"(w0), [w1] "+r"(w1), [c] "+r"(c), [s00] "+r"(s00), [s01] "+r"(s01),
+                           [s10] "+r"(s10), [s11] "+r"(s11), [t] "=&r"(t), [u] "=&r"(u), [x0] "=&r"(x0),
+                           [x1] "=&r"(x1)
+                         : [end] "r"(end)
+                         : "cc", "memory");
+    }
+    for (int i = 0; i < (k & 3); ++i) {
+        const int32_t x = c[PEXCP_S8_SLOT(i)], y = c[4 + PEXCP_S8_SLOT(i)];
+        s00 += w0[i] * x;
+        s01 += w0[i] * y;
+        s10 += w1[i] * x;
+        s11 += w1[i] * y;
+    }
+    s[0] = s00, s[1] = s01, s[2] = s10, s[3] = s11;
+#endif
+}
+
 /* (*s0, *s1) += (row 0, row 1) . column over k elements: int8 rows, one word-aligned int16 column in slot
  * order (the fully connected layer's widened input) */
 static inline void pexcp_dot2x1(const int8_t *w0, const int8_t *w1, const int16_t *col, int k, int32_t *s0p,
