@@ -113,6 +113,12 @@ class Call:
     def struct(self, ctype: str, fields: dict[str, object]) -> str:
         return self.pools.struct(ctype, fields)
 
+    def scratch(self, nbytes: int) -> str:
+        """The working memory of a kernel's fast path: the plan's scratch buffer of this op (see
+        memory.SCRATCH) when it has one, else 0 (the kernel then runs its portable loops)."""
+        ptr = self.arena.scratch(self.step.index, self.op.name, nbytes) if nbytes else None
+        return "0" if ptr is None else str(ptr)
+
 
 def op_dtype(graph: Graph, op: Op) -> str:
     """`s8` for the ops of an int8 QDQ model (quantized kernels, the quantize/dequantize at its boundary,
