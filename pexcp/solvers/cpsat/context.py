@@ -45,7 +45,7 @@ class Context:
         if self.params.objective != "instructions":
             return None
         data = json.loads(resources.files("pexcp.solvers.cpsat").joinpath("costs.json").read_text())
-        return cm.SplitCosts(int(round(data["per_call"])), int(round(data["per_element"])))
+        return cm.SplitCosts(round(100 * data["per_call"]), round(100 * data["per_element"]))  # hundredths
 
     def base_model(self, part: Part, capacity_bytes: int) -> cm.ScheduleModel:
         """Order, split choices and lifetimes: what every model of a part shares."""

@@ -113,7 +113,8 @@ def joint_model(ctx: Context, part: Part, hint: Candidate, allowed: Allowance, f
         cm.add_hint(sm, hint.schedule, hint.offsets)
     weight = cm.max_slices(sm) + 1
     cost = "estimated extra instructions" if params.objective == "instructions" else "extra calls"
-    show = _bytes_shown(weight, unit) if budget is None else (lambda v: f"{int(v):,} {cost}")
+    scale = 100 if params.objective == "instructions" else 1  # costs are in hundredths of an instruction
+    show = _bytes_shown(weight, unit) if budget is None else (lambda v: f"{int(v // scale):,} {cost}")
     out = ctx.search(sm, part, phase, allowed, show)
     if not out.found:
         return None, part.bound, out.status == cp_model.INFEASIBLE
