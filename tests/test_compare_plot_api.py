@@ -240,3 +240,10 @@ def test_api_errors_and_docstrings(mbconv):
     assert pexcp.validate(mbconv, plan) == [] and len(pexcp.load(mbconv).ops) > 0
     rows = pexcp.compare(mbconv, ["tflm", "reorder"], timeout=5)
     assert [r.method for r in rows] == ["tflm", "reorder"] and rows[1].arena == plan.arena_bytes
+
+
+def test_compare_rewrites_leave_the_tflm_row_as_tflite_micro_runs_it(cli, mbconv):
+    run = cli("compare", mbconv, "--rewrites", "none", "--methods", "tflm,reorder", "--format", "json")
+    rows = {r["method"]: r for r in json.loads(run.out)}
+    assert run.code == 0 and rows["tflm"]["arena"] == solve(mbconv, "tflm", SolveOptions())[1].arena_bytes
+    assert rows["reorder"]["arena"] == solve(mbconv, "reorder", SolveOptions(rewrites=()))[1].arena_bytes

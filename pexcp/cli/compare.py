@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pexcp.cli import app
-from pexcp.cli.options import BUDGET, EXPORT_MODEL, INPUT_SHAPE, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS, solve_options
+from pexcp.cli.options import BUDGET, INPUT_SHAPE, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS, solve_options
 from pexcp.errors import EXIT_BUDGET, EXIT_BUG, BadInputError
 from pexcp.reports.compare import FORMATS, as_table, as_text, compare as run_compare
 from pexcp.solvers.registry import method_names
@@ -42,13 +42,12 @@ def compare(
     input_shape: Optional[list[str]] = INPUT_SHAPE,
     rewrites: Optional[str] = REWRITES,
     solver: Optional[list[str]] = SOLVER,
-    export_model: Optional[Path] = EXPORT_MODEL,
 ) -> None:
     """Plan every MODEL with every method and print one row per (model, method): status, arena, ratio to the
     tflm plan, LOAD, lower bound, gap, sliced steps, extra kernel calls and solve time.
 
     A method that fails (time-out, refused operator, budget) is reported in its row; the others go on.
-    --rewrites applies to every method but tflm, --solver and --export-model to cpsat. Progress on stderr.
+    --rewrites applies to every method but tflm (which runs the model as TFLite Micro does), --solver to cpsat. Progress on stderr.
 
     Exit codes: 0 every row has a plan (rows over the budget say so in their status), 1 some row has none,
     2 bad usage, 3 a plan failed validation (a pexcp bug, named in its row).
@@ -61,7 +60,7 @@ def compare(
         raise BadInputError(f"no such model file: {missing[0]}")
     if plot is not None and plot.exists() and not plot.is_dir():
         raise BadInputError(f"--plot {plot}: exists and is not a directory")
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver)
     err = Console(stderr=True)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err, transient=True)

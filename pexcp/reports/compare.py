@@ -22,6 +22,7 @@ from pexcp.pipeline import load_for, over_budget, solve
 from pexcp.plan.plan import Plan
 from pexcp.solvers.options import SolveOptions
 from pexcp.solvers.params import SolverParams
+from pexcp.solvers.registry import METHODS
 
 FORMATS = ("table", "csv", "json", "md")
 COLUMNS = ("model", "method", "status", "arena", "ratio to tflm", "LOAD", "lower bound", "gap", "sliced steps",
@@ -71,6 +72,8 @@ def run_one(model: Path, method: str, options: SolveOptions) -> Result:
     name = model.name
     try:
         opts = options if method == "cpsat" else replace(options, params=SolverParams(), export_model=None)
+        if METHODS[method].fixed_rewrites:  # tflm runs the model as TFLite Micro does, whatever --rewrites says
+            opts = replace(opts, rewrites=None)
         graph = load_for(model, method, opts)
         graph, plan = solve(model, method, opts, graph)
     except PexcpError as e:
