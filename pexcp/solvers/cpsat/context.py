@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from ortools.sat.python import cp_model
+
 from pexcp.errors import BadInputError
 from pexcp.solvers.cpsat import model as cm
 from pexcp.solvers.cpsat.budget import Allowance, Clock
@@ -62,6 +64,9 @@ class Context:
         title = f"{part.label} {phase}".strip()
         if self.options.export_model is not None:
             self._export(sm, title)
+        if self.clock.left().seconds <= 0:  # --timeout is over: no search, and say the clock decided
+            self.clock.by_clock = True
+            return Outcome(cp_model.CpSolver(), cp_model.UNKNOWN, 0.0, 0.0, 0.0, True)
         report = Report(self.options.progress, title, show, self.t0)
         reproducible = self.params.search == "reproducible"
         out = search(sm.model, allowed.seconds, allowed.work, self.options.workers, self.options.seed, reproducible,

@@ -31,9 +31,10 @@ def _bytes_shown(weight: int, unit: int):
 
 def heuristics(ctx: Context, part: Part, allowed: Allowance) -> None:
     """Phase 1: the optimal unsplit order (its state cap bounds its work), and pex-greedy from it (bounded by
-    trials); the clock is only a hard stop, noted when it ends either."""
+    trials); the end of --timeout is only a hard stop (not the part's share: these budgets are not
+    deterministic seconds), noted when it ends either."""
     graph, params = part.graph, ctx.params
-    half = allowed.seconds / 2
+    half = ctx.clock.left().seconds / 2
     order = [op.name for op in graph.ops]
     if params.reorder:
         found = optimal_order(graph, time_limit=half)
