@@ -116,11 +116,13 @@ def plot(rows: list[dict], names: list[str], timeout: float, path: Path) -> None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     families = ["depth", "DAG"]
     fig, axes = plt.subplots(1, len(families), figsize=(13, 5), sharey=True)
     markers = "os^vD<>phX*P"
+    colours = [plt.get_cmap("tab20")(2 * k % 20 + (k >= 10)) for k in range(len(names))]
     for ax, family in zip(axes, families):
         for k, n in enumerate(names):
             mine = sorted((r for r in rows if r["formulation"] == n and r["family"] == family), key=lambda r: r["ops"])
@@ -128,7 +130,7 @@ def plot(rows: list[dict], names: list[str], timeout: float, path: Path) -> None
                 continue
             xs = [r["ops"] for r in mine]
             ys = [float(r["time_to_proof"]) if r["status"] == "optimal" else timeout for r in mine]
-            line, = ax.plot(xs, ys, "-", lw=1, alpha=0.7, label=n)
+            line, = ax.plot(xs, ys, "-", lw=2.2 if n == "default" else 1, alpha=0.8, color=colours[k])
             for x, y, r in zip(xs, ys, mine):
                 ax.plot([x], [y], markers[k % len(markers)], color=line.get_color(), ms=5,
                         mfc=line.get_color() if r["status"] == "optimal" else "none")
@@ -138,14 +140,29 @@ def plot(rows: list[dict], names: list[str], timeout: float, path: Path) -> None
         ax.set_xscale("log")
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(ScalarFormatter())
             axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("operators")
         ax.set_title({"depth": "MobileNetV2-like chains (int8)", "DAG": "random NAS-like DAGs (int8, seed 0)"}[family], fontsize=10)
     axes[0].set_ylabel("time to proof (s, 2 workers)")
-    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    handles = [Line2D([], [], color=colours[k], marker=markers[k % len(markers)], lw=2.2 if n == "default" else 1, label=n)
+               for k, n in enumerate(names)]
+    axes[-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def measure(names: list[str], args: argparse.Namespace, err: Console) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases(Path(tmp), args.models, args.quick):
+            for n in names:
+                err.print(f"[dim]{case.name} ({case.ops} ops): {n}[/dim]")
+                rows.append(run(case, n, args.timeout))
+                r = rows[-1]
+                err.print(f"[dim]  {r['status']} {r.get('arena', '')} gap {r.get('gap', '')} in {r.get('seconds', '')} s {r['error']}[/dim]")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, default=Path("formulations.csv"))
     parser.add_argument("--plot", type=Path, default=Path("formulations.png"))
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--from-csv", type=Path, help="no runs: the summary and plot of a CSV this script wrote")
     found = [Path(c) for c in (os.environ.get("PEXCP_SHARED_MODELS"), REPO.parent / "shared" / "models",
                                "/work/shared/models") if c and (Path(c) / "onnx").is_dir()]
     parser.add_argument("--models", type=Path, default=found[0] if found else None, help="the shared models folder")
@@ -164,19 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     if "default" not in names:
         names = ["default", *names]
     err = Console(stderr=True)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        found = cases(Path(tmp), args.models, args.quick)
-        for case in found:
-            for n in names:
-                err.print(f"[dim]{case.name} ({case.ops} ops): {n}[/dim]")
-                rows.append(run(case, n, args.timeout))
-                r = rows[-1]
-                err.print(f"[dim]  {r['status']} {r.get('arena', '')} gap {r.get('gap', '')} in {r.get('seconds', '')} s {r['error']}[/dim]")
-    with args.csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    rows: list[dict] = []
+    if args.from_csv:
+        rows = [{**r, "ops": int(r["ops"]), "arena": int(r["arena"]) if r["arena"] else None}
+                for r in csv.DictReader(args.from_csv.open())]
+        names = list(dict.fromkeys(r["formulation"] for r in rows))
+    else:
+        rows = measure(names, args, err)
+        with args.csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
     plot(rows, names, args.timeout, args.plot)
     head, table = summary(rows, names)
     console = Console(width=200)
@@ -192,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in table:
             t.add_row(*row)
         console.print(t)
-    console.print(f"rows: {args.csv}, plot: {args.plot}")
+    console.print(f"rows: {args.from_csv or args.csv}, plot: {args.plot}")
     return 1 if any(r["status"] == "error" for r in rows) else 0
 
 
