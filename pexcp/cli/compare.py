@@ -43,8 +43,10 @@ def compare(
     rewrites: Optional[str] = REWRITES,
     solver: Optional[list[str]] = SOLVER,
 ) -> None:
-    """Plan every MODEL with every method and print one row per (model, method): status, arena, ratio to the
-    tflm plan, LOAD, lower bound, gap, sliced steps, extra kernel calls and solve time.
+    """Plan every MODEL with every method: one row per pair, arena against tflm's, bounds, splits, time.
+
+    Columns: status, arena, ratio to the tflm plan, LOAD, proven lower bound, gap, sliced steps, extra kernel
+    calls, solve time (bytes count the model input and output, as TFLite Micro does).
 
     A method that fails (time-out, refused operator, budget) is reported in its row; the others go on.
     --rewrites applies to every method but tflm (which runs the model as TFLite Micro does), --solver to cpsat. Progress on stderr.
