@@ -102,3 +102,37 @@ def test_same_seed_and_workers_give_the_same_plan_in_every_process(tmp_path, wor
     plans = [_solve_in_process(path, tmp_path / f"p{k}.json", k, workers) for k in range(3)]
     assert plans[0]["extra"]["reproducible"]
     assert all(p == plans[0] for p in plans[1:])
+
+
+@pytest.mark.slow
+def test_ic_resnet8_float_plans_the_same_in_every_process(tmp_path):
+    """Issue 13: 2 different plans in 9 runs before."""
+    from conftest import SHARED_MODELS
+
+    path = SHARED_MODELS / "onnx" / "ic_resnet8_float.onnx"
+    plans = [_solve_in_process(path, tmp_path / f"p{k}.json", k, 2) for k in range(3)]
+    assert plans[0]["extra"]["reproducible"] and all(p == plans[0] for p in plans[1:])
+
+
+def _many_optima() -> tuple:
+    """A model with many optimal solutions: which one a search returns depends on its path."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    xs = [model.new_int_var(0, 6, f"x{i}") for i in range(12)]
+    model.add(sum(xs) >= 30)
+    model.add_all_different(xs[:7])
+    model.minimize(sum(xs))
+    return model, xs
+
+
+def test_reproducible_search_answer_does_not_depend_on_which_worker_finishes_first():
+    from pexcp.solvers.cpsat.search import Report, search
+
+    answers = set()
+    for _ in range(6):
+        model, xs = _many_optima()
+        out = search(model, 30.0, 10.0, 3, 0, True, Report(None, "", str, 0.0))
+        assert out.status == 4  # OPTIMAL
+        answers.add((out.objective, tuple(out.solver.value(x) for x in xs), round(out.work, 6)))
+    assert len(answers) == 1

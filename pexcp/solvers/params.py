@@ -110,7 +110,8 @@ def _cp_value(name: str, text: str) -> Any:
         raise BadInputError(f"--solver cp.{name}: CP-SAT has no parameter {name!r} (see sat_parameters.proto)")
     if name in RESERVED_CP:
         raise BadInputError(f"--solver cp.{name}: set by pexcp; use --workers, --seed or --timeout")
-    if spec.label == FieldDescriptor.LABEL_REPEATED:
+    repeated = spec.is_repeated if hasattr(spec, "is_repeated") else spec.label == FieldDescriptor.LABEL_REPEATED
+    if repeated:
         raise BadInputError(f"--solver cp.{name}: repeated parameters are not supported")
     try:
         if spec.type == FieldDescriptor.TYPE_BOOL:
@@ -130,10 +131,20 @@ def _cp_value(name: str, text: str) -> Any:
 
 
 def apply_cp(parameters, cp: dict[str, Any]) -> None:
-    """Set passed-through CP-SAT parameters on a SatParameters message."""
-    for name, value in cp.items():
-        spec = parameters.DESCRIPTOR.fields_by_name[name]
-        setattr(parameters, name, spec.enum_type.values_by_name[value].number if spec.enum_type else value)
+    """Set passed-through CP-SAT parameters on a solver's parameters (in SatParameters' text format, which
+    the parsing above has already checked field by field)."""
+    from google.protobuf.descriptor import FieldDescriptor
+    from ortools.sat import sat_parameters_pb2
+
+    fields_by_name = sat_parameters_pb2.SatParameters.DESCRIPTOR.fields_by_name
+
+    def text(name: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return f'"{value}"' if fields_by_name[name].type == FieldDescriptor.TYPE_STRING else str(value)
+
+    if cp:
+        parameters.merge_text_format(" ".join(f"{name}: {text(name, value)}" for name, value in cp.items()))
 
 
 def parse_params(pairs: Iterable[str] | dict[str, Any] | None, base: SolverParams | None = None) -> SolverParams:

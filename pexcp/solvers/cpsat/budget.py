@@ -22,6 +22,7 @@ BOUND_SHARE = 0.4  # of the work left: the LOAD bound (phase 2)
 PACK_SHARE = 0.25  # of a part's bound-phase wall time: packing its bound schedule at LOAD (phase 3)
 PROOF_RESERVE = 0.25  # of the joint phase's work, kept for the decomposition proof when parts are pinned
 MAX_WINDOWS = 2  # unpinned windows tried per width in the decomposition proof
+WALL_SLACK = 3.0  # a reproducible search's hard stop: this many times its share of the wall time (at most all)
 
 P = TypeVar("P")
 
@@ -45,7 +46,7 @@ class Clock:
 
     end: float
     total: float
-    reproducible: bool = True
+    reproducible: bool = True  # the searches stop on deterministic budgets (else the portfolio, on the clock)
     spent: float = 0.0
     by_clock: bool = False  # some search or heuristic was ended by the wall clock: another run may differ
 
@@ -62,13 +63,18 @@ class Clock:
     def shares(self, parts: Sequence[P], size: Callable[[P], int], fraction: float,
                needed: Callable[[P], bool] = lambda part: True) -> Iterator[tuple[P, Allowance]]:
         """The parts still `needed` when their turn comes, each with its share of `fraction` of the time left,
-        in proportion to its size among the needed ones left. A reproducible search's wall allowance is the
-        whole time left (the hard stop); the portfolio's is its share of the wall time too."""
+        in proportion to its size among the needed ones left, in deterministic seconds and in wall seconds.
+        A reproducible search stops on the first (about 0.7 of the second on an idle machine) and has
+        WALL_SLACK times the second as its hard stop: a loaded machine may take longer than the share
+        without changing the answer, and the end of --timeout still holds however many searches there are
+        (CP-SAT's deterministic time counts no set-up). The portfolio's stop is its share."""
         start = self.left()
         end, spent = time.perf_counter() + fraction * start.seconds, self.spent
         for k, part in enumerate(parts):
             if needed(part):
                 share = size(part) / max(sum(size(p) for p in parts[k:] if needed(p)), 1)
                 work = max(fraction * start.work - (self.spent - spent), 0.0) * share
-                seconds = self.left().seconds if self.reproducible else (end - time.perf_counter()) * share
-                yield part, Allowance(max(seconds, 0.0), work)
+                seconds = max((end - time.perf_counter()) * share, 0.0)
+                if self.reproducible:
+                    seconds = min(WALL_SLACK * seconds, self.left().seconds)
+                yield part, Allowance(seconds, work)

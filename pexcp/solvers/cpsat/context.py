@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from ortools.sat.python import cp_model
+
 from pexcp.errors import BadInputError
 from pexcp.solvers.cpsat import model as cm
 from pexcp.solvers.cpsat.budget import Allowance, Clock
@@ -45,7 +47,7 @@ class Context:
         if self.params.objective != "instructions":
             return None
         data = json.loads(resources.files("pexcp.solvers.cpsat").joinpath("costs.json").read_text())
-        return cm.SplitCosts(int(round(data["per_call"])), int(round(data["per_element"])))
+        return cm.SplitCosts(round(100 * data["per_call"]), round(100 * data["per_element"]))  # hundredths
 
     def base_model(self, part: Part, capacity_bytes: int) -> cm.ScheduleModel:
         """Order, split choices and lifetimes: what every model of a part shares."""
@@ -62,6 +64,9 @@ class Context:
         title = f"{part.label} {phase}".strip()
         if self.options.export_model is not None:
             self._export(sm, title)
+        if self.clock.left().seconds <= 0:  # --timeout is over: no search, and say the clock decided
+            self.clock.by_clock = True
+            return Outcome(cp_model.CpSolver(), cp_model.UNKNOWN, 0.0, 0.0, 0.0, True)
         report = Report(self.options.progress, title, show, self.t0)
         reproducible = self.params.search == "reproducible"
         out = search(sm.model, allowed.seconds, allowed.work, self.options.workers, self.options.seed, reproducible,

@@ -146,8 +146,9 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
 
 @dataclass(frozen=True)
 class SplitCosts:
-    """Instructions a split adds in the C backend: per extra kernel call, and per element accumulated into a
-    tail's partial sums in every round after the first (measured by benchmarks/measure_split_costs.py)."""
+    """Instructions a split adds in the C backend (in hundredths, so the objective stays integral): per extra
+    kernel call, and per element accumulated into a tail's partial sums in every round after the first
+    (measured by benchmarks/measure_split_costs.py into costs.json)."""
 
     per_call: int
     per_element: int
@@ -315,10 +316,6 @@ def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:
 
 def max_slices(sm: ScheduleModel) -> int:
     return sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
-
-
-def max_cost(sm: ScheduleModel, costs: SplitCosts) -> int:
-    return sum(max(costs.extra(sm.graph, g, o.rounds) for o in g.options) for g in sm.groups.values())
 
 
 def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None, by_cost: bool = False) -> None:

@@ -31,9 +31,10 @@ def _bytes_shown(weight: int, unit: int):
 
 def heuristics(ctx: Context, part: Part, allowed: Allowance) -> None:
     """Phase 1: the optimal unsplit order (its state cap bounds its work), and pex-greedy from it (bounded by
-    trials); the clock is only a hard stop, noted when it ends either."""
+    trials); the end of --timeout is only a hard stop (not the part's share: these budgets are not
+    deterministic seconds), noted when it ends either."""
     graph, params = part.graph, ctx.params
-    half = allowed.seconds / 2
+    half = ctx.clock.left().seconds / 2
     order = [op.name for op in graph.ops]
     if params.reorder:
         found = optimal_order(graph, time_limit=half)
@@ -113,7 +114,8 @@ def joint_model(ctx: Context, part: Part, hint: Candidate, allowed: Allowance, f
         cm.add_hint(sm, hint.schedule, hint.offsets)
     weight = cm.max_slices(sm) + 1
     cost = "estimated extra instructions" if params.objective == "instructions" else "extra calls"
-    show = _bytes_shown(weight, unit) if budget is None else (lambda v: f"{int(v):,} {cost}")
+    scale = 100 if params.objective == "instructions" else 1  # costs are in hundredths of an instruction
+    show = _bytes_shown(weight, unit) if budget is None else (lambda v: f"{int(v // scale):,} {cost}")
     out = ctx.search(sm, part, phase, allowed, show)
     if not out.found:
         return None, part.bound, out.status == cp_model.INFEASIBLE

@@ -176,8 +176,15 @@ def search(model: cp_model.CpModel, seconds: float, work: float, workers: int, s
     threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:  # stop the searches before the interpreter unwinds under their callbacks
+        for solver in race.solvers:
+            solver.stop_search()
+        for t in threads:
+            t.join()
+        raise
     return _verdict(race, statuses, work)
 
 
