@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pexcp.cli import app
-from pexcp.cli.options import TIMEOUT, WORKERS
+from pexcp.cli.options import MAX_SEED, TIMEOUT, WORKERS
 from pexcp.errors import BadInputError, BudgetError, InvalidPlanError
 from pexcp.layout.pack import PackResult, pack as run_pack
 from pexcp.layout.problem import Block, layout_problems, load, read_csv, write_csv, write_rows
@@ -43,6 +43,8 @@ def pack(
     seed: int = typer.Option(
         0,
         "--seed",
+        min=0,
+        max=MAX_SEED,
         help="Random seed of the search's restarts and of CP-SAT. With --capacity, the same seed and --workers 1 "
         "give the same placement when one is found before the timeout; --minimize stops when time runs out, so "
         "what it reaches depends on the machine.",

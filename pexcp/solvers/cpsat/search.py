@@ -20,6 +20,8 @@ from typing import Callable
 
 from ortools.sat.python import cp_model
 
+from pexcp import interrupts
+
 Progress = Callable[[str], None]
 
 
@@ -77,13 +79,13 @@ class _Throttle:
 
 
 def _solver(workers: int, seed: int, seconds: float, work: float | None) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
+    solver = interrupts.new_solver()
     # CP-SAT overruns its limit on large models (presolve): leave it a tenth as slack
     solver.parameters.max_time_in_seconds = max(0.9 * seconds, 0.05)
     if work is not None:
         solver.parameters.max_deterministic_time = max(work, 0.05)
     solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
+    solver.parameters.random_seed = seed % 2**31  # CP-SAT seeds are 32-bit; worker i runs seed + i
     return solver
 
 
@@ -100,7 +102,7 @@ def search(
     seconds, a budget its callers derive from --timeout alone (see the module docstring)."""
     if not reproducible:
         solver = _solver(workers, seed, seconds, None)
-        status = solver.solve(model, reporter())
+        status = interrupts.solve(solver, model, reporter())
         return Outcome(solver, status, solver.best_objective_bound, solver.deterministic_time)
     solvers = [_solver(1, seed + i, seconds, work) for i in range(workers)]
     statuses = [cp_model.UNKNOWN] * workers
@@ -112,11 +114,8 @@ def search(
                 if other is not solvers[i]:
                     other.stop_search()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    interrupts.run_threads([lambda i=i: run(i) for i in range(workers)],
+                           stop=lambda: [solver.stop_search() for solver in solvers])
     # a search that proved its answer wins ties: the ones it stopped may have got there too, or not
     found = [(solvers[i].objective_value, status != cp_model.OPTIMAL, i) for i, status in enumerate(statuses)
              if status in (cp_model.OPTIMAL, cp_model.FEASIBLE)]
