@@ -11,10 +11,14 @@ exit 130).
 
 from __future__ import annotations
 
+import signal
 import threading
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ortools.sat.python import cp_model
+
+STOP_RETRY_SECONDS = 0.05
+T = TypeVar("T")
 
 
 def new_solver() -> cp_model.CpSolver:
@@ -29,30 +33,58 @@ def run_threads(targets: Sequence[Callable[[], None]], stop: Callable[[], None])
     or any exception raised in the main thread), `stop()` is called, the threads are joined, and the
     exception goes on; an exception raised by a target is re-raised here after every thread has ended."""
     errors: list[BaseException] = []
+    done = [threading.Event() for _ in targets]
 
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
+    def guarded(target: Callable[[], None], finished: threading.Event) -> Callable[[], None]:
         def run() -> None:
             try:
                 target()
             except BaseException as e:  # re-raised in the caller's thread
                 errors.append(e)
                 stop()
+            finally:
+                finished.set()
 
         return run
 
-    threads = [threading.Thread(target=guarded(t), daemon=True) for t in targets]
-    for t in threads:
-        t.start()
+    for target, finished in zip(targets, done):
+        threading.Thread(target=guarded(target, finished), daemon=True).start()
+    # Waits on events, not Thread.join: a join interrupted by KeyboardInterrupt marks a running thread as
+    # stopped (CPython's fix for bpo-45274), so joining it again returns at once, and the process exited with
+    # the search still running ("terminate called without an active exception").
     try:
-        for t in threads:
-            t.join()  # interruptible: a signal wakes the main thread and its handler raises here
+        for finished in done:
+            finished.wait()  # interruptible: the SIGINT handler raises here
     except BaseException:
-        stop()
-        for t in threads:
-            t.join()
+        for finished in done:
+            while not finished.wait(STOP_RETRY_SECONDS):
+                stop()  # again: a search that had not started yet when asked to stop did not hear it
         raise
     if errors:
         raise errors[0]
+
+
+def call_abandonable(function: Callable[[], T]) -> T:
+    """`function()` on a worker thread the main thread waits on, so Ctrl-C is raised at once; the function is
+    then left to finish on its own. Only for pure computations in C that hold no Python state and write
+    nothing (the canonical search): the process exits around them."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            result.append(function())
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    finished.wait()
+    if errors:
+        raise errors[0]
+    return result[0]
 
 
 def solve(solver: cp_model.CpSolver, model: cp_model.CpModel,

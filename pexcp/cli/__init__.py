@@ -121,8 +121,8 @@ def _interrupted(signum: int, frame: object) -> None:
 def run(args: list[str] | None = None) -> int:
     """Run one command; returns its exit code. Usage errors, PexcpErrors, interrupts and bugs each end as
     one line on stderr (see the module docstring)."""
-    _register()
     try:
+        _register()  # imports onnx and ortools: seconds on a loaded machine, so inside the handlers below
         code = app(args=args, standalone_mode=False, prog_name="pexcp")
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
             raise KeyboardInterrupt
