@@ -122,11 +122,19 @@ def existing_file(path: Path) -> Path:
 
 def read_plan(path: Path) -> Plan:
     """A plan file, or a one-line error saying why it is not one."""
-    if not path.is_file():
+    if not path.exists():
         raise BadInputError(f"no such plan file: {path}")
+    if not path.is_file():
+        raise BadInputError(f"{path} is not a regular file (a folder, a device or a pipe), not a plan file")
     try:
         return Plan.load(path)
     except json.JSONDecodeError as e:
         raise BadInputError(f"{path} is not JSON: {e}") from None
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path} is not a text (JSON) file") from None
+    except OSError as e:
+        raise BadInputError(f"cannot read {path}: {e.strerror}") from None
+    except RecursionError:
+        raise BadInputError(f"{path} is nested too deeply to be a pexcp plan") from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise BadInputError(f"{path} is not a pexcp plan ({type(e).__name__}: {e})") from None

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.cli.options import BUDGET, INPUT_SHAPE, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, solve_options
 from pexcp.reports.tables import plan_summary
 from pexcp.solvers.registry import over_budget, solve as run_solve
@@ -31,6 +31,8 @@ def solve(
     Exit codes: 0 plan found (and fits the budget), 1 the budget cannot be met, 2 bad input or usage.
     """
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites)
+    if json_out is not None:
+        outputs.check_file(json_out, "--json", model)
     err = Console(stderr=True)
     options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
     _, plan = run_solve(model, method, options)
@@ -39,5 +41,5 @@ def solve(
     if problem is not None:
         raise problem
     if json_out is not None:
-        plan.save(json_out)
+        outputs.write_file(json_out, plan.to_json(), "--json")
         Console().print(f"plan written to {json_out}")
