@@ -25,17 +25,7 @@ from pexcp.layout.instance import build_instance
 from pexcp.layout.pack import pack
 from pexcp.layout.problem import Block, height, layout_problems, live_together, load, read_csv, write_csv
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _shared_dsa() -> Path | None:
-    for folder in (os.environ.get("PEXCP_SHARED_DSA"), REPO.parent / "shared" / "dsa", "/work/shared/dsa"):
-        if folder and (Path(folder) / "C.1048576.csv").exists():
-            return Path(folder)
-    return None
-
-
-SHARED_DSA = _shared_dsa()
+from conftest import REPO, SHARED_DSA
 
 
 # ---- reference: exhaustive search ------------------------------------------------------------------------

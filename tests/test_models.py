@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ALL_MODELS, FLOAT_MODELS, INT8_MODELS, REPO, SHARED_MODELS, model_id
+from conftest import ALL_MODELS, FLOAT_MODELS, INT8_MODELS, REPO, SHARED_MODELS, model_id, needs_models
 from onnx_builders import mbconv_chain, random_dag_model, save
 from plan_helpers import assert_sound, plan_graph, solve_quick, unsliced_order
 from pexcp.importer import ALL_REWRITES, load_graph
@@ -22,14 +22,17 @@ from pexcp.importer.onnx_reader import read_model
 from pexcp.solvers.registry import METHODS
 from pexcp.solvers.reorder import optimal_order
 
-BASELINE = json.loads((SHARED_MODELS / "tflm_baseline.json").read_text())
+BASELINE = json.loads((SHARED_MODELS / "tflm_baseline.json").read_text()) if SHARED_MODELS else {}
 BASELINE_MODELS = [p for p in ALL_MODELS if p.stem in BASELINE]
 ISSUE_BASELINES = {"vww_96_int8", "ic_resnet8_int8", "kws_ref_model_int8", "ad01_int8", "te_mcunet_vww"}
 MODEL_TIMEOUT = 5.0  # seconds per searching method and shared model
 
-models = pytest.mark.parametrize("path", ALL_MODELS, ids=model_id)
+def models(test):
+    """Run `test` on every shared model (skipped with the reason when they are absent)."""
+    return needs_models(pytest.mark.parametrize("path", ALL_MODELS, ids=model_id)(test))
 
 
+@needs_models
 def test_the_shared_models_are_all_there() -> None:
     assert FLOAT_MODELS and INT8_MODELS
     assert ISSUE_BASELINES <= {p.stem for p in BASELINE_MODELS}
@@ -73,6 +76,7 @@ def test_every_method_plans_every_shared_model(path: Path, method: str) -> None:
     assert_sound(path, plan)
 
 
+@needs_models
 @pytest.mark.slow
 @pytest.mark.parametrize("path", BASELINE_MODELS, ids=model_id)
 def test_tflm_reproduces_the_tflite_micro_arena(path: Path) -> None:
@@ -80,6 +84,7 @@ def test_tflm_reproduces_the_tflite_micro_arena(path: Path) -> None:
     assert plan.arena_bytes == BASELINE[path.stem]["tflm_planned_activation_bytes"]
 
 
+@needs_models
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", ["vww_96_int8", "vww_96_float"])
 def test_tflm_greedy_does_not_reach_load_on_vww(stem: str) -> None:
@@ -141,6 +146,7 @@ def test_every_planner_on_random_mobilenet_blocks(**shape) -> None:
 # ---- the README benchmark ------------------------------------------------------------------------------
 
 
+@needs_models
 @pytest.mark.slow
 def test_bench_models_markdown_has_a_row_per_model_with_its_baseline(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

@@ -88,6 +88,8 @@ def read_csv(path: Path) -> list[Block]:
     """Read `id,lower,upper,size[,offset]` (the MiniMalloc format), refusing malformed rows clearly. Header
     names are matched without regard to case or surrounding spaces, and a UTF-8 byte-order mark is skipped
     (spreadsheets write both). Sizes are at most MAX_BYTES and times within [0, MAX_TIME]."""
+    if path.exists() and not path.is_file():
+        raise BadInputError(f"{path} is not a regular file (a folder, a device or a pipe), not a CSV file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
