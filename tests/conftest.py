@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from hypothesis import settings
 
 import pexcp.cli
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Hypothesis: "ci" replays the same examples on every run (derandomised, no example database), so a CI
+# failure is reproducible and never a fluke of the draw; "dev" (the default elsewhere) draws new examples on
+# each run to find new failures. .ci/run sets HYPOTHESIS_PROFILE=ci. Tests' own @settings keep their counts.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def _shared_models() -> Path | None:

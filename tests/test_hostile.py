@@ -182,6 +182,36 @@ def test_malformed_weights_are_refused_at_import(model, expected: str, command: 
     assert not (tmp_path / "c").exists()
 
 
+def _single_node_model(op: str, x: list[int], constants: dict[str, np.ndarray], **attrs) -> onnx.ModelProto:
+    node = helper.make_node(op, ["x", *constants], ["y"], name="n", **attrs)
+    graph = helper.make_graph(
+        [node], op, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * len(x))],
+        [numpy_helper.from_array(v, k) for k, v in constants.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        _single_node_model("MatMul", [1, 4], {"w": np.ones((5, 3), np.float32)}),
+        _single_node_model("Add", [1, 4], {"w": np.ones(3, np.float32)}),
+        _single_node_model("Pad", [1, 4], {"p": np.zeros(3, np.int64)}),
+        _single_node_model("BatchNormalization", [1, 4, 2, 2], {k: np.ones(3, np.float32) for k in "sbmv"}),
+        _single_node_model("PRelu", [1, 4, 2, 2], {"slope": np.ones(3, np.float32)}),
+        _single_node_model("Clip", [1, 4], {"lo": np.zeros(2, np.float32)}),
+        _single_node_model("Reshape", [1, 4], {"s": np.array([3, 3], np.int64)}),
+    ],
+    ids=["matmul", "add", "pad", "batchnorm", "prelu", "clip", "reshape"],
+)
+def test_other_constants_that_do_not_fit_their_op(model: onnx.ModelProto, cli: Cli, tmp_path: Path) -> None:
+    """Refused by pexcp's checks or by onnx's strict shape inference: either way one line, exit 2."""
+    assert "node" in one_line(cli("inspect", save(model, tmp_path, "bad")))
+
+
 def test_well_formed_weights_pass(cli: Cli, tmp_path: Path) -> None:
     assert cli("inspect", save(_conv_model(), tmp_path, "good")).code == 0
     assert cli("inspect", save(_gemm_model(c=4), tmp_path, "gemm")).code == 0

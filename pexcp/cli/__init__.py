@@ -11,6 +11,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 from importlib import metadata
 from typing import Any, Optional
 
@@ -170,7 +171,8 @@ def run(args: list[str] | None = None) -> int:
 def main() -> None:
     """The console-script entry point: runs the command with SIGINT handled (see _interrupted) and stdout
     guarded (see _Stdout), and exits with its code."""
-    previous = signal.signal(signal.SIGINT, _interrupted)
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
     _interrupted.seen = False  # type: ignore[attr-defined]
     stdout = sys.stdout
     sys.stdout = _Stdout(stdout)
@@ -178,5 +180,6 @@ def main() -> None:
         code = run()
     finally:
         sys.stdout = stdout
-        signal.signal(signal.SIGINT, previous)
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
     sys.exit(code)

@@ -9,6 +9,7 @@ constants: an int8 kernel's scale is fixed when it is compiled.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -134,6 +135,14 @@ def _quantize(node: onnx.NodeProto, shapes: _Shapes, attrs: dict, model: str) ->
         raise _bad(node, model, f"zero point shape {list(zero)} differs from its scale's {list(scale)}")
 
 
+def _reshape(node: onnx.NodeProto, shapes: _Shapes, attrs: dict, model: str) -> None:
+    """onnx infers a Reshape's output from its shape constant without comparing element counts; the
+    planners make it a view of its input, so a larger output would be read past its input's bytes."""
+    x, y = shapes.of(node, 0), shapes.values.get(node.output[0])
+    if x is not None and y is not None and math.prod(x) != math.prod(y):
+        raise _bad(node, model, f"reshapes {list(x)} ({math.prod(x)} elements) to {list(y)} ({math.prod(y)})")
+
+
 def _axis_size(x: Shape, attrs: dict) -> int:
     axis = int(attrs.get("axis", 1))
     return x[axis] if -len(x) <= axis < len(x) else -1
@@ -149,13 +158,14 @@ CHECKS: dict[str, Callable[[onnx.NodeProto, _Shapes, dict, str], None]] = {
     "Clip": _clip,
     "QuantizeLinear": _quantize,
     "DequantizeLinear": _quantize,
+    "Reshape": _reshape,
 }
 
 
 def check_constants(model: onnx.ModelProto, name: str | Path) -> None:
     """Raise BadInputError for the first node whose constant operands do not fit it (see the docstring).
     Needs a shape-inferred model. Ops with shape rules onnx's strict shape inference already enforces
-    (MatMul, elementwise broadcasting, Pad, Reshape) are not repeated here."""
+    (MatMul, elementwise broadcasting, Pad) are not repeated here."""
     shapes = _Shapes(model)
     for node in model.graph.node:
         check = CHECKS.get(node.op_type)
