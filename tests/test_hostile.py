@@ -486,6 +486,7 @@ def test_ctrl_c_during_pack_minimize_stops_at_once(tmp_path: Path) -> None:
 # ---- standard output that cannot be written ----------------------------------------------------------------
 
 
+@pytest.mark.slow  # a new interpreter per command
 @pytest.mark.parametrize("args", [["--version"], ["inspect", "SMALL"]])
 def test_stdout_on_dev_full(args: list[str], small: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
