@@ -11,7 +11,6 @@ exit 130).
 
 from __future__ import annotations
 
-import signal
 import threading
 from typing import Callable, Sequence, TypeVar
 
