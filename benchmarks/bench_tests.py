@@ -43,7 +43,9 @@ def run(args: list[str]) -> tuple[float, float, str]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()[-200:]
-    return seconds, cpu, re.sub(r"^=+ | =+$| in [0-9.:()]+s.*$", "", last)
+    failed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("FAILED ")]
+    outcome = re.sub(r"^=+ | =+$| in [0-9.:()]+s.*$", "", last)
+    return seconds, cpu, outcome + (f" ({', '.join(failed)})" if failed else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,25 @@ def shared_models() -> Path:
     return SHARED_MODELS
 
 
+@pytest.fixture(scope="session")
+def shared_plan():
+    """`shared_plan(path, method)`: the plan of a shared model by a method, solved once per session (several
+    tests check the same plan) with SHARED_MODEL_TIMEOUT seconds for searching methods."""
+    from plan_helpers import solve_quick
+
+    cache: dict[tuple[Path, str], tuple] = {}
+
+    def get(path: Path, method: str):
+        if (path, method) not in cache:
+            cache[(path, method)] = solve_quick(path, method, timeout=SHARED_MODEL_TIMEOUT)
+        return cache[(path, method)]
+
+    return get
+
+
+SHARED_MODEL_TIMEOUT = 5.0  # seconds per searching method and shared model
+
+
 @dataclass
 class Run:
     code: int
