@@ -1,11 +1,12 @@
 """What more CP-SAT workers buy: the cpsat plan of a few models for a range of --workers at one timeout.
 
-    python benchmarks/bench_workers.py [--timeout 10] [--workers 1 2 4 8 16] [--markdown]
+    python benchmarks/bench_workers.py [--timeout 10] [--workers 1 2 4 16 64] [--markdown]
 
 The CLI caps --workers at the cores pexcp may use; this calls the planner directly, so counts above the
 cores are measured too. One row per model and worker count: arena, proven lower bound, status, wall
 seconds, and whether the plan is reproducible (every search ended on its work budget, not the clock).
-Models: the shipped MCUNet-VWW int8 model and a random 40-layer NAS-like DAG (benchmarks/synthetic.py).
+Models: the shipped MCUNet-VWW int8 model, a random 40-layer NAS-like DAG and 24 parallel conv branches
+(benchmarks/synthetic.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from rich.table import Table  # noqa: E402
 
 from pexcp.cli.options import usable_cores  # noqa: E402
 from pexcp.solvers.registry import SolveOptions, solve  # noqa: E402
-from synthetic import nas_dag  # noqa: E402
+from synthetic import nas_dag, wide  # noqa: E402
 
 HEADER = ["model", "workers", "arena", "lower bound", "status", "wall s", "reproducible"]
 
@@ -41,11 +42,11 @@ def measure(model: Path, workers: int, timeout: float) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 16, 64])
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        models = [REPO / "models" / "te_mcunet_vww.onnx", nas_dag(Path(tmp), 40, seed=1)]
+        models = [REPO / "models" / "te_mcunet_vww.onnx", nas_dag(Path(tmp), 40, seed=1), wide(Path(tmp))]
         rows = [measure(m, w, args.timeout) for m in models for w in args.workers]
     title = (f"cpsat plans by --workers, --timeout {args.timeout:g}; {usable_cores()} usable cores "
              f"(os.cpu_count() {os.cpu_count()})")
