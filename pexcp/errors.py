@@ -7,6 +7,9 @@ EXIT_BUDGET = 1
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 3  # a plan failed validation: a bug in pexcp, never the user's fault
 EXIT_SETUP = 4  # pexcp is installed incompletely
+EXIT_INTERNAL = 5  # an unexpected exception: a bug in pexcp (the CLI says how to see its traceback)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_PIPE = 141  # standard output closed by its reader, e.g. `| head` (128 + SIGPIPE, silently)
 
 
 class PexcpError(Exception):
@@ -17,6 +20,10 @@ class PexcpError(Exception):
 
 class BadInputError(PexcpError):
     """The model, instance or option given cannot be used (missing, corrupt, dynamic, unsupported)."""
+
+
+class OutputError(PexcpError):
+    """An output (a file, a folder, standard output) cannot be written."""
 
 
 class BudgetError(PexcpError):

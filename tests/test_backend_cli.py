@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import SHARED_MODELS
+import pytest
+
+from conftest import SHARED_MODELS, needs_models
 from onnx_builders import GraphBuilder, mbconv_chain, save
 
-KWS = SHARED_MODELS / "onnx" / "kws_ref_model_float32.onnx"
+KWS = (SHARED_MODELS or Path("missing")) / "onnx" / "kws_ref_model_float32.onnx"
 
 
+@needs_models
 def test_compile_writes_a_project(cli, tmp_path: Path) -> None:
     out = tmp_path / "kws"
     run = cli("compile", KWS, "-o", out, "--method", "reorder", "--harness")
@@ -68,6 +71,7 @@ def test_an_int8_op_tflite_cannot_run_is_refused(cli, tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@needs_models
 def test_over_budget_writes_nothing(cli, tmp_path: Path) -> None:
     out = tmp_path / "c"
     run = cli("compile", KWS, "-o", out, "--method", "reorder", "--budget", "1k")
@@ -75,12 +79,14 @@ def test_over_budget_writes_nothing(cli, tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@needs_models
 def test_output_must_be_a_directory(cli, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     run = cli("compile", KWS, "-o", tmp_path / "file")
     assert run.code == 2 and "not a directory" in run.err
 
 
+@needs_models
 def test_compile_a_saved_plan(cli, tmp_path: Path) -> None:
     """solve once, compile later: the saved plan is compiled as it is (its method, arena and steps)."""
     plan = tmp_path / "plan.json"
@@ -91,6 +97,7 @@ def test_compile_a_saved_plan(cli, tmp_path: Path) -> None:
     assert "tflm" in run.out and (out / "model.c").is_file()
 
 
+@needs_models
 def test_a_saved_plan_that_fails_the_validator_is_refused(cli, tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     assert cli("solve", KWS, "--method", "reorder", "--json", plan).code == 0

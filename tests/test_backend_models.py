@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import FLOAT_MODELS, model_id
+from conftest import FLOAT_MODELS, model_id, needs_models
 from pexcp.backends.c import emit
 from pexcp.backends.c.toolchain import ARM_TOOLS, build_qemu, missing_tools, qemu_inputs, run_qemu
 from pexcp.ir import Graph
@@ -43,6 +43,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
+@needs_models
 @needs_cc
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
@@ -52,6 +53,7 @@ def test_shared_model_on_the_host(model: Path, method: str, projects) -> None:
     check_project(model, outdir, runs=3)
 
 
+@needs_models
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.skipif(

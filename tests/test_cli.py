@@ -255,6 +255,7 @@ def run_module(*args: str | Path) -> subprocess.CompletedProcess:
                           env=env, cwd=REPO, timeout=120)
 
 
+@pytest.mark.slow  # a new interpreter per command: 2 s of imports each on an idle machine
 def test_python_m_pexcp_exit_codes_and_one_line_errors(small: Path, tmp_path: Path) -> None:
     ok = run_module("solve", small, "--method", "reorder")
     assert ok.returncode == 0 and "arena" in ok.stdout

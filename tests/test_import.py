@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import FLOAT_MODELS
+from conftest import FLOAT_MODELS, needs_models
 from onnx_builders import GraphBuilder, chain_model, dynamic_input_model, mbconv_chain, random_dag_model, save
 from pexcp.errors import BadInputError
 from pexcp.importer import load_graph, parse_input_shapes
@@ -266,6 +266,7 @@ def test_directory_is_refused(tmp_path: Path) -> None:
     assert "directory" in refusal(tmp_path)
 
 
+@needs_models
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.99])
 def test_truncated_model_is_refused(fraction: float, tmp_path: Path) -> None:
     data = FLOAT_MODELS[0].read_bytes()

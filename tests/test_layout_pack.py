@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
+import io
 import itertools
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 import numpy as np
 
+from pexcp.cli import run as run_cli
 from pexcp.errors import EXIT_SETUP
 from pexcp.layout import canonical
 from pexcp.layout.canonical import ORDERS, Restarts, luby, perturbed, preorder, search
@@ -25,17 +28,7 @@ from pexcp.layout.instance import build_instance
 from pexcp.layout.pack import pack
 from pexcp.layout.problem import Block, height, layout_problems, live_together, load, read_csv, write_csv
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _shared_dsa() -> Path | None:
-    for folder in (os.environ.get("PEXCP_SHARED_DSA"), REPO.parent / "shared" / "dsa", "/work/shared/dsa"):
-        if folder and (Path(folder) / "C.1048576.csv").exists():
-            return Path(folder)
-    return None
-
-
-SHARED_DSA = _shared_dsa()
+from conftest import SHARED_DSA
 
 
 # ---- reference: exhaustive search ------------------------------------------------------------------------
@@ -342,10 +335,12 @@ def test_solves_every_shared_minimalloc_instance(name: str) -> None:
 
 
 def pexcp(*args: str | Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "pexcp", *map(str, args)], capture_output=True, text=True, cwd=REPO, env=env
-    )
+    """`pexcp ARGS` run in this process, as the console script runs it (test_cli.py runs the installed
+    entry point itself): a new interpreter per call cost 2-10 s of imports."""
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, COLUMNS="200"), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run_cli([str(a) for a in args])
+    return subprocess.CompletedProcess(["pexcp", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(run: subprocess.CompletedProcess, code: int) -> str:
@@ -428,4 +423,5 @@ def test_cli_without_the_compiled_search_says_how_to_build_it(
     assert run.code == EXIT_SETUP, (run.out, run.err)
     lines = [line for line in run.err.strip().splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "pip install -e ." in lines[0] and "Traceback" not in run.err + run.out
+    monkeypatch.undo()
     assert pexcp("pack", path, "--minimize").returncode == 0  # and with the build, the same command works

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ALL_MODELS, FLOAT_MODELS, INT8_MODELS, REPO, SHARED_MODELS, model_id
+from conftest import ALL_MODELS, FLOAT_MODELS, INT8_MODELS, REPO, SHARED_MODELS, model_id, needs_models
 from onnx_builders import mbconv_chain, random_dag_model, save
 from plan_helpers import assert_sound, plan_graph, solve_quick, unsliced_order
 from pexcp.importer import ALL_REWRITES, load_graph
@@ -22,14 +22,16 @@ from pexcp.importer.onnx_reader import read_model
 from pexcp.solvers.registry import METHODS
 from pexcp.solvers.reorder import optimal_order
 
-BASELINE = json.loads((SHARED_MODELS / "tflm_baseline.json").read_text())
+BASELINE = json.loads((SHARED_MODELS / "tflm_baseline.json").read_text()) if SHARED_MODELS else {}
 BASELINE_MODELS = [p for p in ALL_MODELS if p.stem in BASELINE]
 ISSUE_BASELINES = {"vww_96_int8", "ic_resnet8_int8", "kws_ref_model_int8", "ad01_int8", "te_mcunet_vww"}
-MODEL_TIMEOUT = 5.0  # seconds per searching method and shared model
 
-models = pytest.mark.parametrize("path", ALL_MODELS, ids=model_id)
+def models(test):
+    """Run `test` on every shared model (skipped with the reason when they are absent)."""
+    return needs_models(pytest.mark.parametrize("path", ALL_MODELS, ids=model_id)(test))
 
 
+@needs_models
 def test_the_shared_models_are_all_there() -> None:
     assert FLOAT_MODELS and INT8_MODELS
     assert ISSUE_BASELINES <= {p.stem for p in BASELINE_MODELS}
@@ -67,33 +69,35 @@ def test_shared_model_imports(path: Path, rewrites: tuple[str, ...]) -> None:
 @pytest.mark.slow
 @models
 @pytest.mark.parametrize("method", list(METHODS))
-def test_every_method_plans_every_shared_model(path: Path, method: str) -> None:
-    _, plan = solve_quick(path, method, timeout=MODEL_TIMEOUT)
+def test_every_method_plans_every_shared_model(path: Path, method: str, shared_plan) -> None:
+    _, plan = shared_plan(path, method)
     assert plan.model == path.name
     assert_sound(path, plan)
 
 
+@needs_models
 @pytest.mark.slow
 @pytest.mark.parametrize("path", BASELINE_MODELS, ids=model_id)
-def test_tflm_reproduces_the_tflite_micro_arena(path: Path) -> None:
-    _, plan = solve_quick(path, "tflm")
+def test_tflm_reproduces_the_tflite_micro_arena(path: Path, shared_plan) -> None:
+    _, plan = shared_plan(path, "tflm")
     assert plan.arena_bytes == BASELINE[path.stem]["tflm_planned_activation_bytes"]
 
 
+@needs_models
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", ["vww_96_int8", "vww_96_float"])
-def test_tflm_greedy_does_not_reach_load_on_vww(stem: str) -> None:
+def test_tflm_greedy_does_not_reach_load_on_vww(stem: str, shared_plan) -> None:
     """Contrary to the baseline README, TFLM's greedy layout needs more than LOAD for vww_96."""
     (path,) = [p for p in ALL_MODELS if p.stem == stem]
-    _, plan = solve_quick(path, "tflm")
+    _, plan = shared_plan(path, "tflm")
     assert plan.arena_bytes == BASELINE[stem]["tflm_planned_activation_bytes"] > plan.load_bytes
 
 
 @pytest.mark.slow
 @models
-def test_reorder_never_needs_more_than_tflm(path: Path) -> None:
-    _, tflm = solve_quick(path, "tflm")
-    _, reorder = solve_quick(path, "reorder", timeout=MODEL_TIMEOUT)
+def test_reorder_never_needs_more_than_tflm(path: Path, shared_plan) -> None:
+    _, tflm = shared_plan(path, "tflm")
+    _, reorder = shared_plan(path, "reorder")
     assert reorder.arena_bytes <= tflm.arena_bytes
     assert reorder.load_bytes <= tflm.load_bytes
 
@@ -141,6 +145,7 @@ def test_every_planner_on_random_mobilenet_blocks(**shape) -> None:
 # ---- the README benchmark ------------------------------------------------------------------------------
 
 
+@needs_models
 @pytest.mark.slow
 def test_bench_models_markdown_has_a_row_per_model_with_its_baseline(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

@@ -7,7 +7,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from conftest import SHARED_MODELS
+from conftest import SHARED_MODELS, needs_models
 from onnx_builders import GraphBuilder, chain_model, mbconv_chain, random_dag_model, save
 from plan_helpers import assert_sound, solve_quick
 from pexcp.analysis.liveness import lifetimes, peak
@@ -171,6 +171,7 @@ def test_unknown_method_is_refused(tmp_path: Path) -> None:
         solve(save(chain_model(), tmp_path), "telepathy", SolveOptions())
 
 
+@needs_models
 def test_pex_greedy_keeps_only_the_splits_its_peak_needs() -> None:
     """kws's peak is two equal tensors no split can shrink: the splits that thinned out other equal peaks
     on the way are undone, so the plan has no extra kernel calls."""

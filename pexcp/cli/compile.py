@@ -9,18 +9,19 @@ import typer
 from rich.console import Console
 
 from pexcp.backends.c import check_graph, emit
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.cli.options import (
     BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, read_plan, solve_options,
 )
-from pexcp.errors import BadInputError, InvalidPlanError
+from pexcp.errors import BadInputError, InvalidPlanError, OutputError
 from pexcp.importer import load_graph
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.reports.tables import plan_summary
 from pexcp.pipeline import load_for, over_budget, solve as run_solve
+from pexcp.units import MAX_BYTES
 
 OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory of the C project (created if missing).")
 HARNESS = typer.Option(
@@ -74,8 +75,32 @@ def _kernel_problem(graph: Graph, plan: Plan) -> str | None:
     return None
 
 
+def _plan_conflicts(ctx: typer.Context, plan: Plan, method: str, shapes: dict[str, tuple[int, ...]],
+                    rewrites: tuple[str, ...] | None) -> None:
+    """--plan compiles the saved plan as it is: solver options given with it must agree with the plan's own
+    record or are refused (none is ignored silently). --budget is honoured: the plan must fit it."""
+    given = {name for name in ("method", "input_shape", "rewrites", "timeout", "seed", "workers", "solver", "export_model")
+             if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+    saved_shapes = {k: tuple(v) for k, v in plan.input_shapes.items()}
+    conflicts = []
+    if "method" in given and method != plan.method:
+        conflicts.append(f"--method {method} (the plan was made by {plan.method})")
+    if "input_shape" in given and shapes != saved_shapes:
+        shown = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in saved_shapes.items()) or "none"
+        conflicts.append(f"--input-shape (the plan's input shapes: {shown})")
+    if "rewrites" in given and (rewrites is None or set(rewrites) != set(plan.rewrites)):
+        conflicts.append(f"--rewrites (the plan's rewrites: {','.join(plan.rewrites) or 'none'})")
+    conflicts += [f"--{name}" for name in ("timeout", "seed", "workers", "solver", "export-model") if name.replace("-", "_") in given]
+    if conflicts:
+        raise BadInputError(
+            f"--plan compiles the saved plan as it is, so these options do not apply: {'; '.join(conflicts)}; "
+            "drop them, or solve again without --plan"
+        )
+
+
 @app.command("compile")
 def compile_(
+    ctx: typer.Context,
     model: Path = MODEL,
     output: Path = OUTPUT,
     budget: Optional[str] = BUDGET,
@@ -98,14 +123,14 @@ def compile_(
     Exit codes: 0 project written, 1 the budget cannot be met (nothing is written), 2 bad input or an
     operator without a C kernel.
     """
-    if output.exists() and not output.is_dir():
-        raise BadInputError(f"{output} exists and is not a directory")
+    outputs.check_folder(output, "-o")
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
     check_method_switches(method, options)
     if plan_file is not None:
         graph, plan = _saved(model, plan_file)
         if io is not None and io != plan.io:
             raise BadInputError(f"--io {io} differs from the saved plan's io {plan.io!r}; solve again with --io {io}")
+        _plan_conflicts(ctx, plan, method, options.input_shapes, options.rewrites)
         plan.budget_bytes = options.budget
         check_graph(graph)
     else:
@@ -119,12 +144,17 @@ def compile_(
     problem = over_budget(plan)
     if problem is not None:
         raise problem
+    if plan.arena_bytes > MAX_BYTES:
+        raise BadInputError(f"the plan's arena of {plan.arena_bytes:,} B is more than {MAX_BYTES:,} B (2 GiB), "
+                            "more than any microcontroller holds; the C backend does not compile it")
     try:
         project = emit(graph, plan, output, harness=harness)
     except InvalidPlanError as e:
         if plan_file is None:
             raise  # pexcp's own plan: a bug
         raise BadInputError(f"cannot compile {plan_file}: {e.problems[0]}") from None
+    except OSError as e:
+        raise OutputError(f"cannot write the C project to {output}: {e.strerror}") from None
     console.print(
         f"C project written to {output}: arena {plan.arena_bytes:,} B, weights {project.weight_bytes:,} B, "
         f"{project.calls} kernel calls, kernels: {', '.join(project.kernels)}"

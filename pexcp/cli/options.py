@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -36,11 +38,49 @@ BUDGET = typer.Option(
     metavar="SIZE",
     help="SRAM budget for activations: bytes, or with k/K/KiB (x1024) or M/MiB (x1024^2), e.g. 200k.",
 )
-TIMEOUT = typer.Option(60.0, "--timeout", "-t", min=0.1, help="Seconds a solver may search before answering.")
-SEED = typer.Option(
-    0, "--seed", help="Solver random seed; with the same --workers it reproduces the plan."
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and a finite limit keeps every deadline a number
+MAX_SEED = 2**31 - 1  # CP-SAT's seeds are 32-bit
+
+
+def _timeout(value: float) -> float:
+    if not 0.1 <= value <= MAX_TIMEOUT:  # also refuses nan and inf
+        raise typer.BadParameter(f"{value:g} is not a number of seconds from 0.1 to {MAX_TIMEOUT:g} (a week)")
+    return value
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and `taskset` restrict)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _workers(value: int) -> int:
+    """At most one worker per usable core: each worker is a single-threaded search on a budget of work, so
+    more workers than cores only share the cores and are stopped by the clock before their budget
+    (benchmarks/bench_workers.py measures it)."""
+    if value < 1:
+        raise typer.BadParameter(f"{value} is not a number of workers (1 or more)")
+    cores = usable_cores()
+    if value > cores:
+        print(f"note: --workers {value} capped at {cores}, the cores available (more only slow each search "
+              "down)", file=sys.stderr)
+        return cores
+    return value
+
+
+TIMEOUT = typer.Option(
+    60.0, "--timeout", "-t", callback=_timeout, help="Seconds a solver may search before answering (0.1 to a week)."
 )
-WORKERS = typer.Option(2, "--workers", min=1, help="Solver worker threads.")
+SEED = typer.Option(
+    0, "--seed", min=0, max=MAX_SEED,
+    help="Solver random seed (0 to 2^31-1); with the same --workers it reproduces the plan.",
+)
+WORKERS = typer.Option(
+    2, "--workers", callback=_workers,
+    help="Solver worker threads; capped at the cores available, since more make plans worse, not better.",
+)
 SOLVER = typer.Option(
     None,
     "--solver",
@@ -124,11 +164,19 @@ def existing_file(path: Path) -> Path:
 
 def read_plan(path: Path) -> Plan:
     """A plan file, or a one-line error saying why it is not one."""
-    if not path.is_file():
+    if not path.exists():
         raise BadInputError(f"no such plan file: {path}")
+    if not path.is_file():
+        raise BadInputError(f"{path} is not a regular file (a folder, a device or a pipe), not a plan file")
     try:
         return Plan.load(path)
     except json.JSONDecodeError as e:
         raise BadInputError(f"{path} is not JSON: {e}") from None
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path} is not a text (JSON) file") from None
+    except OSError as e:
+        raise BadInputError(f"cannot read {path}: {e.strerror}") from None
+    except RecursionError:
+        raise BadInputError(f"{path} is nested too deeply to be a pexcp plan") from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise BadInputError(f"{path} is not a pexcp plan ({type(e).__name__}: {e})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Optional
@@ -10,11 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pexcp.cli import app
-from pexcp.cli.options import TIMEOUT, WORKERS
+from pexcp.cli import app, outputs
+from pexcp.cli.options import MAX_SEED, TIMEOUT, WORKERS
 from pexcp.errors import BadInputError, BudgetError, InvalidPlanError
 from pexcp.layout.pack import PackResult, pack as run_pack
-from pexcp.layout.problem import Block, layout_problems, load, read_csv, write_csv, write_rows
+from pexcp.layout.problem import Block, layout_problems, load, read_csv, write_rows
 from pexcp.units import parse_bytes
 
 
@@ -43,6 +44,8 @@ def pack(
     seed: int = typer.Option(
         0,
         "--seed",
+        min=0,
+        max=MAX_SEED,
         help="Random seed of the search's restarts and of CP-SAT. With --capacity, the same seed and --workers 1 "
         "give the same placement when one is found before the timeout; --minimize stops when time runs out, so "
         "what it reaches depends on the machine.",
@@ -62,6 +65,8 @@ def pack(
 
     Exit codes: 0 placed (within the capacity, if one was given), 1 it does not fit (proved) or nothing within the capacity was found in time, 2 bad input or usage.
     """
+    if output is not None and output != "-":
+        outputs.check_file(Path(output), "-o", instances)
     try:
         blocks = read_csv(instances)
     except OSError as e:  # a folder, unreadable, ... (a missing file is already a BadInputError)
@@ -81,10 +86,9 @@ def pack(
     if output == "-":
         write_rows(result.blocks, sys.stdout)
     elif output is not None:
-        try:
-            write_csv(result.blocks, Path(output))
-        except OSError as e:
-            raise BadInputError(f"cannot write {output}: {e.strerror}") from None
+        text = io.StringIO()
+        write_rows(result.blocks, text)
+        outputs.write_file(Path(output), text.getvalue(), "-o")
         summary_console.print(f"offsets written to {output}")
 
 

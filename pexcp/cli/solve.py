@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.cli.options import (
     BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, solve_options,
@@ -50,6 +50,10 @@ def solve(
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
     check_method_switches(method, options)
     check_picture(plot)
+    if json_out is not None:
+        outputs.check_file(json_out, "--json", model)
+    if plot is not None:
+        outputs.check_file(plot, "--plot", model)
     err = Console(stderr=True)
     options.progress = lambda msg: err.print(f"[dim]{msg}[/dim]")
     graph, plan = run_solve(model, method, options)
@@ -63,5 +67,5 @@ def solve(
     if problem is not None:
         raise problem
     if json_out is not None:
-        plan.save(json_out)
+        outputs.write_file(json_out, plan.to_json(), "--json")
         Console().print(f"plan written to {json_out}")

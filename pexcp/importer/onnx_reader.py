@@ -9,14 +9,22 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import shape_inference
+from onnx import external_data_helper, helper, shape_inference
 
 from pexcp.errors import BadInputError
 from pexcp.importer.fold import fold_constants
+from pexcp.importer.weights import check_constants
+from pexcp.units import MAX_BYTES
 
 _SHAPE_SPEC = re.compile(r"^(.+)=(\d+(?:[x,]\d+)*)$")
+# Opsets pexcp reads: from 11, where Pad, Clip and friends take their parameters as inputs (the form the
+# importer and kernels read), to the newest the installed onnx package can check and infer shapes for.
+MIN_OPSET = 11
+MAX_OPSET = onnx.defs.onnx_opset_version()
+MAX_FILE_BYTES = 2**31  # protobuf's limit: larger weights must be stored as external data
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -26,7 +34,13 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
         m = _SHAPE_SPEC.match(spec.strip())
         if not m:
             raise BadInputError(f"cannot read --input-shape {spec!r}: expected name=1x96x96x3")
-        shapes[m.group(1)] = tuple(int(d) for d in re.split("[x,]", m.group(2)))
+        dims = tuple(int(d) for d in re.split("[x,]", m.group(2)))
+        if any(d < 1 for d in dims) or np.prod(dims, dtype=object) > MAX_BYTES:
+            raise BadInputError(
+                f"--input-shape {spec.strip()!r}: every dimension must be at least 1 and the tensor at most "
+                f"{MAX_BYTES:,} elements (2 GiB), more than any microcontroller holds"
+            )
+        shapes[m.group(1)] = dims
     return shapes
 
 
@@ -36,13 +50,22 @@ def read_model(path: Path, input_shapes: dict[str, tuple[int, ...]]) -> tuple[on
         raise BadInputError(f"no such file: {path}")
     if path.is_dir():
         raise BadInputError(f"{path} is a directory, not an ONNX file")
-    data = path.read_bytes()
+    if not path.is_file():
+        raise BadInputError(f"{path} is not a regular file (a device or a pipe), not an ONNX file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise BadInputError(f"{path} is larger than 2 GiB, more than an ONNX file can be (store weights as external data)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BadInputError(f"cannot read {path}: {e.strerror}") from None
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as e:
         raise BadInputError(f"{path} is not a readable ONNX model ({type(e).__name__})") from None
     if not model.graph.node:
         raise BadInputError(f"{path} is not an ONNX model with a graph (no nodes found)")
+    _load_external_data(model, path)
+    _check_opset(model, path)
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, Exception) as e:  # the checker raises several types
@@ -55,7 +78,28 @@ def read_model(path: Path, input_shapes: dict[str, tuple[int, ...]]) -> tuple[on
     except Exception as e:  # InferenceError and checker errors
         raise BadInputError(f"shape inference failed for {path.name}: {_first_line(e)}") from None
     _require_static_shapes(model, path)
+    check_constants(model, path.name)
     return model, hashlib.sha256(data).hexdigest()
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Weights stored outside the .onnx file are read from the model's folder, not the current one (onnx
+    refuses locations outside that folder and data past the end of a file)."""
+    try:
+        external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (OSError, ValueError, onnx.checker.ValidationError) as e:
+        raise BadInputError(
+            f"cannot read the external data of {path.name} (looked up next to it, in {path.parent}): {_first_line(e)}"
+        ) from None
+
+
+def _check_opset(model: onnx.ModelProto, path: Path) -> None:
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise BadInputError(
+            f"{path.name} uses ONNX opset {opset if opset is not None else '(none)'}; pexcp reads opsets {MIN_OPSET} "
+            f"to {MAX_OPSET} (convert it with onnx.version_converter)"
+        )
 
 
 def _first_line(e: Exception) -> str:
@@ -151,3 +195,16 @@ def _require_static_shapes(model: onnx.ModelProto, path: Path) -> None:
                     f"tensor {out!r} (output of {node.op_type} node {node.name!r}) has dynamic shape "
                     f"{'x'.join(map(str, dims))}; fix the model inputs with --input-shape"
                 )
+            _check_size(vi, f"tensor {out!r} (output of {node.op_type} node {node.name!r})")
+    for vi in graph_inputs(model):
+        _check_size(vi, f"input {vi.name!r}")
+
+
+def _check_size(vi: onnx.ValueInfoProto, what: str) -> None:
+    """Refuse a tensor no microcontroller could hold (MAX_BYTES), before any size is computed in int64."""
+    itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)).itemsize
+    size = int(np.prod([d for d in _dims(vi) if isinstance(d, int)], dtype=object)) * itemsize
+    if size > MAX_BYTES:
+        raise BadInputError(
+            f"{what} needs {size:,} B, more than {MAX_BYTES:,} B (2 GiB): no microcontroller can hold it"
+        )

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pexcp import interrupts
 from pexcp.errors import SetupError
 from pexcp.layout.instance import Instance
 
@@ -96,7 +97,8 @@ def search(instance: Instance, capacity: int, rank: np.ndarray, max_nodes: int, 
     offsets = np.zeros(instance.n, np.int64)
     nodes = ctypes.c_int64()
     capacity = min(capacity, int(instance.sizes.sum()))  # more never helps, and offsets stay below 2^40 in C
-    status = _library().canonical_search(
+    library = _library()
+    status = interrupts.call_abandonable(lambda: library.canonical_search(
         instance.n,
         instance.n_segments,
         np.ascontiguousarray(instance.sizes, np.int64),
@@ -108,7 +110,7 @@ def search(instance: Instance, capacity: int, rank: np.ndarray, max_nodes: int, 
         deadline,
         offsets,
         ctypes.byref(nodes),
-    )
+    ))  # on a thread, so that Ctrl-C need not wait for the run to end
     if status == -2:
         raise MemoryError("canonical search: out of memory")
     if status == -3:

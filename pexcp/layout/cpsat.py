@@ -13,6 +13,7 @@ from typing import Sequence
 
 from ortools.sat.python import cp_model
 
+from pexcp import interrupts
 from pexcp.layout.instance import Instance
 
 
@@ -50,7 +51,7 @@ def solve_at(
     model = cp_model.CpModel()
     offsets = add_offsets(model, instance, capacity)
     add_section_no_overlap(model, instance, offsets)
-    solver = cp_model.CpSolver()
+    solver = interrupts.new_solver()
     solver.parameters.max_time_in_seconds = max(time_limit, 0.01)
     if work_limit is not None:
         solver.parameters.max_deterministic_time = work_limit
@@ -59,7 +60,7 @@ def solve_at(
     # measured on MiniMalloc's E (2 workers): symmetry_level 4 beat the default, and ordering identical
     # buffers by hand made it 3-6x slower (9-24 s instead of 2-4 s), so the model has no such constraint
     solver.parameters.symmetry_level = 4
-    status = solver.solve(model)
+    status = interrupts.solve(solver, model)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return CpResult([solver.value(v) for v in offsets], False)
     return CpResult(None, status == cp_model.INFEASIBLE)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 from pexcp.errors import BadInputError
+from pexcp.units import MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -79,30 +80,57 @@ def layout_problems(blocks: Sequence[Block], capacity: int | None = None) -> lis
     return problems
 
 
+COLUMNS = ("id", "lower", "upper", "size")
+MAX_TIME = 2**31  # lifetimes are event indices; larger ones are no schedule's
+
+
 def read_csv(path: Path) -> list[Block]:
-    """Read `id,lower,upper,size[,offset]` (the MiniMalloc format), refusing malformed rows clearly."""
+    """Read `id,lower,upper,size[,offset]` (the MiniMalloc format), refusing malformed rows clearly. Header
+    names are matched without regard to case or surrounding spaces, and a UTF-8 byte-order mark is skipped
+    (spreadsheets write both). Sizes are at most MAX_BYTES and times within [0, MAX_TIME]."""
+    if path.exists() and not path.is_file():
+        raise BadInputError(f"{path} is not a regular file (a folder, a device or a pipe), not a CSV file")
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            rows = list(reader)
     except FileNotFoundError:
         raise BadInputError(f"no such file: {path}") from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise BadInputError(f"{path} is not a readable CSV file ({e})") from None
+    if header is None:
+        raise BadInputError(f"{path} is empty: expected a header id,lower,upper,size and one row per buffer")
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise BadInputError(
+            f"{path}: the header {','.join(header)!r} lacks column(s) {', '.join(missing)}; expected id,lower,upper,size"
+        )
+    if not any(rows):
+        raise BadInputError(f"{path} has a header but no buffers")
+    at = {name: names.index(name) for name in (*COLUMNS, "offset") if name in names}
     blocks = []
     for line, row in enumerate(rows, start=2):
+        if not row:  # a blank line
+            continue
+        if len(row) != len(header):
+            raise BadInputError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}")
         try:
-            offset = row.get("offset")
+            offset = row[at["offset"]].strip() if "offset" in at else ""
             block = Block(
-                id=row["id"].strip(),
-                lower=int(row["lower"]),
-                upper=int(row["upper"]),
-                size=int(row["size"]),
-                offset=int(offset) if offset not in (None, "") else None,
+                id=row[at["id"]].strip(),
+                lower=int(row[at["lower"]]),
+                upper=int(row[at["upper"]]),
+                size=int(row[at["size"]]),
+                offset=int(offset) if offset else None,
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except ValueError:
             raise BadInputError(f"{path}:{line}: expected integer columns id,lower,upper,size") from None
-        if block.size < 0 or block.lower > block.upper:
-            raise BadInputError(f"{path}:{line}: need size >= 0 and lower <= upper")
+        if not (0 <= block.size <= MAX_BYTES and 0 <= block.lower <= block.upper <= MAX_TIME):
+            raise BadInputError(
+                f"{path}:{line}: need 0 <= size <= {MAX_BYTES:,} (2 GiB) and 0 <= lower <= upper <= {MAX_TIME:,}"
+            )
         blocks.append(block)
     if len({b.id for b in blocks}) != len(blocks):
         raise BadInputError(f"{path}: buffer ids are not unique")

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from ortools.sat.python import cp_model
 
+from pexcp import interrupts
 from pexcp.solvers.params import apply_cp
 
 Progress = Callable[[str], None]
@@ -132,13 +133,13 @@ class _Plain(cp_model.CpSolverSolutionCallback):
 
 
 def _solver(workers: int, seed: int, seconds: float, work: float | None, cp: dict[str, Any]) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
+    solver = interrupts.new_solver()
     apply_cp(solver.parameters, cp)
     solver.parameters.max_time_in_seconds = max(SLACK * seconds, 0.05)
     if work is not None:
         solver.parameters.max_deterministic_time = max(work, 0.05)
     solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
+    solver.parameters.random_seed = seed % 2**31  # CP-SAT seeds are 32-bit; worker i runs seed + i
     return solver
 
 
@@ -156,7 +157,7 @@ def search(model: cp_model.CpModel, seconds: float, work: float, workers: int, s
     cp = cp or {}
     if not reproducible:
         solver = _solver(workers, seed, seconds, None, cp)
-        status = solver.solve(model, _Plain(report))
+        status = interrupts.solve(solver, model, _Plain(report))
         found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         return Outcome(solver, status, solver.objective_value if found else 0.0, solver.best_objective_bound,
                        solver.deterministic_time)
@@ -173,18 +174,8 @@ def search(model: cp_model.CpModel, seconds: float, work: float, workers: int, s
             for other in race.solvers:
                 other.stop_search()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except KeyboardInterrupt:  # stop the searches before the interpreter unwinds under their callbacks
-        for solver in race.solvers:
-            solver.stop_search()
-        for t in threads:
-            t.join()
-        raise
+    interrupts.run_threads([lambda i=i: run(i) for i in range(workers)],
+                           stop=lambda: [solver.stop_search() for solver in race.solvers])
     return _verdict(race, statuses, work)
 
 
