@@ -11,7 +11,7 @@ from rich.console import Console
 from pexcp.backends.c import check_graph, emit
 from pexcp.cli import app
 from pexcp.cli.options import (
-    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
+    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SCRATCH, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, read_plan, solve_options,
 )
 from pexcp.errors import BadInputError, InvalidPlanError
@@ -90,6 +90,7 @@ def compile_(
     harness: bool = HARNESS,
     plan_file: Optional[Path] = PLAN,
     io: Optional[str] = IO,
+    scratch: str = SCRATCH,
 ) -> None:
     """Compile MODEL (float32, or int8 QDQ) to C: model.h, model.c (weights in flash, one static arena of
     exactly the plan's size, the schedule as straight-line kernel calls) and the runtime kernels it needs.
@@ -100,7 +101,7 @@ def compile_(
     """
     if output.exists() and not output.is_dir():
         raise BadInputError(f"{output} exists and is not a directory")
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io, scratch)
     check_method_switches(method, options)
     if plan_file is not None:
         graph, plan = _saved(model, plan_file)
