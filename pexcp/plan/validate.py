@@ -537,8 +537,8 @@ def _scratch_problems(plan: Plan, m: _Model) -> list[str]:
         if node is None:
             problems.append(f"{what}: {name!r} is not a node of the model")
             continue
-        if b.alias_of is not None or b.slice is not None:
-            problems.append(f"{what} aliases another buffer or holds a slice")
+        if b.alias_of is not None or b.slice is not None or b.dtype != "int8":
+            problems.append(f"{what} aliases another buffer, holds a slice, or is not int8 bytes")
         for s in range(max(b.first_step, 0), min(b.last_step, len(plan.steps) - 1) + 1):
             step = plan.steps[s]
             if step.op != name or (step.slice is None and name in accumulated):
