@@ -153,9 +153,11 @@ static void im2col_pair(const pexcp_conv_s8_params *p, const int8_t *in, int ic0
     }
 }
 
-/* output channels [oc, oc + 2), [oc + 2, oc + 4), ... of group channels [oc, g_hi) meet the two im2col
- * columns (pixels px, px + 1 when `two`) at once; returns the first channel left (at most one) */
-static inline __attribute__((always_inline)) int conv_pairs(
+/* accumulating calls (split tails): output channels [oc, oc + 2), [oc + 2, oc + 4), ... of [oc, g_hi) meet the
+ * two im2col columns (pixels px, px + 1 when `two`) at once, from the bias (PEXCP_INIT) or the sums, into the
+ * sums or (PEXCP_ACT) the output; returns the first channel left (at most one). Out of line: the STORE loop in
+ * conv_im2col_dsp keeps its own code. */
+__attribute__((noinline)) static int conv_pairs_acc(
     const pexcp_conv_s8_params *p, const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
     const int16_t *cols, int k, int8_t *out, int32_t *acc, int g_cin, int c_lo, int oc, int g_hi, int oc0, long px,
     int two, int mode)
@@ -207,12 +209,27 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
         for (long px = 0; px < out_hw; px += 2) {
             const int two = px + 1 < out_hw;
             im2col_pair(p, in, ic0, c_lo, c_hi, px, two ? px + 1 : px, cols);
-            /* two output channels at a time; STORE (the common case) gets its own copy without mode tests */
-            int oc = mode == PEXCP_STORE
-                     ? conv_pairs(p, w, bias, mult, shift, cols, k, out, acc, g * cin_g, c_lo, g_lo, g_hi, oc0, px, two,
-                                  PEXCP_STORE)
-                     : conv_pairs(p, w, bias, mult, shift, cols, k, out, acc, g * cin_g, c_lo, g_lo, g_hi, oc0, px, two,
-                                  mode);
+            int oc = g_lo;
+            if (mode == PEXCP_STORE) /* the common case: two output channels at a time, no accumulator */
+                for (; oc + 2 <= g_hi; oc += 2) {
+                    const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
+                    const long at = (long)(oc - oc0) * out_hw + px;
+                    int32_t s[4];
+                    s[0] = s[1] = bias ? bias[oc] : 0;
+                    s[2] = s[3] = bias ? bias[oc + 1] : 0;
+                    pexcp_dot2x2(w_row, w_row + (long)cin_g * taps, cols, k, s);
+                    const requant_consts q0 = requant_setup(p, mult[oc], shift[oc]);
+                    const requant_consts q1 = requant_setup(p, mult[oc + 1], shift[oc + 1]);
+                    out[at] = requant_store(&q0, s[0]);
+                    out[at + out_hw] = requant_store(&q1, s[2]);
+                    if (two) {
+                        out[at + 1] = requant_store(&q0, s[1]);
+                        out[at + out_hw + 1] = requant_store(&q1, s[3]);
+                    }
+                }
+            else
+                oc = conv_pairs_acc(p, w, bias, mult, shift, cols, k, out, acc, g * cin_g, c_lo, oc, g_hi, oc0, px, two,
+                                    mode);
             for (; oc < g_hi; ++oc) {
                 const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
                 const long at = (long)(oc - oc0) * out_hw + px;
