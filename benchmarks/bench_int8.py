@@ -1,6 +1,8 @@
 """The int8 C backend on the shared int8 models: arenas against TensorFlow Lite Micro's, and the Cortex-M4F
 image (QEMU mps2-an386) of the cpsat plan with `--io int8`: static RAM, flash, stack, instructions per
-inference and per MAC next to published Cortex-M4 figures, and what partial execution costs.
+inference and per MAC next to published Cortex-M4 figures, and what partial execution costs. Plans hold the
+kernel scratch the DSP fast paths use as planned buffers (`--scratch on`, the default), so the images run
+what `pexcp compile` projects run; the `--scratch off` plans (portable loops) are measured for comparison.
 
     python benchmarks/bench_int8.py [--timeout 60] [--opt -O2] [--markdown] [--keep DIR]
 
@@ -28,9 +30,9 @@ from rich.console import Console  # noqa: E402
 
 from bench_c_backend import CPU_FLAGS, _table  # noqa: E402
 from pexcp.backends.c import emit  # noqa: E402
-from pexcp.backends.c.emit import append_scratch  # noqa: E402
 from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu, section_sizes  # noqa: E402
-from pexcp.ir import Graph  # noqa: E402
+from pexcp.ir import SCRATCH, Graph  # noqa: E402
+from pexcp.plan.plan import Plan  # noqa: E402
 from pexcp.pipeline import solve  # noqa: E402
 from pexcp.solvers.options import SolveOptions  # noqa: E402
 from pexcp.solvers.registry import METHODS  # noqa: E402
@@ -71,6 +73,11 @@ class Image:
     macs: int
     sliced_steps: int
     exact: bool
+    scratch: int  # bytes of the largest planned kernel scratch buffer
+
+
+def scratch_bytes(plan: Plan) -> int:
+    return max((b.bytes for b in plan.buffers if b.tensor.startswith(SCRATCH)), default=0)
 
 
 def tflm_reference(model: Path, graph: Graph, tflite: Path, x_int8: np.ndarray) -> np.ndarray:
@@ -95,12 +102,10 @@ def tflm_reference(model: Path, graph: Graph, tflite: Path, x_int8: np.ndarray) 
 
 
 def measure(
-    model: Path, method: str, tflite: Path, timeout: float, opt: str, workdir: Path, scratch: bool = False
+    model: Path, method: str, tflite: Path, timeout: float, opt: str, workdir: Path, scratch: bool = True
 ) -> Image:
-    graph, plan = solve(model, method, SolveOptions(timeout=timeout, io="int8"))
-    if scratch:
-        plan = append_scratch(graph, plan)
-    outdir = workdir / f"{model.stem}-{method}{'-scratch' if scratch else ''}"
+    graph, plan = solve(model, method, SolveOptions(timeout=timeout, io="int8", scratch=scratch))
+    outdir = workdir / f"{model.stem}-{method}{'' if scratch else '-noscratch'}"
     emit(graph, plan, outdir, harness=True)
     elf = build_qemu(outdir, opt)
     run = run_qemu(outdir, timeout=300)
@@ -116,6 +121,7 @@ def measure(
         macs=macs(graph),
         sliced_steps=sum(s.slice is not None for s in plan.steps),
         exact=bool(np.array_equal(run.outputs[0].astype(np.int64), want)),
+        scratch=scratch_bytes(plan),
     )
 
 
@@ -139,18 +145,23 @@ def main() -> int:
 
     rows = []
     for model in models:
-        arenas = [solve(model, m, SolveOptions(timeout=args.timeout))[1].arena_bytes for m in METHODS]
-        io8 = solve(model, SPLIT_METHOD, SolveOptions(timeout=args.timeout, io="int8"))[1].arena_bytes
+        tflm_bare = solve(model, "tflm", SolveOptions(timeout=args.timeout, scratch=False))[1].arena_bytes
+        plans = [solve(model, m, SolveOptions(timeout=args.timeout))[1] for m in METHODS]
+        io8 = solve(model, SPLIT_METHOD, SolveOptions(timeout=args.timeout, io="int8"))[1]
         tflm = baseline.get(model.stem, {})
+        planned = tflm.get("tflm_planned_activation_bytes", 0)
         rows.append([
-            model.stem, f"{tflm.get('tflm_planned_activation_bytes', 0):,}", f"{tflm.get('tflm_arena_min_bytes', 0):,}",
-            *[f"{a:,}" for a in arenas], f"{io8:,}",
+            model.stem, f"{planned:,}", f"{tflm.get('tflm_arena_min_bytes', 0):,}",
+            f"{tflm_bare:,}" + ("" if tflm_bare == planned else " (!)"), *[f"{p.arena_bytes:,}" for p in plans],
+            f"{io8.arena_bytes:,}", f"{scratch_bytes(io8):,}",
         ])
     _table(
-        "activation arena in bytes (model input and output included; int32 accumulators of split tails included; no "
-        "kernel scratch: the plans hold none yet, so the kernels run their portable loops). TFLM planned = its "
-        "non-persistent arena (activations + scratch); TFLM min arena adds its persistent data",
-        ["model", "TFLM planned", "TFLM min arena", *METHODS, f"{SPLIT_METHOD} --io int8"],
+        "activation arena in bytes (model input and output included; int32 accumulators of split tails included; "
+        "kernel scratch of the DSP fast paths included as planned buffers, except in 'tflm --scratch off'). TFLM "
+        "planned = TFLite Micro's non-persistent arena with its reference kernels (activations; they request no "
+        "scratch), which 'tflm --scratch off' reproduces ((!) if not); TFLM min arena adds its persistent data",
+        ["model", "TFLM planned", "TFLM min arena", "tflm --scratch off", *METHODS, f"{SPLIT_METHOD} --io int8",
+         "its largest scratch B"],
         rows, args.markdown, console,
     )
 
@@ -162,8 +173,8 @@ def main() -> int:
     failed = False
     for model in models:
         tflite = args.models / "tflite" / f"{model.stem}.tflite"
-        for method, scratch in ((m, s) for m in (SPLIT_METHOD, UNSPLIT_METHOD) for s in (False, True)):
-            key = (model.stem, method + ("+scratch" if scratch else ""))
+        for method, scratch in ((m, s) for m in (SPLIT_METHOD, UNSPLIT_METHOD) for s in (True, False)):
+            key = (model.stem, method + ("" if scratch else " --scratch off"))
             try:
                 images[key] = img = measure(model, method, tflite, args.timeout, args.opt, workdir, scratch)
             except Exception as e:  # report and go on with the other models
@@ -188,7 +199,7 @@ def main() -> int:
             f"{img.instructions / cmsis:.2f}" if cmsis else "-",
         ])
     _table(
-        f"{SPLIT_METHOD} plan, --io int8, on the Cortex-M4F (static RAM = .data + .bss of the whole image; flash = "
+        f"{SPLIT_METHOD} plan with its planned kernel scratch (DSP paths), --io int8, on the Cortex-M4F (static RAM = .data + .bss of the whole image; flash = "
         ".text + .rodata + .data; stack = high-water of model_run with one exception frame). Anchors are cycles",
         ["model", "arena B", "static RAM B", "beyond arena B", "flash B", "stack B", "MACs", "instructions",
          "insns/MAC", "anchor", "TFLM+CMSIS-NN cycles", "X-CUBE-AI cycles", "insns/TFLM+CMSIS"],
@@ -197,39 +208,41 @@ def main() -> int:
 
     rows = []
     for model in models:
-        split, whole = images.get((model.stem, SPLIT_METHOD)), images.get((model.stem, UNSPLIT_METHOD))
-        if split is None or whole is None:
-            continue
-        rows.append([
-            model.stem, f"{split.sliced_steps}", f"{whole.arena:,}", f"{split.arena:,}",
-            f"{whole.instructions / 1e6:.2f} M", f"{split.instructions / 1e6:.2f} M",
-            f"{(split.instructions / whole.instructions - 1) * 100:+.2f}%",
-        ])
+        row = [model.stem]
+        for suffix in ("", " --scratch off"):
+            split = images.get((model.stem, SPLIT_METHOD + suffix))
+            whole = images.get((model.stem, UNSPLIT_METHOD + suffix))
+            if split is None or whole is None:
+                break
+            row += [f"{split.sliced_steps}", f"{whole.arena:,}", f"{split.arena:,}", f"{whole.instructions / 1e6:.2f} M",
+                    f"{split.instructions / 1e6:.2f} M", f"{(split.instructions / whole.instructions - 1) * 100:+.2f}%"]
+        else:
+            rows.append(row)
+    head = ["sliced steps", f"{UNSPLIT_METHOD} arena B", f"{SPLIT_METHOD} arena B", f"{UNSPLIT_METHOD} insns",
+            f"{SPLIT_METHOD} insns", "extra insns"]
     _table(
-        f"partial execution, --io int8: the {SPLIT_METHOD} plan vs the unsplit {UNSPLIT_METHOD} plan (target < +5%)",
-        ["model", "sliced steps", f"{UNSPLIT_METHOD} arena B", f"{SPLIT_METHOD} arena B", f"{UNSPLIT_METHOD} insns",
-         f"{SPLIT_METHOD} insns", "extra insns"],
+        f"partial execution, --io int8: the {SPLIT_METHOD} plan vs the unsplit {UNSPLIT_METHOD} plan (target < +5%), "
+        "with planned scratch (DSP paths), then with --scratch off (portable loops)",
+        ["model", *head, *[f"{h} (off)" for h in head]],
         rows, args.markdown, console,
     )
 
     rows = []
     for model in models:
-        fast, base = images.get((model.stem, SPLIT_METHOD + "+scratch")), images.get((model.stem, SPLIT_METHOD))
-        whole = images.get((model.stem, UNSPLIT_METHOD + "+scratch"))
-        if fast is None or base is None or whole is None:
+        fast, base = images.get((model.stem, SPLIT_METHOD)), images.get((model.stem, SPLIT_METHOD + " --scratch off"))
+        if fast is None or base is None:
             continue
-        cmsis = ANCHORS.get(model.stem, ("", None, None))[1]
         rows.append([
-            model.stem, f"{fast.arena - base.arena:,}", f"{fast.arena:,}", f"{fast.stack:,}",
-            f"{base.instructions / 1e6:.2f} M", f"{fast.instructions / 1e6:.2f} M", f"{fast.instructions / fast.macs:.1f}",
-            f"{cmsis / 1e6:.1f} M" if cmsis else "-", f"{fast.instructions / cmsis:.2f}" if cmsis else "-",
-            f"{whole.instructions / 1e6:.2f} M", f"{(fast.instructions / whole.instructions - 1) * 100:+.2f}%",
+            model.stem, f"{base.arena:,}", f"{fast.arena:,}", f"{fast.arena - base.arena:+,}", f"{fast.scratch:,}",
+            f"{base.static_ram:,}", f"{fast.static_ram:,}", f"{base.stack:,}", f"{fast.stack:,}",
+            f"{base.instructions / 1e6:.2f} M", f"{fast.instructions / 1e6:.2f} M",
+            f"{base.instructions / base.macs:.1f}", f"{fast.instructions / fast.macs:.1f}",
         ])
     _table(
-        f"experiment: the kernels' DSP fast paths, given a scratch region appended to the {SPLIT_METHOD} --io int8 "
-        "arena (the planners do not place kernel scratch yet; without it the kernels run their portable loops)",
-        ["model", "scratch B", "arena + scratch B", "stack B", "portable insns", "DSP insns", "DSP insns/MAC",
-         "TFLM+CMSIS-NN cycles", "DSP insns/TFLM+CMSIS", f"DSP {UNSPLIT_METHOD} insns", "split overhead"],
+        f"what the planned kernel scratch costs and buys: {SPLIT_METHOD} --io int8 with --scratch off (portable "
+        "loops) and on (DSP paths)",
+        ["model", "arena off B", "arena on B", "arena +", "largest scratch B", "static RAM off B", "static RAM on B",
+         "stack off B", "stack on B", "insns off", "insns on", "insns/MAC off", "insns/MAC on"],
         rows, args.markdown, console,
     )
     if args.keep is None:

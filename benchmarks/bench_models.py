@@ -46,9 +46,9 @@ def shared_models(root: Path) -> list[Path]:
     return sorted((root / "onnx").glob("*.onnx")) + sorted((root / "onnx_int8").glob("*.onnx"))
 
 
-def run(model: Path, method: str, timeout: float) -> Result:
+def run(model: Path, method: str, timeout: float, scratch: bool = False) -> Result:
     try:
-        _, plan = solve(model, method, SolveOptions(timeout=timeout))
+        _, plan = solve(model, method, SolveOptions(timeout=timeout, scratch=scratch))
         return Result(model, method, plan)
     except Exception as e:  # a benchmark reports every failure and carries on
         return Result(model, method, None, f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}")
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables (for the README)")
     parser.add_argument("--models", type=Path, default=default_models_dir(), help="folder with tflm_baseline.json")
     parser.add_argument("--method", action="append", choices=list(METHODS), help="only these methods (repeatable)")
+    parser.add_argument("--scratch", choices=("on", "off"), default="off",
+                        help="plan the C backend's kernel scratch (default off: the baseline's reference kernels "
+                        "request none; benchmarks/bench_int8.py reports the arenas with it)")
     args = parser.parse_args(argv)
 
     models = shared_models(args.models)
@@ -144,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         for m in methods:
             err.print(f"[dim]{model.stem}: {m}…[/dim]")
-            results[model, m] = run(model, m, args.timeout)
+            results[model, m] = run(model, m, args.timeout, args.scratch == "on")
 
     summary_head = SUMMARY_HEAD + [f"{m} arena" for m in methods] + ["best saving"]
     summary = summary_rows(models, methods, results, baseline)
     details = detail_rows(models, methods, results, baseline)
-    note = (f"Activation arena in bytes (timeout {args.timeout:g} s per method). TFLM baseline: "
+    note = (f"Activation arena in bytes (model input and output included; kernel scratch "
+            f"{'included' if args.scratch == 'on' else 'none: --scratch off'}; timeout {args.timeout:g} s per "
+            "method). TFLM baseline: "
             "tflm_planned_activation_bytes measured with TensorFlow Lite Micro; best saving is against it "
             "(or against method tflm where there is none).")
     if args.markdown:

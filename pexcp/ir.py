@@ -88,6 +88,23 @@ class Op:
         return self.core.attrs
 
 
+SCRATCH = "scratch:"  # plan buffers named scratch:<op> hold the working memory of that op's kernel calls
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Working memory a kernel call of an op needs besides its tensors (bytes), as the backend the plan is for
+    states it (its fast paths' im2col columns, line buffers): `whole` for a call over all its input channels;
+    `by_inputs[k - 1]` for a call that accumulates partial sums over k input channels (empty: `whole`)."""
+
+    whole: int
+    by_inputs: tuple[int, ...] = ()
+
+    def bytes(self, inputs: int | None = None) -> int:
+        """Bytes of a call reading `inputs` input channels (None: all of them)."""
+        return self.whole if inputs is None or not self.by_inputs else self.by_inputs[inputs - 1]
+
+
 @dataclass
 class QuantizedConstant:
     """The integers a float constant was dequantized from: int8 QDQ models (tf2onnx) feed int8 weights and
@@ -126,6 +143,9 @@ class Graph:
     DequantizeLinear it removed (the caller quantizes / dequantizes)."""
     io: str = "model"
     """"model": inputs and outputs have the model's types; "int8": boundary quantize/dequantize removed."""
+    scratch: dict[str, Scratch] = field(default_factory=dict)
+    """Op -> the kernel scratch its calls need: a planned buffer `scratch:<op>` at each of its steps. Filled
+    by the pipeline from the backend (`--scratch on`, the default); empty: plans reserve none."""
 
     def activation_inputs(self, op: Op) -> list[str]:
         """Stored tensors the op reads, in order, without duplicates: its inputs, then the values its

@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from pexcp.backends.c.emit import kernel_scratch
 from pexcp.errors import BadInputError, BudgetError
 from pexcp.importer import load_graph
 from pexcp.ir import Graph
@@ -24,7 +25,10 @@ def load_for(model: Path, method: str, options: SolveOptions) -> Graph:
     if spec.fixed_rewrites and options.rewrites is not None:
         raise BadInputError(f"method {method} runs the model as TFLite Micro does; --rewrites does not apply")
     rewrites = spec.rewrites if options.rewrites is None else options.rewrites
-    return load_graph(model, options.input_shapes, rewrites, io=options.io)
+    graph = load_graph(model, options.input_shapes, rewrites, io=options.io)
+    if options.scratch:  # the C backend knows its kernels; the memory model only sees the sizes
+        graph.scratch = kernel_scratch(graph)
+    return graph
 
 
 def solve(model: Path, method: str, options: SolveOptions, graph: Graph | None = None) -> tuple[Graph, Plan]:

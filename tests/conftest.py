@@ -68,16 +68,17 @@ def shared_models() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_plan():
-    """`shared_plan(path, method)`: the plan of a shared model by a method, solved once per session (several
-    tests check the same plan) with SHARED_MODEL_TIMEOUT seconds for searching methods."""
+    """`shared_plan(path, method, **options)`: the plan of a shared model by a method, solved once per session
+    (several tests check the same plan) with SHARED_MODEL_TIMEOUT seconds for searching methods."""
     from plan_helpers import solve_quick
 
-    cache: dict[tuple[Path, str], tuple] = {}
+    cache: dict[tuple, tuple] = {}
 
-    def get(path: Path, method: str):
-        if (path, method) not in cache:
-            cache[(path, method)] = solve_quick(path, method, timeout=SHARED_MODEL_TIMEOUT)
-        return cache[(path, method)]
+    def get(path: Path, method: str, **options):
+        key = (path, method, tuple(sorted(options.items())))
+        if key not in cache:
+            cache[key] = solve_quick(path, method, timeout=SHARED_MODEL_TIMEOUT, **options)
+        return cache[key]
 
     return get
 

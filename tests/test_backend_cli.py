@@ -53,6 +53,22 @@ def test_compile_an_int8_model(cli, tmp_path: Path) -> None:
     assert "int8_t *model_input(int i);" in (out / "model.h").read_text()
 
 
+def test_compile_with_and_without_kernel_scratch(cli, tmp_path: Path) -> None:
+    """By default every int8 conv call gets its planned scratch buffer (the DSP fast path on a Cortex-M4);
+    --scratch off plans none: every call passes 0 and the arena is no larger."""
+    model = save(mbconv_chain(n_blocks=1, qdq=True), tmp_path)
+    arenas = {}
+    for scratch in ("on", "off"):
+        out = tmp_path / scratch
+        run = cli("compile", model, "-o", out, "-m", "reorder", "--scratch", scratch)
+        assert run.code == 0, run.err
+        text = (out / "model.c").read_text()
+        calls = [line for line in text.splitlines() if "pexcp_conv_s8(" in line]
+        assert calls and all(line.rstrip().endswith(", 0);") == (scratch == "off") for line in calls)
+        arenas[scratch] = int(text.split("static uint8_t arena[")[1].split("]")[0])
+    assert arenas["off"] < arenas["on"]
+
+
 def test_io_int8_needs_a_quantized_boundary(cli, tmp_path: Path) -> None:
     run = cli("compile", KWS, "-o", tmp_path / "c", "--io", "int8")
     assert run.code == 2 and "--io int8" in run.err and "QuantizeLinear" in run.err and "Traceback" not in run.err

@@ -105,6 +105,8 @@ def test_int8_model_on_cortex_m(model: Path, io: str, projects) -> None:
         case = oracle(model, x)
         got, want = run.outputs[0], case.y.ravel()
     assert np.array_equal(got, want), f"{model.stem} on Cortex-M: {got[:8]} != {want[:8]}"
+    calls = _kernel_calls(outdir)  # the DSP paths ran: every conv and FC call got its planned scratch
+    assert calls and all(_passes_scratch(c) for c in calls)  # (the shared models have no dilated depthwise)
     assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
     assert run.instructions > 0 and 0 < run.stack_bytes < 4096
 
@@ -170,31 +172,38 @@ def test_int8_model_without_rewrites(name: str, tmp_path: Path) -> None:
 @pytest.mark.qemu
 @pytest.mark.slow
 @needs_arm
-@pytest.mark.parametrize("name", ["vww_96_int8", "te_mcunet_vww"])
-def test_int8_fast_paths_with_scratch_on_cortex_m(name: str, tmp_path: Path) -> None:
-    """Given scratch (appended after the arena, as the benchmark measures it), every conv, depthwise conv and
-    fully connected call gets its fast-path buffer and the DSP image still gives TFLite Micro's bits, in
-    fewer instructions than without."""
-    from pexcp.backends.c.emit import append_scratch, scratch_bytes
-
+@pytest.mark.parametrize("name", ["vww_96_int8", "ic_resnet8_int8"])
+def test_int8_planned_scratch_against_none_on_cortex_m(name: str, tmp_path: Path) -> None:
+    """`--scratch off` plans no kernel scratch: every conv and fully connected call passes 0 and runs the
+    portable loops; with it on (the default) each gets its planned buffer. Same bits (TFLite Micro's), fewer
+    instructions, and the arena grows by at most the scratch."""
     model = next(m for m in INT8_MODELS if m.stem == name)
-    graph, plan = solve(model, DEFAULT_METHOD, SolveOptions(timeout=SOLVE_TIMEOUT, io="int8"))
-    fast = append_scratch(graph, plan)
-    size = max(scratch_bytes(graph).values())
-    assert fast.arena_bytes >= plan.arena_bytes + size
-    counts = []
-    for p, outdir in ((plan, tmp_path / "portable"), (fast, tmp_path / "fast")):
-        emit(graph, p, outdir, harness=True)
-        text = (outdir / "model.c").read_text()
-        calls = [line for line in text.splitlines() if "pexcp_conv_s8(" in line or "pexcp_fully_connected_s8(" in line]
-        with_scratch = [line for line in calls if not line.rstrip().endswith(", 0);")]
-        assert len(with_scratch) == (len(calls) if p is fast else 0)
+    counts, arenas = [], []
+    for scratch in (False, True):
+        graph, plan = solve(model, DEFAULT_METHOD, SolveOptions(timeout=SOLVE_TIMEOUT, io="int8", scratch=scratch))
+        outdir = tmp_path / f"scratch-{scratch}"
+        emit(graph, plan, outdir, harness=True)
+        calls = _kernel_calls(outdir)
+        assert calls and all(_passes_scratch(line) == scratch for line in calls)
+        assert any(b.tensor.startswith("scratch:") for b in plan.buffers) == scratch
         build_qemu(outdir)
         run = run_qemu(outdir, timeout=120)
         (x,) = qemu_inputs(graph)
-        assert np.array_equal(run.outputs[0], _int8_reference(model, x)), f"{name} ({outdir.name}) on Cortex-M"
+        assert np.array_equal(run.outputs[0], _int8_reference(model, x)), f"{name} scratch={scratch} on Cortex-M"
         counts.append(run.instructions)
+        arenas.append(plan.arena_bytes)
     assert counts[1] < counts[0]
+    assert arenas[0] <= arenas[1] <= arenas[0] + max(graph.scratch[op].whole for op in graph.scratch)
+
+
+def _kernel_calls(outdir: Path) -> list[str]:
+    """The conv and fully connected calls of model.c (the kernels with a fast path)."""
+    text = (outdir / "model.c").read_text()
+    return [line for line in text.splitlines() if "pexcp_conv_s8(" in line or "pexcp_fully_connected_s8(" in line]
+
+
+def _passes_scratch(call: str) -> bool:
+    return not call.rstrip().endswith(", 0);")
 
 
 def _qdq_activation(path: Path, op_type: str, s_in: float, zp_in: int, s_out: float, zp_out: int) -> Path:

@@ -233,8 +233,9 @@ def test_shape_that_cannot_be_inferred(cli: Cli, tmp_path: Path) -> None:
         (["--method", "tflm", "--rewrites", "views"], "--rewrites does not apply"),
         (["--method", "reorder", "--input-shape", "input_1"], "cannot read --input-shape"),
         (["--method", "reorder", "--input-shape", "pixels=1x3x4x4"], "pixels"),
+        (["--method", "reorder", "--scratch", "maybe"], "unknown --scratch 'maybe'"),
     ],
-    ids=["method", "budget", "rewrite", "tflm-rewrites", "shape-spec", "shape-name"],
+    ids=["method", "budget", "rewrite", "tflm-rewrites", "shape-spec", "shape-name", "scratch"],
 )
 def test_bad_options(args: list[str], expected: str, cli: Cli, small: Path) -> None:
     assert expected in assert_one_line_error(cli("solve", small, *args))

@@ -18,7 +18,7 @@ from pexcp.plan.validate import plan_problems
 from pexcp.solvers.cpsat.part import Candidate, Part
 from pexcp.solvers.cpsat.solve import plan_cpsat
 from pexcp.solvers.params import SolverParams
-from pexcp.pipeline import solve
+from pexcp.pipeline import load_for, solve
 from pexcp.solvers.options import SolveOptions
 
 HEURISTICS = ("tflm", "reorder", "pex-greedy")
@@ -47,10 +47,14 @@ def test_joint_model_alone_reaches_the_same_optimum(mbconv):
     assert alone.status == "optimal" and alone.arena_bytes == full.arena_bytes
 
 
-def test_without_splits_it_matches_the_optimal_order(mbconv):
-    plan = plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30, params=SolverParams(split=False)))
+@pytest.mark.parametrize("scratch", [False, True])
+def test_without_splits_it_matches_the_optimal_order(mbconv, scratch: bool):
+    """The CP-SAT model and the reorder DP agree on the memory-optimal order, kernel scratch included."""
+    graph = load_for(mbconv, "cpsat", SolveOptions(scratch=scratch))
+    assert bool(graph.scratch) == scratch
+    plan = plan_cpsat(graph, SolveOptions(timeout=30, params=SolverParams(split=False)))
     assert all(step.slice is None for step in plan.steps)
-    assert plan.arena_bytes == solve(mbconv, "reorder", SolveOptions())[1].load_bytes
+    assert plan.arena_bytes == solve(mbconv, "reorder", SolveOptions(scratch=scratch))[1].load_bytes
 
 
 def test_impossible_budget_names_the_proven_minimum_and_bottleneck(mbconv):

@@ -49,6 +49,9 @@ def _conv_case(k: Kernels, rng: np.random.Generator, i: int) -> list[s8_qemu.Cal
     cut = out_c // 2
     if cut:
         calls.append(s8_qemu.conv_call(f"conv{i} oc", x, wt, bias, q, oc=(cut, out_c), expect=whole[cut:].tobytes(), **call))
+    if group == 1 and out_c > 1:  # one output channel (a split head's round: the row-wise DSP path)
+        calls.append(s8_qemu.conv_call(f"conv{i} oc1", x, wt, bias, q, oc=(out_c - 1, out_c),
+                                       expect=whole[out_c - 1:].tobytes(), **call))
     if not depthwise and c > 1:  # input-channel accumulation: INIT, then ACT from the accumulator
         ic = c // 2
         _, acc = k.conv(x[:ic], wt, bias, q, ic=(0, ic), mode=INIT, **call)

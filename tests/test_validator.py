@@ -37,6 +37,11 @@ def buffer_of(plan: Plan, tensor: str) -> Buffer:
     return next(b for b in plan.buffers if b.tensor == tensor)
 
 
+def activation(plan: Plan, k: int) -> Buffer:
+    """The k-th buffer holding a value of the model (not kernel scratch)."""
+    return [b for b in plan.buffers if not b.tensor.startswith("scratch:")][k]
+
+
 def produced_by(graph: Graph, plan: Plan, step: Step) -> Buffer:
     return buffer_of(plan, graph.op(step.op).outputs[0])
 
@@ -184,7 +189,7 @@ def test_output_not_resident_at_the_last_step(case) -> None:
 
 def test_wrong_byte_size(case) -> None:
     plan = broken(case[2])
-    victim = plan.buffers[1]
+    victim = activation(plan, 1)
     victim.bytes += 4
     assert any(f"buffer {victim.id} ({victim.tensor}) has {victim.bytes} bytes, needs {victim.bytes - 4}" in p
                for p in problems_of(case, plan))
@@ -192,13 +197,13 @@ def test_wrong_byte_size(case) -> None:
 
 def test_wrong_dtype(case) -> None:
     plan = broken(case[2])
-    plan.buffers[1].dtype = "float16"
+    activation(plan, 1).dtype = "float16"
     assert any("has dtype float16" in p for p in problems_of(case, plan))
 
 
 def test_buffer_of_a_tensor_the_model_does_not_have(case) -> None:
     plan = broken(case[2])
-    plan.buffers[1].tensor = "no_such_tensor"
+    activation(plan, 1).tensor = "no_such_tensor"
     assert any("'no_such_tensor' is not an activation" in p for p in problems_of(case, plan))
 
 
@@ -284,7 +289,7 @@ def test_validate_plan_raises_with_every_problem(case) -> None:
     path, _, plan = case
     plan = broken(plan)
     plan.model_sha256 = "0" * 64
-    plan.buffers[1].dtype = "float16"
+    activation(plan, 1).dtype = "float16"
     with pytest.raises(InvalidPlanError) as info:
         validate_plan(plan, path)
     assert len(info.value.problems) == 2

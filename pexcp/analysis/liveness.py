@@ -11,7 +11,9 @@ A schedule is an op order plus a slice width for each group it runs in channel s
 - a split group runs as rounds over channel slices: its inner tensors exist one slice at a time inside a
   region reused every round, its inputs stay live until its last round, its output is allocated at its
   first round, and a tail's partial sums live in an accumulator that the final step requantizes (or
-  activates) in place.
+  activates) in place;
+- an op whose kernel needs scratch (Graph.scratch) gets a buffer `scratch:<op>` live at exactly its step, or
+  at each of its steps in a split group (sized for the largest slice call; one layout item, one offset).
 Every buffer that owns bytes is a block of a layout item; blocks of one item share an offset.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from pexcp.analysis.partial import Group
-from pexcp.ir import Graph, Op, Slice, Step
+from pexcp.ir import SCRATCH, Graph, Op, Slice, Step
 from pexcp.layout.problem import Block, load
 from pexcp.units import WORD as ALIGN
 from pexcp.units import align_up as align
@@ -133,12 +135,24 @@ class _Builder:
         if life.alias_of is not None and not life.inplace:  # a view keeps its base alive
             self.read(life.alias_of, step)
 
-    def step(self, op: Op, nodes: list[str], sl: Slice | None = None, accumulate: bool = False) -> int:
+    def step(self, op: Op, nodes: list[str], sl: Slice | None = None, accumulate: bool = False,
+             scratch: int = 0) -> int:
+        """A kernel call of `op`, with its `scratch` bytes live during it (one item per op)."""
         self.steps.append(Step(len(self.steps), op.name, op.op_type, nodes, sl, accumulate))
-        return len(self.steps) - 1
+        s = len(self.steps) - 1
+        if scratch:
+            item = SCRATCH + op.name
+            key = item if sl is None else f"{item}[{sl.start}:{sl.stop}]"
+            self.new(key, item, "int8", scratch, s, item=item)
+        return s
+
+    def scratch(self, op: Op, inputs: int | None = None) -> int:
+        """Scratch bytes of a call of `op` (reading `inputs` input channels; None: all)."""
+        need = self.graph.scratch.get(op.name)
+        return 0 if need is None else need.bytes(inputs)
 
     def unsplit(self, op: Op) -> None:
-        s = self.step(op, list(op.nodes))
+        s = self.step(op, list(op.nodes), scratch=self.scratch(op))
         for t in self.graph.activation_inputs(op):
             self.read(self.holder[t], s)
         for t in op.outputs:
@@ -171,7 +185,7 @@ class _Builder:
             for j, op in enumerate(g.members):
                 accumulate = g.tail and op is tail
                 nodes = [n for n in op.nodes if not (accumulate and g.acc_tensor and n in finish)]
-                s = self.step(op, nodes, sl, accumulate)
+                s = self.step(op, nodes, sl, accumulate, self.scratch(op, width if accumulate else None))
                 for t in graph.activation_inputs(op):
                     self.read(f"{t}[{sl.start}:{sl.stop}]" if t in g.inner else self.holder[t], s)
                 if op is tail:  # the last member writes (or accumulates into) the group's whole output
@@ -196,7 +210,7 @@ class _Builder:
         blocks = [
             Block(b.key, b.owns_from, b.last + 1, align(b.bytes, self.unit))
             for b in self.bufs.values()
-            if b.item == b.key or b.inplace
+            if b.item == b.key or b.inplace or b.tensor.startswith(SCRATCH)
         ]
         for gid, (first, last) in self.regions.items():
             blocks.append(Block(f"region:{gid}", first, last + 1, self.region_bytes[f"region:{gid}"]))

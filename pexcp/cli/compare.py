@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pexcp.cli import app
-from pexcp.cli.options import BUDGET, INPUT_SHAPE, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS, solve_options
+from pexcp.cli.options import (
+    BUDGET, INPUT_SHAPE, IO, REWRITES, SCRATCH, SEED, SOLVER, TIMEOUT, WORKERS, solve_options,
+)
 from pexcp.errors import EXIT_BUDGET, EXIT_BUG, BadInputError
 from pexcp.reports.compare import FORMATS, as_table, as_text, compare as run_compare
 from pexcp.solvers.registry import method_names
@@ -42,11 +44,14 @@ def compare(
     input_shape: Optional[list[str]] = INPUT_SHAPE,
     rewrites: Optional[str] = REWRITES,
     solver: Optional[list[str]] = SOLVER,
+    io: Optional[str] = IO,
+    scratch: str = SCRATCH,
 ) -> None:
     """Plan every MODEL with every method: one row per pair, arena against tflm's, bounds, splits, time.
 
     Columns: status, arena, ratio to the tflm plan, LOAD, proven lower bound, gap, sliced steps, extra kernel
-    calls, solve time (bytes count the model input and output, as TFLite Micro does).
+    calls, solve time (bytes count the model input and output, as TFLite Micro does, and the kernel scratch
+    unless --scratch off; TFLite Micro's own figures were measured with reference kernels, which need none).
 
     A method that fails (time-out, refused operator, budget) is reported in its row; the others go on.
     --rewrites applies to every method but tflm (which runs the model as TFLite Micro does), --solver to cpsat. Progress on stderr.
@@ -62,7 +67,7 @@ def compare(
         raise BadInputError(f"no such model file: {missing[0]}")
     if plot is not None and plot.exists() and not plot.is_dir():
         raise BadInputError(f"--plot {plot}: exists and is not a directory")
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, None, io, scratch)
     err = Console(stderr=True)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err, transient=True)

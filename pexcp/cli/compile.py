@@ -11,7 +11,7 @@ from rich.console import Console
 from pexcp.backends.c import check_graph, emit
 from pexcp.cli import app, outputs
 from pexcp.cli.options import (
-    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
+    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SCRATCH, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, read_plan, solve_options,
 )
 from pexcp.errors import BadInputError, InvalidPlanError, OutputError
@@ -79,7 +79,7 @@ def _plan_conflicts(ctx: typer.Context, plan: Plan, method: str, shapes: dict[st
                     rewrites: tuple[str, ...] | None) -> None:
     """--plan compiles the saved plan as it is: solver options given with it must agree with the plan's own
     record or are refused (none is ignored silently). --budget is honoured: the plan must fit it."""
-    given = {name for name in ("method", "input_shape", "rewrites", "timeout", "seed", "workers", "solver", "export_model")
+    given = {name for name in ("method", "input_shape", "rewrites", "timeout", "seed", "workers", "solver", "export_model", "scratch")
              if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
     saved_shapes = {k: tuple(v) for k, v in plan.input_shapes.items()}
     conflicts = []
@@ -90,7 +90,7 @@ def _plan_conflicts(ctx: typer.Context, plan: Plan, method: str, shapes: dict[st
         conflicts.append(f"--input-shape (the plan's input shapes: {shown})")
     if "rewrites" in given and (rewrites is None or set(rewrites) != set(plan.rewrites)):
         conflicts.append(f"--rewrites (the plan's rewrites: {','.join(plan.rewrites) or 'none'})")
-    conflicts += [f"--{name}" for name in ("timeout", "seed", "workers", "solver", "export-model") if name.replace("-", "_") in given]
+    conflicts += [f"--{name}" for name in ("timeout", "seed", "workers", "solver", "export-model", "scratch") if name.replace("-", "_") in given]
     if conflicts:
         raise BadInputError(
             f"--plan compiles the saved plan as it is, so these options do not apply: {'; '.join(conflicts)}; "
@@ -115,6 +115,7 @@ def compile_(
     harness: bool = HARNESS,
     plan_file: Optional[Path] = PLAN,
     io: Optional[str] = IO,
+    scratch: str = SCRATCH,
 ) -> None:
     """Compile MODEL (float32, or int8 QDQ) to C: model.h, model.c (weights in flash, one static arena of
     exactly the plan's size, the schedule as straight-line kernel calls) and the runtime kernels it needs.
@@ -124,7 +125,7 @@ def compile_(
     operator without a C kernel.
     """
     outputs.check_folder(output, "-o")
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io, scratch)
     check_method_switches(method, options)
     if plan_file is not None:
         graph, plan = _saved(model, plan_file)

@@ -103,6 +103,14 @@ IO = typer.Option(
     "the int8 tensors before its final DequantizeLinear (int8 QDQ models); no float input or output is stored. "
     "Default: the model's own input/output types.",
 )
+SCRATCH = typer.Option(
+    "on",
+    "--scratch",
+    metavar="on|off",
+    help="on: plan the kernel scratch the C backend's Cortex-M4 fast paths use (int8 conv and fully connected "
+    "layers) as buffers in the arena; off: plan none (the kernels then run their portable loops). Float models "
+    "need none.",
+)
 
 
 def parse_rewrites(text: Optional[str]) -> tuple[str, ...] | None:
@@ -130,6 +138,7 @@ def solve_options(
     solver: Optional[list[str]] = None,
     export_model: Optional[Path] = None,
     io: Optional[str] = None,
+    scratch: str = "on",
 ) -> SolveOptions:
     if export_model is not None and export_model.suffix not in (".pb", ".pbtxt"):
         raise BadInputError(f"--export-model {export_model}: the name must end in .pb (binary) or .pbtxt (text)")
@@ -137,6 +146,8 @@ def solve_options(
         raise BadInputError(f"--export-model {export_model}: no such directory {export_model.parent}")
     if io is not None and io not in ("int8", "model"):
         raise BadInputError(f"unknown --io {io!r}; the only choice is int8 (default: the model's own types)")
+    if scratch not in ("on", "off"):
+        raise BadInputError(f"unknown --scratch {scratch!r}; choose on or off")
     return SolveOptions(
         budget=parse_bytes(budget) if budget is not None else None,
         timeout=timeout,
@@ -147,6 +158,7 @@ def solve_options(
         params=parse_params(solver),
         export_model=export_model,
         io=io or "model",
+        scratch=scratch == "on",
     )
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from pexcp.cli import app, outputs
 from pexcp.cli.options import (
-    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
+    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SCRATCH, SEED, SOLVER, TIMEOUT, WORKERS,
     check_method_switches, solve_options,
 )
 from pexcp.errors import BadInputError
@@ -42,12 +42,13 @@ def solve(
     export_model: Optional[Path] = EXPORT_MODEL,
     plot: Optional[Path] = PLOT,
     io: Optional[str] = IO,
+    scratch: str = SCRATCH,
 ) -> None:
     """Plan the activation memory of MODEL: schedule + buffer offsets, validated before it is shown.
 
     Exit codes: 0 plan found (and fits the budget), 1 the budget cannot be met, 2 bad input or usage.
     """
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io, scratch)
     check_method_switches(method, options)
     check_picture(plot)
     if json_out is not None:

@@ -8,7 +8,9 @@ a view (an op that moves no data) inside its input's bytes, an input of a Concat
 place in the Concat's output, or an in-place output that takes over the bytes of an input its op reads
 element by element. Finally it follows every byte through the schedule: each value a step reads must be
 the one its producer wrote there, not overwritten since (by a later write, or by the same step writing over
-bytes it still reads).
+bytes it still reads). Kernel scratch buffers (`scratch:<op>`) are live only at steps running that op's
+kernel, overlap nothing live, and hold at least the bytes the int8 kernels' fast paths need for the step's
+call, computed here from the node's shapes.
 
 The validator has its own view of ONNX operators (below, in ONNX terms), deliberately independent of the
 importer's, the planners' and the backend's, so a mistake in one of those cannot hide here.
@@ -28,7 +30,7 @@ from onnx import helper, numpy_helper
 from pexcp.errors import InvalidPlanError
 from pexcp.importer.onnx_reader import read_model, subgraph_inputs
 from pexcp.layout.problem import Block, addresses_overlap, layout_problems, live_together
-from pexcp.plan.plan import FORMAT, STATUSES, Buffer, Plan, Slice, Step
+from pexcp.plan.plan import FORMAT, SCRATCH, STATUSES, Buffer, Plan, Slice, Step
 
 # ---- the validator's view of ONNX operators ------------------------------------------------------------
 
@@ -257,6 +259,7 @@ def plan_problems(plan: Plan, model_path: Path) -> list[str]:
     problems += _step_problems(plan, m)
     problems += _layout_problems(plan)
     problems += _size_problems(plan, m)
+    problems += _scratch_problems(plan, m)
     problems += _alias_problems(plan, m)
     problems += _coverage_problems(plan, m)
     problems += _holder_problems(plan, m)
@@ -460,6 +463,8 @@ def _layout_problems(plan: Plan) -> list[str]:
 def _size_problems(plan: Plan, m: _Model) -> list[str]:
     problems = []
     for b in plan.buffers:
+        if b.tensor.startswith(SCRATCH):
+            continue  # _scratch_problems
         if b.tensor not in m.shapes or b.tensor in m.constants:
             problems.append(f"buffer {b.id}: {b.tensor!r} is not an activation of the model")
             continue
@@ -480,6 +485,74 @@ def _size_problems(plan: Plan, m: _Model) -> list[str]:
         want = numel * np.dtype(b.dtype).itemsize
         if b.bytes != want:
             problems.append(f"buffer {b.id} ({b.tensor}) has {b.bytes} bytes, needs {want}")
+    return problems
+
+
+# ---- kernel scratch ------------------------------------------------------------------------------------
+
+DW_MAX_KH = 16  # the depthwise fast path's tallest window
+
+
+def _ceil4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def scratch_need(m: _Model, node: onnx.NodeProto, inputs: int | None) -> int | None:
+    """Bytes of scratch the C backend's int8 fast path for `node` works in, for a call over `inputs` of its
+    input channels (None: all); None for a node whose kernel has no scratch. The rule (docs/plan-format.md):
+    Conv: depthwise (group = input channels > 1, no dilation, k_h <= 16) 4 k_h ceil(k_w/2) + 2 (k_h + 1)
+    ((out_w - 1) stride_w + 2 ceil(k_w/2)), 0 otherwise; full or grouped 4 ceil4(in_c / group k_h k_w).
+    MatMul/Gemm: 2 ceil4(k)."""
+    if node.op_type == "Conv":
+        x, w, y = m.shape(node.input[0]), m.shape(node.input[1]), m.shape(node.output[0])
+        k = list(w[2:]) if len(w) > 3 else [1] + list(w[2:])
+        k_h, k_w = k[0], k[1]
+        group, channels = _attr(node, "group", 1), x[1]
+        if group == channels > 1:
+            dil = list(_attr(node, "dilations", [1] * (len(w) - 2)))
+            if any(d != 1 for d in dil) or k_h > DW_MAX_KH:
+                return 0
+            stride_w = list(_attr(node, "strides", [1] * (len(w) - 2)))[-1]
+            pairs = (k_w + 1) // 2
+            return 4 * k_h * pairs + 2 * (k_h + 1) * ((y[-1] - 1) * stride_w + 2 * pairs)
+        return 4 * _ceil4((inputs or channels // group) * k_h * k_w)
+    if node.op_type in ("MatMul", "Gemm"):
+        return 2 * _ceil4(inputs or m.shape(node.input[0])[-1])
+    return None
+
+
+def _scratch_problems(plan: Plan, m: _Model) -> list[str]:
+    """A `scratch:<op>` buffer is the working memory of node <op>'s kernel calls: owned (no alias, no slice),
+    live only at steps that call that kernel (not the step finishing an accumulator), one per step, and at
+    least as large as every call it serves needs (`scratch_need`). Overlaps are checked with every buffer."""
+    problems = []
+    accumulated = {s.op for s in plan.steps if s.accumulate}
+    seen: dict[tuple[str, int], int] = {}
+    for b in plan.buffers:
+        if not b.tensor.startswith(SCRATCH):
+            continue
+        name = b.tensor[len(SCRATCH):]
+        node = m.nodes.get(name)
+        what = f"scratch buffer {b.id} ({b.tensor})"
+        if node is None:
+            problems.append(f"{what}: {name!r} is not a node of the model")
+            continue
+        if b.alias_of is not None or b.slice is not None or b.dtype != "int8":
+            problems.append(f"{what} aliases another buffer, holds a slice, or is not int8 bytes")
+        for s in range(max(b.first_step, 0), min(b.last_step, len(plan.steps) - 1) + 1):
+            step = plan.steps[s]
+            if step.op != name or (step.slice is None and name in accumulated):
+                problems.append(f"{what} is live at step {s}, which does not call {name!r}'s kernel")
+                continue
+            if (name, s) in seen:
+                problems.append(f"{what} and buffer {seen[name, s]} are both {name!r}'s scratch at step {s}")
+            seen[name, s] = b.id
+            inputs = step.slice.stop - step.slice.start if step.accumulate and step.slice else None
+            need = scratch_need(m, node, inputs)
+            if need is None:
+                problems.append(f"{what}: {node.op_type} {name!r} has no kernel scratch")
+            elif b.bytes < need:
+                problems.append(f"{what} has {b.bytes} bytes, the call at step {s} needs {need}")
     return problems
 
 

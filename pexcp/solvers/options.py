@@ -21,6 +21,7 @@ class SolveOptions:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     rewrites: tuple[str, ...] | None = None  # None: the method's default
     io: str = "model"  # "int8": no float model inputs/outputs (see importer/io.py)
+    scratch: bool = True  # plan the kernel scratch the C backend's fast paths need (Graph.scratch)
     params: SolverParams = field(default_factory=SolverParams)  # the cpsat method's switches
     progress: Progress | None = None
     export_model: Path | None = None  # write every CP-SAT model searched next to this path (cpsat)

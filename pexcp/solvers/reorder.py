@@ -36,7 +36,7 @@ class _Costs:
     """Per-op bitmask facts for O(degree) transitions."""
 
     preds: list[int]  # ops that must run first
-    fresh_bytes: list[int]  # bytes the op allocates while it runs (in-place outputs reuse their input's)
+    fresh_bytes: list[int]  # bytes the op allocates while it runs (in-place outputs reuse their input's; kernel scratch)
     out_bytes: list[int]  # bytes of all buffers the op leaves allocated, before freeing
     shared: list[list[tuple[int, int]]]  # (writers mask, bytes) of concat outputs the op may allocate first
     frees: list[list[tuple[int, int]]]  # (users mask, bytes) of buffers the op may be last to read
@@ -65,6 +65,7 @@ def _costs(graph: Graph) -> _Costs:
     frees: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for op in graph.ops:
         i = index[op.name]
+        fresh[i] += scratch_bytes(graph, op)  # live only while the op runs
         for t in graph.activation_inputs(op):
             if t in graph.producer:
                 preds[i] |= 1 << index[graph.producer[t].name]
@@ -157,10 +158,16 @@ def plan_reorder(graph: Graph, max_states: int = MAX_STATES, time_limit: float |
     )
 
 
+def scratch_bytes(graph: Graph, op: Op) -> int:
+    """The kernel scratch of an unsliced call of `op` (Graph.scratch), as the memory model aligns it."""
+    need = graph.scratch.get(op.name)
+    return 0 if need is None else align_up(need.whole)
+
+
 def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozenset()) -> int:
     """Bytes any schedule needs: all model inputs at the first step, all outputs at the last, and each op
-    that must run whole (not in `splittable`) with its inputs and output at once (views own none, and an
-    in-place output lives in its input's bytes)."""
+    that must run whole (not in `splittable`) with its inputs, output and kernel scratch at once (views own
+    none, and an in-place output lives in its input's bytes)."""
     def total(tensors) -> int:
         return sum(align_up(graph.tensors[t].nbytes) for t in tensors)
 
@@ -171,5 +178,5 @@ def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozen
         tensors = {graph.storage_root(t) for t in graph.activation_inputs(op)}
         if not op.view and not op.inplace:
             tensors |= {graph.storage_root(t) for t in op.outputs}
-        best = max(best, total(tensors))
+        best = max(best, total(tensors) + scratch_bytes(graph, op))
     return best

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,12 @@ import numpy as np
 import pexcp
 from pexcp.analysis.partial import accumulator as accumulator_of
 from pexcp.backends.c.cfmt import c_comment, c_float, c_string
-from pexcp.backends.c.memory import CTYPES, SCRATCH, ArenaMap
+from pexcp.backends.c.memory import CTYPES, ArenaMap
 from pexcp.backends.c.ops import LOWERINGS, Call, epilogue_files, epilogue_lines, prepare_op, refuse
 from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of, op_dtype
-from pexcp.errors import InvalidPlanError
-from pexcp.ir import Graph, Op
-from pexcp.plan.plan import Buffer, Plan, Step
-from pexcp.units import WORD, align_up
+from pexcp.errors import BadInputError, InvalidPlanError
+from pexcp.ir import Graph, Op, Scratch
+from pexcp.plan.plan import Plan, Step
 
 HERE = Path(__file__).parent
 RUNTIME = HERE / "runtime"
@@ -90,27 +89,23 @@ def prepare_graph(graph: Graph) -> dict[str, Any]:
     return {op.name: prepare_op(graph, op) for op in graph.ops}
 
 
-def scratch_bytes(graph: Graph) -> dict[str, int]:
-    """Working memory each op's kernel fast path can use (bytes; ops that need none are left out). A plan
-    that holds a buffer `scratch:<op>` of that size live at the op's steps gets the fast path there."""
-    sizes = {name: getattr(data, "scratch", 0) for name, data in prepare_graph(graph).items()}
-    return {name: size for name, size in sizes.items() if size}
-
-
-def append_scratch(graph: Graph, plan: Plan) -> Plan:
-    """The plan with one scratch region appended to its arena, as large as the largest fast-path scratch of
-    any op, given to every op that has a fast path during its steps. Used by the benchmark and the tests to
-    measure and check the kernels' fast paths until the planners place kernel scratch themselves; such a
-    plan is not one the validator accepts (it knows no scratch buffers)."""
-    sizes = {op: n for op, n in scratch_bytes(graph).items() if any(s.op == op for s in plan.steps)}
-    if not sizes:
-        return plan
-    size, offset = align_up(max(sizes.values()), WORD), align_up(plan.arena_bytes, WORD)
-    extra = []
-    for op in sizes:
-        steps = [s.index for s in plan.steps if s.op == op]
-        extra.append(Buffer(len(plan.buffers) + len(extra), SCRATCH + op, "int8", size, offset, min(steps), max(steps)))
-    return replace(plan, buffers=plan.buffers + extra, arena_bytes=offset + size)
+def kernel_scratch(graph: Graph) -> dict[str, Scratch]:
+    """The scratch each op's kernel calls need (ops that need none are left out): what the planners reserve
+    as buffers `scratch:<op>`, so that the kernels' Cortex-M4 fast paths run. An op the backend has no
+    kernel for needs none here (`compile` refuses it; `solve` still plans it)."""
+    needs = {}
+    for op in graph.ops:
+        lowering = LOWERINGS.get(op.op_type)
+        if op.view or lowering is None or not lowering.has_scratch:
+            continue
+        try:
+            data = prepare_op(graph, op)
+        except BadInputError:
+            continue
+        scratch = getattr(data, "scratch", None)
+        if scratch is not None and scratch.whole:
+            needs[op.name] = scratch
+    return needs
 
 
 def check_graph(graph: Graph) -> None:

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pexcp.errors import BadInputError, InvalidPlanError
-from pexcp.ir import Graph, Tensor
+from pexcp.ir import SCRATCH, Graph, Tensor
 from pexcp.plan.plan import Buffer, Plan
 
 CTYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t"}
-SCRATCH = "scratch:"  # plan buffers named scratch:<op> hold the working memory of that op's kernel calls
 ARENA = "arena"
 ARENA_ALIGN = 16  # the arena's alignment in model.c; plans align buffers to less
 

@@ -17,7 +17,7 @@ from ortools.sat.python import cp_model
 
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
-from pexcp.ir import Graph
+from pexcp.ir import SCRATCH, Graph
 
 Expr = cp_model.LinearExprT
 
@@ -70,6 +70,7 @@ def size_unit(graph: Graph, groups: dict[str, Group]) -> int:
     sizes = [align(t.nbytes) for t in graph.tensors.values()]
     for g in groups.values():
         sizes += [o.region_bytes for o in g.options] + ([align(g.acc_bytes)] if g.acc_tensor else [])
+    sizes += [align(n) for by_width in scratch_sizes(graph, groups).values() for n in by_width.values()]
     return math.gcd(*[s for s in sizes if s]) or 1
 
 
@@ -193,6 +194,35 @@ def add_lifetimes(sm: ScheduleModel) -> None:
         if g.acc_tensor is not None:  # several candidate groups may share a tail: one block each
             size = sm.sizes.get(f"acc:{g.id}", sm.units(g.acc_bytes))
             _block(sm, f"acc:{g.id}", g.acc_tensor, _first(sm, g), end, size, b)
+    add_scratch(sm)
+
+
+def scratch_sizes(graph: Graph, groups: dict[str, Group]) -> dict[str, dict[tuple[str, int] | None, int]]:
+    """Kernel scratch bytes per op (Graph.scratch): None -> an unsliced call (or an output or channel slice),
+    (group, width) -> the largest call of a split tail accumulating `width` input channels."""
+    sizes: dict[str, dict[tuple[str, int] | None, int]] = {}
+    for name, need in graph.scratch.items():
+        sizes[name] = {None: need.whole}
+        for g in groups.values():
+            if g.tail and g.names[-1] == name:
+                sizes[name].update({(g.id, o.width): need.bytes(o.width) for o in g.options})
+    return sizes
+
+
+def add_scratch(sm: ScheduleModel) -> None:
+    """A block per op whose kernel needs scratch, live at the op's position only (in a split group, each
+    round's call of the op runs there too); a split tail's calls read fewer input channels and need less."""
+    for name, by_width in scratch_sizes(sm.graph, sm.groups).items():
+        if name not in sm.pos:
+            continue
+        size: Expr = sm.units(by_width[None])
+        tails = [key for key in by_width if key is not None]
+        if tails:  # at most one group holding the op is split
+            whole = 1 - sum(sm.split[gid] for gid in dict.fromkeys(gid for gid, _ in tails))
+            size = sm.model.new_int_var(0, max(sm.units(n) for n in by_width.values()), f"scratch[{name}]")
+            sm.model.add(size == sm.units(by_width[None]) * whole + sum(sm.units(by_width[k]) * sm.choice[k] for k in tails))
+        start = sm.pos[name]
+        _block(sm, SCRATCH + name, SCRATCH + name, start, start + 1, size, 1)
 
 
 def _start(sm: ScheduleModel, name: str) -> Expr:

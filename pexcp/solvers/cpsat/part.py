@@ -85,10 +85,12 @@ class Part:
 
 
 def _merged(expanded: Expanded) -> list[Block] | None:
+    """Each item as one block over its lifetime's hull (exact for an in-place chain; for a split op's kernel
+    scratch, live at its rounds only, a safe over-approximation); None if an item's blocks differ in size."""
     merged = []
     for item in expanded.items():
         blocks = sorted(item, key=lambda b: b.lower)
-        if len({b.size for b in blocks}) > 1 or any(a.upper != b.lower for a, b in zip(blocks, blocks[1:])):
+        if len({b.size for b in blocks}) > 1:
             return None
         merged.append(Block(blocks[0].id, blocks[0].lower, blocks[-1].upper, blocks[0].size))
     return merged

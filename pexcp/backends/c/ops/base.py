@@ -142,6 +142,7 @@ class Lowering:
 
     op_types: tuple[str, ...] = ()
     fuses_clamp = False  # the kernel applies a leading Relu/Clip epilogue itself
+    has_scratch = False  # some calls may need kernel scratch: its prepare data has a `scratch` (ir.Scratch)
     files: dict[str, tuple[str, ...]] = {}  # runtime files (without .c) per dtype
 
     def prepare(self, graph: Graph, op: Op) -> Any:

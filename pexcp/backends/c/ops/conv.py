@@ -15,7 +15,7 @@ from pexcp.backends.c.ops.base import (
 from pexcp.backends.c.ops.qdq import (
     activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
 )
-from pexcp.ir import Graph, Op
+from pexcp.ir import Graph, Op, Scratch
 
 
 @dataclass
@@ -27,13 +27,14 @@ class ConvS8:
     weights: np.ndarray
     bias: np.ndarray | None
     q: quant.ConvQuant
-    scratch: int  # bytes the Cortex-M4 DSP path works in (quant.conv_scratch_bytes)
+    scratch: Scratch  # what the Cortex-M4 DSP path works in (quant.conv_scratch_bytes)
 
 
 class ConvLowering(Lowering):
     op_types = ("Conv",)
     fuses_clamp = True
     files = {"f32": ("conv",), "s8": ("conv_s8",)}
+    has_scratch = True
 
     def check(self, graph: Graph, op: Op) -> None:
         if op.inputs[0] not in graph.tensors:
@@ -83,11 +84,18 @@ class ConvLowering(Lowering):
             **self.geometry(graph, op), "in_offset": q.in_offset, "out_offset": q.out_offset,
             "act_min": q.act_min, "act_max": q.act_max,
         }
-        f = fields
-        scratch = quant.conv_scratch_bytes(
-            f["in_c"], f["out_c"], f["group"], f["k_h"], f["k_w"], f["out_w"], f["stride_w"], f["dil_h"], f["dil_w"]
-        )
-        return ConvS8(fields, w.values, bias, q, scratch)
+        return ConvS8(fields, w.values, bias, q, self._scratch(fields))
+
+    def _scratch(self, f: dict[str, int]) -> Scratch:
+        """Scratch of a call over all input channels, and (group 1: the convs that accumulate over input-channel
+        slices) of a call over k of them."""
+        def size(in_c: int, group: int) -> int:
+            return quant.conv_scratch_bytes(
+                in_c, f["out_c"], group, f["k_h"], f["k_w"], f["out_w"], f["stride_w"], f["dil_h"], f["dil_w"]
+            )
+
+        sliced = tuple(size(k, 1) for k in range(1, f["in_c"] + 1)) if f["group"] == 1 else ()
+        return Scratch(size(f["in_c"], f["group"]), sliced)
 
     def emit_s8(self, call: Call) -> list[str]:
         op, d = call.op, call.data
@@ -99,7 +107,7 @@ class ConvLowering(Lowering):
         return [
             f"pexcp_conv_s8(&{params}, {call.input(op.inputs[0])}, {output_and_accumulator(call)}, {w}, {bias}, "
             f"{requant_arrays(call, d.q)}, "
-            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, {call.scratch(d.scratch)});"
+            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, {call.scratch(d.scratch.bytes(ic1 - ic0))});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:

@@ -15,7 +15,7 @@ from pexcp.backends.c.ops.base import Call, Lowering, mode_name, optional_consta
 from pexcp.backends.c.ops.qdq import (
     activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
 )
-from pexcp.ir import Graph, Op
+from pexcp.ir import Graph, Op, Scratch
 
 
 @dataclass
@@ -36,13 +36,14 @@ class FullyConnectedS8:
     bias: np.ndarray | None  # N int32
     bias_name: str
     q: quant.ConvQuant
-    scratch: int  # bytes the Cortex-M4 DSP path works in (quant.fully_connected_scratch_bytes)
+    scratch: Scratch  # what the Cortex-M4 DSP path works in (quant.fully_connected_scratch_bytes)
 
 
 class GemmLowering(Lowering):
     op_types = ("Gemm", "MatMul")
     fuses_clamp = True
     files = {"f32": ("gemm",), "s8": ("fully_connected_s8",)}
+    has_scratch = True
 
     def _dims(self, graph: Graph, op: Op) -> _Dims:
         a = graph.tensors[op.inputs[0]].shape
@@ -95,7 +96,8 @@ class GemmLowering(Lowering):
             "m": d.m, "n": d.n, "k": d.k, "in_offset": q.in_offset, "out_offset": q.out_offset,
             "act_min": q.act_min, "act_max": q.act_max,
         }
-        scratch = quant.fully_connected_scratch_bytes(d.k)
+        sliced = tuple(quant.fully_connected_scratch_bytes(k) for k in range(1, d.k + 1))
+        scratch = Scratch(quant.fully_connected_scratch_bytes(d.k), sliced)
         return FullyConnectedS8(fields, np.ascontiguousarray(weights), bias, bias_name, q, scratch)
 
     def emit_s8(self, call: Call) -> list[str]:
@@ -107,7 +109,7 @@ class GemmLowering(Lowering):
         k0, k1 = call.in_range or (0, d.fields["k"])
         return [
             f"pexcp_fully_connected_s8(&{params}, {call.input(op.inputs[0])}, {output_and_accumulator(call)}, {w}, "
-            f"{bias}, {requant_arrays(call, d.q)}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, {call.scratch(d.scratch)});"
+            f"{bias}, {requant_arrays(call, d.q)}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, {call.scratch(d.scratch.bytes(k1 - k0))});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:

@@ -153,6 +153,47 @@ static void im2col_pair(const pexcp_conv_s8_params *p, const int8_t *in, int ic0
     }
 }
 
+/* accumulating calls (split tails): output channels [oc, oc + 2), [oc + 2, oc + 4), ... of [oc, g_hi) meet the
+ * two im2col columns (pixels px, px + 1 when `two`) at once, from the bias (PEXCP_INIT) or the sums, into the
+ * sums or (PEXCP_ACT) the output; returns the first channel left (at most one). Out of line: the STORE loop in
+ * conv_im2col_dsp keeps its own code. */
+__attribute__((noinline)) static int conv_pairs_acc(
+    const pexcp_conv_s8_params *p, const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+    const int16_t *cols, int k, int8_t *out, int32_t *acc, int g_cin, int c_lo, int oc, int g_hi, int oc0, long px,
+    int two, int mode)
+{
+    const long out_hw = (long)p->out_h * p->out_w;
+    const int cin_g = p->in_c / p->group, taps = p->k_h * p->k_w;
+    for (; oc + 2 <= g_hi; oc += 2) {
+        const int8_t *w_row = w + ((long)oc * cin_g - g_cin + c_lo) * taps;
+        const long at = (long)(oc - oc0) * out_hw + px;
+        int32_t s[4];
+        if (mode & PEXCP_INIT) {
+            s[0] = s[1] = bias ? bias[oc] : 0;
+            s[2] = s[3] = bias ? bias[oc + 1] : 0;
+        } else {
+            s[0] = acc[at], s[2] = acc[at + out_hw];
+            s[1] = two ? acc[at + 1] : 0, s[3] = two ? acc[at + out_hw + 1] : 0;
+        }
+        pexcp_dot2x2(w_row, w_row + (long)cin_g * taps, cols, k, s);
+        if (!(mode & PEXCP_ACT)) { /* partial sums */
+            acc[at] = s[0], acc[at + out_hw] = s[2];
+            if (two)
+                acc[at + 1] = s[1], acc[at + out_hw + 1] = s[3];
+            continue;
+        }
+        const requant_consts q0 = requant_setup(p, mult[oc], shift[oc]);
+        const requant_consts q1 = requant_setup(p, mult[oc + 1], shift[oc + 1]);
+        out[at] = requant_store(&q0, s[0]);
+        out[at + out_hw] = requant_store(&q1, s[2]);
+        if (two) {
+            out[at + 1] = requant_store(&q0, s[1]);
+            out[at + out_hw + 1] = requant_store(&q1, s[3]);
+        }
+    }
+    return oc;
+}
+
 /* full and grouped conv: two output pixels' im2col columns (interleaved) against one weight row at a time */
 static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
@@ -186,6 +227,9 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
                         out[at + out_hw + 1] = requant_store(&q1, s[3]);
                     }
                 }
+            else
+                oc = conv_pairs_acc(p, w, bias, mult, shift, cols, k, out, acc, g * cin_g, c_lo, oc, g_hi, oc0, px, two,
+                                    mode);
             for (; oc < g_hi; ++oc) {
                 const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
                 const long at = (long)(oc - oc0) * out_hw + px;
@@ -209,13 +253,61 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
     }
 }
 
-/* line j = x[j - pad_l] + offset for the columns inside the row (the padding columns stay 0 from the start) */
+/* a word store at any halfword address (STR takes unaligned addresses; STRD and STM would not) */
+static inline void store32(int16_t *p, int32_t v)
+{
+    __asm__ volatile("str %1, [%0]" : : "r"(p), "r"(v) : "memory");
+}
+
+/* line j = x[j - pad_l] + offset for the columns inside the row (the padding columns stay 0 from the start);
+ * four columns per word: SXTB16 splits (x0, x2) and (x1, x3), SADD16 adds the offset, PKHBT/PKHTB pair them */
 static inline void fill_line(int16_t *line, const int8_t *row, int in_w, int pad_l, int width, int16_t offset)
 {
     const int count = min_int(in_w, width - pad_l);
     int16_t *l = line + pad_l;
-    for (int i = 0; i < count; ++i)
+    const int32_t off2 = (int32_t)((uint32_t)(uint16_t)offset * 0x00010001u);
+    int i = 0;
+    for (; i + 4 <= count; i += 4) {
+        const int32_t x = pexcp_load32(row + i);
+        const int32_t even = __sadd16(__sxtb16(x), off2), odd = __sadd16(pexcp_sxtb16_ror8(x), off2);
+        int32_t lo, hi;
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lo) : "r"(even), "r"(odd));
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(hi) : "r"(odd), "r"(even));
+        store32(l + i, lo);
+        store32(l + i + 2, hi);
+    }
+    for (; i < count; ++i)
         l[i] = (int16_t)(row[i] + offset);
+}
+
+/* a[ox] += the 3x3 window sum of output pixel ox (input column ox * stride) over three lines, six weight
+ * pairs; with `o`, the finished sums are requantized into o[ox] instead */
+#define PEXCP_S8_WINDOW3X3(s, x)                                                                                \
+    s = __smlad(pexcp_load32((x) + 0), w0, s);                                                                 \
+    s = __smlad(pexcp_load32((x) + 2), w1, s);                                                                 \
+    s = __smlad(pexcp_load32((x) + d1), w2, s);                                                                \
+    s = __smlad(pexcp_load32((x) + d1 + 2), w3, s);                                                            \
+    s = __smlad(pexcp_load32((x) + d2), w4, s);                                                                \
+    s = __smlad(pexcp_load32((x) + d2 + 2), w5, s)
+
+__attribute__((noinline)) static void rows3x3(const int16_t *lines, int d1, int d2, const int32_t *w, int stride,
+                                              int n, int32_t *a, const requant_consts *q, int8_t *o)
+{
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+    const int16_t *x = lines;
+    if (!o) {
+        for (int32_t *end = a + n; a < end; ++a, x += stride) {
+            int32_t s = *a;
+            PEXCP_S8_WINDOW3X3(s, x);
+            *a = s;
+        }
+        return;
+    }
+    for (int ox = 0; ox < n; ++ox, x += stride) {
+        int32_t s = a[ox];
+        PEXCP_S8_WINDOW3X3(s, x);
+        o[ox] = requant_store(q, s);
+    }
 }
 
 /* a whole channel of a 3x3 depthwise conv in PEXCP_STORE mode with the folded requantization: the ring of
@@ -342,6 +434,69 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
     }
 }
 
+/* full conv over at most PEXCP_S8_ROWS_MAX_OC output channels (a split head's slices): im2col would gather
+ * every window once per call for one or two channels. Instead each output row is summed input channel by
+ * input channel from int16 lines of its k_h input rows (as in the depthwise path) into an int32 row (the
+ * accumulator, or one in the scratch). Returns 0 when the scratch of the call (the im2col size,
+ * 4 ceil4((ic1 - ic0) k_h k_w) bytes) cannot hold the lines. */
+#define PEXCP_S8_ROWS_MAX_OC 4
+static int conv_rows_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                         const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
+                         int oc1, int ic0, int ic1, int mode, void *scratch)
+{
+    const int k_h = p->k_h, taps = p->k_h * p->k_w, pairs = (p->k_w + 1) / 2;
+    const int width = (p->out_w - 1) * p->stride_w + 2 * pairs;
+    const long given = 4L * (((long)(ic1 - ic0) * taps + 3) & ~3L);
+    const long need = 4L * k_h * pairs + 4L * p->out_w + 2L * (k_h + 1) * width;
+    if (need > given || ic1 <= ic0)
+        return 0;
+    int32_t *wq = (int32_t *)scratch, *row = wq + k_h * pairs;
+    int16_t *lines = (int16_t *)(row + p->out_w), *zeros = lines + (long)k_h * width;
+    for (long j = 0; j < (long)(k_h + 1) * width; ++j) /* padding columns of the lines, and the zero line */
+        lines[j] = 0;
+    const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
+    const int16_t off = (int16_t)p->in_offset;
+    const int16_t *rows[PEXCP_S8_DW_MAX_KH];
+    for (int oc = oc0; oc < oc1; ++oc) {
+        const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+        const int32_t b = bias ? bias[oc] : 0;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy * p->stride_h - p->pad_t;
+            const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
+            int32_t *a = (mode & PEXCP_INIT) && (mode & PEXCP_ACT) ? row : acc + at; /* STORE never touches acc */
+            for (int c = ic0; c < ic1; ++c) {
+                const int8_t *plane = in + (long)(c - ic0) * in_hw;
+                const int8_t *wk = w + ((long)oc * p->in_c + c) * taps;
+                for (int ky = 0; ky < k_h; ++ky) {
+                    const int iy = iy0 + ky;
+                    if (iy < 0 || iy >= p->in_h) { /* a padding row: the zero line meets any weights */
+                        rows[ky] = zeros;
+                        continue;
+                    }
+                    int16_t *line = lines + (long)ky * width;
+                    fill_line(line, plane + (long)iy * p->in_w, p->in_w, p->pad_l, width, off);
+                    rows[ky] = line;
+                    for (int j = 0; j < pairs; ++j) {
+                        const int kx = 2 * j;
+                        const int32_t lo = wk[ky * p->k_w + kx], hi = kx + 1 < p->k_w ? wk[ky * p->k_w + kx + 1] : 0;
+                        wq[ky * pairs + j] = (int32_t)(((uint32_t)hi << 16) | (uint16_t)lo);
+                    }
+                }
+                const int m = (c == ic0 ? mode & PEXCP_INIT : 0) | (c == ic1 - 1 ? mode & PEXCP_ACT : 0);
+                if (k_h == 3 && pairs == 2 && rows[0] != zeros && rows[1] != zeros && rows[2] != zeros) {
+                    if (m & PEXCP_INIT)
+                        for (int ox = 0; ox < p->out_w; ++ox)
+                            a[ox] = b;
+                    rows3x3(lines, width, 2 * width, wq, p->stride_w, p->out_w, a, &q, (m & PEXCP_ACT) ? out + at : 0);
+                } else {
+                    dw_row(rows, k_h, wq, pairs, p->stride_w, p->out_w, b, &q, out + at, a, m);
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 /* returns 0 when the portable loops must run (no scratch, or a shape the fast paths do not take) */
 static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
@@ -357,6 +512,10 @@ static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out
         depthwise_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, mode, (int32_t *)scratch);
         return 1;
     }
+    if (p->group == 1 && oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC && p->k_h * p->k_w > 1 && p->dil_h == 1 &&
+        p->dil_w == 1 && p->k_h <= PEXCP_S8_DW_MAX_KH &&
+        conv_rows_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
+        return 1;
     conv_im2col_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, (int16_t *)scratch);
     return 1;
 }
