@@ -20,9 +20,12 @@ UNARY_EPILOGUE = {
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
 }
 BINARY_EPILOGUE = {"Add", "Sub", "Mul", "Div", "PRelu"}
-# ops that only move or relabel data: an activation after them is its own op (TFLite fuses none into them),
-# so they can still become views
-NO_EPILOGUE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"}
+# ops that move or relabel data or change the element type: an activation after them is its own op (TFLite
+# fuses none into them), so they can still become views; multi-output ops take none either
+NO_EPILOGUE = {
+    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose", "Slice", "Split", "Gather", "DepthToSpace",
+    "SpaceToDepth", "Resize", "Upsample", "Cast", "ArgMax", "ArgMin",
+}
 
 
 def build_graph(model: onnx.ModelProto, name: str, sha256: str) -> Graph:
@@ -112,6 +115,7 @@ def _group(nodes: list[Node], constants: dict[str, np.ndarray], graph_outputs: s
         joinable = (
             host is not None
             and host.name not in closed
+            and len(host.outputs) == 1
             and last[host.name] is src
             and src.op_type not in ("QuantizeLinear", "DequantizeLinear")
             and only_user(n.inputs[0], n)

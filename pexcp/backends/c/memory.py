@@ -19,7 +19,10 @@ from pexcp.errors import BadInputError, InvalidPlanError
 from pexcp.ir import Graph, Tensor
 from pexcp.plan.plan import Buffer, Plan
 
-CTYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t"}
+CTYPES = {
+    "float32": "float", "int8": "int8_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t", "int16": "int16_t",
+    "bool": "uint8_t",
+}
 ARENA = "arena"
 ARENA_ALIGN = 16  # the arena's alignment in model.c; plans align buffers to less
 

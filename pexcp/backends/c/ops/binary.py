@@ -1,4 +1,4 @@
-"""Add, Sub, Mul, Div, PRelu -> pexcp_binary with broadcasting, as ops (either operand may be a constant)
+"""Add, Sub, Mul, Div, PRelu, Min, Max (of two operands), Pow -> pexcp_binary with broadcasting, as ops (either operand may be a constant)
 or as the epilogue of another op's call (a constant operand applied in place to the region it wrote).
 int8 QDQ Add of two activations of the same shape (TFLite's ADD) -> pexcp_add_s8."""
 
@@ -14,7 +14,10 @@ from pexcp.backends.c.ops.base import (
 from pexcp.backends.c.ops.qdq import activation_limits, output_quant, tensor_quant
 from pexcp.ir import Graph, Node, Op
 
-OPS = {"Add": "PEXCP_ADD", "Sub": "PEXCP_SUB", "Mul": "PEXCP_MUL", "Div": "PEXCP_DIV", "PRelu": "PEXCP_PRELU"}
+OPS = {
+    "Add": "PEXCP_ADD", "Sub": "PEXCP_SUB", "Mul": "PEXCP_MUL", "Div": "PEXCP_DIV", "PRelu": "PEXCP_PRELU",
+    "Min": "PEXCP_MIN", "Max": "PEXCP_MAX", "Pow": "PEXCP_POW",
+}
 
 
 def _shape(graph: Graph, name: str) -> tuple[int, ...]:
@@ -53,6 +56,8 @@ class BinaryLowering(Lowering):
 
     def prepare_f32(self, graph: Graph, op: Op) -> None:
         names = op.inputs[:2]
+        if len(op.inputs) != 2 or not all(op.inputs):
+            raise refuse(op, f"{len(op.inputs)} operands: only two are supported")
         if not any(n in graph.tensors for n in names):
             raise refuse(op, "needs an activation operand")
         check_broadcast(op, [_shape(graph, n) for n in names], graph.tensors[op.outputs[0]].shape)

@@ -1,0 +1,89 @@
+"""ConvTranspose -> pexcp_conv_transpose: 1-D and 2-D, groups, strides, dilations, pads (explicit, from
+output_shape, or auto_pad), output_padding; a leading Relu/Clip fused as a clamp. Like Conv it can compute
+any range of output channels from the whole input, and (group 1) accumulate partial sums over input
+channels; depthwise (group = input = output channels) it is channel-wise."""
+
+from __future__ import annotations
+
+from pexcp.backends.c.ops.base import (
+    Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial,
+)
+from pexcp.ir import Graph, Op
+
+
+def begin_pads(op: Op, x: tuple[int, ...], y: tuple[int, ...], kernel: list[int]) -> list[int]:
+    """Begin pads per spatial axis. Without explicit pads (output_shape or auto_pad SAME_*), the total
+    padding is what makes the output size come out, split as onnxruntime splits it."""
+    n = len(kernel)
+    strides = list(op.attrs.get("strides", [1] * n))
+    dils = list(op.attrs.get("dilations", [1] * n))
+    out_pad = list(op.attrs.get("output_padding", [0] * n))
+    auto = op.attrs.get("auto_pad", "NOTSET")
+    if auto in ("NOTSET", "") and "output_shape" not in op.attrs:
+        return list(op.attrs.get("pads", [0] * 2 * n))[:n]
+    if auto == "VALID":
+        return [0] * n
+    pads = []
+    for i in range(n):
+        total = strides[i] * (x[2 + i] - 1) + out_pad[i] + (kernel[i] - 1) * dils[i] + 1 - y[2 + i]
+        pads.append(total - total // 2 if auto == "SAME_UPPER" else total // 2)
+    return pads
+
+
+class ConvTransposeLowering(Lowering):
+    op_types = ("ConvTranspose",)
+    fuses_clamp = True
+    files = {"f32": ("conv_transpose",)}
+
+    def _group(self, op: Op) -> int:
+        return int(op.attrs.get("group", 1))
+
+    def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:
+        if op.inputs[0] not in graph.tensors:
+            raise refuse(op, "its data input must be an activation")
+        w = require_constant(graph, op, 1, "weight")
+        optional_constant(graph, op, 2)
+        x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
+        if len(x) not in (3, 4):
+            raise refuse(op, f"rank-{len(x)} input: only 1-D and 2-D transposed convolutions are supported")
+        check_rank(op, x, y)
+        group = self._group(op)
+        if x[1] % group or w.shape[0] != x[1] or w.shape[1] * group != y[1]:
+            raise refuse(op, f"weights {w.shape} do not match group {group}, input {x} and output {y}")
+        kernel = list(w.shape[2:])
+        n = len(kernel)
+        strides, dils = list(op.attrs.get("strides", [1] * n)), list(op.attrs.get("dilations", [1] * n))
+        pads = begin_pads(op, x, y, kernel)
+        if n == 1:
+            kernel, strides, dils, pads = [1] + kernel, [1] + strides, [1] + dils, [0] + pads
+        if min(strides) < 1 or min(dils) < 1:
+            raise refuse(op, "non-positive strides or dilations")
+        (in_h, in_w), (out_h, out_w) = spatial(x), spatial(y)
+        return {
+            "in_c": x[1], "in_h": in_h, "in_w": in_w, "out_c": y[1], "out_h": out_h, "out_w": out_w,
+            "k_h": kernel[0], "k_w": kernel[1], "stride_h": strides[0], "stride_w": strides[1],
+            "dil_h": dils[0], "dil_w": dils[1], "pad_t": pads[0], "pad_l": pads[1], "group": group,
+        }
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        c_in = graph.tensors[op.inputs[0]].shape[1]
+        return self._group(op) == c_in == graph.tensors[op.outputs[0]].shape[1]
+
+    def produces_slices(self, graph: Graph, op: Op) -> bool:
+        return True
+
+    def accumulates(self, graph: Graph, op: Op) -> bool:
+        return self._group(op) == 1
+
+    def emit_f32(self, call: Call) -> list[str]:
+        op = call.op
+        x = call.tensor(op.inputs[0])
+        params = call.struct("pexcp_conv_transpose_params", {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]})
+        bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
+        oc0, oc1 = call.out_range
+        ic0, ic1 = call.in_range or (0, x.shape[1])
+        line = (
+            f"pexcp_conv_transpose(&{params}, {{src}}, {{dst}}, {call.const(op.inputs[1])}, {bias}, "
+            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
+        )
+        return per_image(call, line)
