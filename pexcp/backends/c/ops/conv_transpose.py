@@ -26,7 +26,7 @@ def begin_pads(op: Op, x: tuple[int, ...], y: tuple[int, ...], kernel: list[int]
     pads = []
     for i in range(n):
         total = strides[i] * (x[2 + i] - 1) + out_pad[i] + (kernel[i] - 1) * dils[i] + 1 - y[2 + i]
-        pads.append(total - total // 2 if auto == "SAME_UPPER" else total // 2)
+        pads.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
     return pads
 
 
