@@ -46,8 +46,11 @@ class Rule(Enum):
 _CHANNELWISE_TYPES = {
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
     "QuantizeLinear", "DequantizeLinear", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Add", "Sub", "Mul", "Div", "Pad", "Cast",
+    "Add", "Sub", "Mul", "Div", "Pad", "Cast", "PRelu", "Min", "Max", "Pow", "Exp", "Log", "Sqrt", "Abs", "Neg",
+    "Reciprocal", "Resize", "Upsample", "Slice", "Gather", "ReduceMean", "ReduceMax", "ReduceSum", "Softmax",
+    "LogSoftmax", "ArgMax", "ArgMin",
 }
+_AXIS_ATTR = {"Gather": 0, "ArgMax": 0, "ArgMin": 0, "Softmax": -1, "LogSoftmax": -1}  # default axis (opset 13)
 
 
 def split_rule(graph: Graph, op: Op) -> Rule:
@@ -60,7 +63,7 @@ def split_rule(graph: Graph, op: Op) -> Rule:
         return Rule.OPAQUE
     out = graph.tensors[op.outputs[0]]
     t = op.op_type
-    if t == "Conv":
+    if t in ("Conv", "ConvTranspose"):
         c_in = graph.tensors[acts[0]].channels
         group = op.attrs.get("group", 1)
         if len(acts) != 1:
@@ -77,10 +80,38 @@ def split_rule(graph: Graph, op: Op) -> Rule:
             return Rule.OPAQUE
         if t in ("QuantizeLinear", "DequantizeLinear") and "axis" in op.attrs:
             return Rule.OPAQUE
+        if not _keeps_channel_axis(graph, op):
+            return Rule.OPAQUE
         same = all(graph.tensors[a].channels == out.channels for a in acts)
         binary_same_shape = len(acts) == 1 or all(graph.tensors[a].shape == out.shape for a in acts)
         return Rule.CHANNELWISE if same and binary_same_shape else Rule.OPAQUE
     return Rule.OPAQUE
+
+
+def _keeps_channel_axis(graph: Graph, op: Op) -> bool:
+    """Ops that work along some axes: channel-wise only when those axes come after the channels (Slice:
+    when it takes the channel axis whole, forwards)."""
+    t, rank = op.op_type, len(graph.tensors[op.inputs[0]].shape)
+    if t == "Slice":
+        axes, steps = _int_input(graph, op, 3), _int_input(graph, op, 4)
+        if "starts" in op.attrs:  # opset < 10: no steps
+            return True
+        axes = list(range(len(_int_input(graph, op, 1) or []))) if axes is None else axes
+        return all(k == 1 for a, k in zip(axes, steps or [1] * len(axes)) if a % rank == 1)
+    if t.startswith("Reduce"):
+        axes = op.attrs.get("axes", _int_input(graph, op, 1))
+        if not axes:
+            return bool(op.attrs.get("noop_with_empty_axes", 0)) and rank >= 3
+        return rank >= 3 and all(a % rank >= 2 for a in axes)
+    if t in _AXIS_ATTR:
+        default = 1 if t.endswith("Softmax") and graph.opset < 13 else _AXIS_ATTR[t]
+        return rank >= 3 and int(op.attrs.get("axis", default)) % rank >= 2
+    return True
+
+
+def _int_input(graph: Graph, op: Op, index: int) -> list[int] | None:
+    name = op.inputs[index] if index < len(op.inputs) else ""
+    return [int(v) for v in graph.constants[name].ravel()] if name in graph.constants else None
 
 
 def _pad_keeps_channels(graph: Graph, op: Op) -> bool:

@@ -28,7 +28,10 @@ ALL_REWRITES = ("layout", "pad", "bn", "views", "inplace", "concat")
 
 VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 # ops that compute element i of the output from element i of their single activation input
-_LAYOUT_AGNOSTIC = {"QuantizeLinear", "DequantizeLinear", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Cast"}
+_LAYOUT_AGNOSTIC = {
+    "QuantizeLinear", "DequantizeLinear", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Cast", "Exp", "Log", "Sqrt",
+    "Abs", "Neg", "Reciprocal",
+}
 
 
 def apply_rewrites(graph: Graph, names: Iterable[str]) -> Graph:
@@ -265,7 +268,9 @@ def mark_views(graph: Graph) -> None:
 # ---- inplace ------------------------------------------------------------------------------------------
 
 # output element i from input element i only: such an op can write its output over an input as it goes
-ELEMENTWISE = _LAYOUT_AGNOSTIC | {"HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Add", "Sub", "Mul", "Div"}
+ELEMENTWISE = _LAYOUT_AGNOSTIC | {
+    "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Add", "Sub", "Mul", "Div", "Min", "Max", "Pow",
+}
 
 
 def mark_inplace(graph: Graph) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from pexcp.errors import InvalidPlanError
 from pexcp.importer.onnx_reader import read_model
@@ -27,8 +27,12 @@ from pexcp.plan.plan import FORMAT, STATUSES, Buffer, Plan, Slice, Step
 _CHANNELWISE = {
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
     "Add", "Sub", "Mul", "Div", "PRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "QuantizeLinear", "DequantizeLinear", "Pad", "Identity", "Cast",
+    "QuantizeLinear", "DequantizeLinear", "Pad", "Identity", "Cast", "Min", "Max", "Pow", "Exp", "Log", "Sqrt",
+    "Abs", "Neg", "Reciprocal",
 }
+# channel-wise when the axes they work along come after the channels (axis attribute, default per opset)
+_ALONG_AXIS = {"Gather": 0, "ArgMax": 0, "ArgMin": 0, "Softmax": -1, "LogSoftmax": -1}
+_REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum"}
 # recomputed inside every consumer's kernel, so it may appear in several steps
 _RECOMPUTED = {"DequantizeLinear"}
 # ops whose output may alias their input as a view of the same bytes (anything else aliasing is in place)
@@ -40,6 +44,8 @@ class _Model:
     nodes: dict[str, onnx.NodeProto]
     shapes: dict[str, tuple[tuple[int, ...], str]]  # value -> (shape, dtype)
     constants: set[str]  # initializers, including values folded from constant subgraphs
+    initializers: dict[str, onnx.TensorProto]
+    opset: int
     inputs: list[str]
     outputs: list[str]
     sha256: str
@@ -62,6 +68,8 @@ def _read(path: Path, plan: Plan) -> _Model:
         nodes={n.name: n for n in g.node},
         shapes=shapes,
         constants=constants,
+        initializers={i.name: i for i in g.initializer},
+        opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1),
         inputs=[i.name for i in g.input if i.name not in constants],
         outputs=[o.name for o in g.output],
         sha256=sha,
@@ -93,12 +101,44 @@ def _channels(m: _Model, tensor: str) -> int:
     return shape[1] if len(shape) >= 2 else 1
 
 
+def _ints(m: _Model, node: onnx.NodeProto, index: int) -> list[int] | None:
+    """A constant integer input of the node (None when absent or not a constant)."""
+    name = node.input[index] if index < len(node.input) else ""
+    if name not in m.initializers:
+        return None
+    return [int(v) for v in numpy_helper.to_array(m.initializers[name]).ravel()]
+
+
+def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
 def _is_channelwise(m: _Model, node: onnx.NodeProto) -> bool:
     if node.op_type in _CHANNELWISE:
         return True
-    if node.op_type == "Conv":
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        return group > 1 and group == _channels(m, node.input[0])
+    rank = len(m.shapes[node.input[0]][0]) if node.input and node.input[0] in m.shapes else 0
+    same_channels = node.output[0] in m.shapes and _channels(m, node.output[0]) == _channels(m, node.input[0])
+    if node.op_type in ("Conv", "ConvTranspose"):
+        group = _attr(node, "group", 1)
+        return group > 1 and group == _channels(m, node.input[0]) and same_channels
+    if node.op_type in ("Resize", "Upsample"):  # spatial axes only: batch and channels keep their size
+        return rank >= 3 and same_channels and m.shapes[node.output[0]][0][0] == m.shapes[node.input[0]][0][0]
+    if node.op_type == "Slice":  # the channel axis taken whole and forwards
+        if not same_channels:
+            return False
+        if _attr(node, "starts") is not None:
+            return True
+        starts, axes, steps = _ints(m, node, 1), _ints(m, node, 3), _ints(m, node, 4)
+        axes = list(range(len(starts or []))) if axes is None else axes
+        return all(k == 1 for a, k in zip(axes, steps or [1] * len(axes)) if a % rank == 1)
+    if node.op_type in _REDUCE:
+        axes = _attr(node, "axes") or _ints(m, node, 1)
+        if not axes:
+            return rank >= 3 and bool(_attr(node, "noop_with_empty_axes", 0))
+        return rank >= 3 and all(a % rank >= 2 for a in axes)
+    if node.op_type in _ALONG_AXIS:
+        default = 1 if node.op_type.endswith("Softmax") and m.opset < 13 else _ALONG_AXIS[node.op_type]
+        return rank >= 3 and int(_attr(node, "axis", default)) % rank >= 2
     return False
 
 
