@@ -67,8 +67,11 @@ def check_mover(graph: Graph, op: Op) -> None:
     """An int8 data mover moves bytes: its input and outputs must share one scale and zero point."""
     if op.epilogue:
         raise refuse(op, "a data-movement op takes no fused activation")
+    src = graph.activation_inputs(op)[0]
+    kinds = {graph.tensors[t].dtype for t in [src] + [o for o in op.outputs if o]}
+    if kinds != {"int8"}:
+        raise refuse(op, f"an int8 data-movement op must read and write int8 tensors, not {', '.join(sorted(kinds))}")
     if op.quant:
-        src = graph.activation_inputs(op)[0]
         if not all(same_quant(op, src, out) for out in op.outputs if out):
             raise refuse(op, "an int8 data-movement op cannot requantize (input and output scales differ)")
 

@@ -1,0 +1,167 @@
+"""int8 kernels of the new operators, bit for bit against TensorFlow Lite Micro: QDQ ONNX models (one
+multi-output model per test, compiled once, int8 in and out) against single-operator .tflite models of
+the matching builtin run by the `tflite-micro` package on the same int8 inputs. TFLite's spatial ops are
+NHWC: their inputs are fed transposed and their outputs transposed back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tflite_oracle as tfl
+from backend_helpers import needs_cc
+from onnx_builders import GraphBuilder, save
+from pexcp.backends.c import emit
+from pexcp.backends.c.toolchain import build_host, run_host
+from pexcp.solvers.registry import SolveOptions, solve
+
+fb = tfl.fb
+SCALE, ZP = 0.05, 0  # GraphBuilder's QDQ parameters, shared by every tensor
+RUNS = 4
+pytestmark = needs_cc
+
+
+def _q(shape: tuple[int, ...], data: np.ndarray | None = None) -> tfl.Tensor:
+    return tfl.Tensor(tuple(shape), np.int8, SCALE, ZP) if data is None else tfl.Tensor(tuple(shape), data.dtype.type, data=data)
+
+
+def _compiled(b: GraphBuilder, tmp: Path, inputs: list[np.ndarray], method: str = "reorder") -> list[list[np.ndarray]]:
+    """pexcp's outputs of the QDQ model for each input."""
+    path = save(b.build(), tmp)
+    graph, plan = solve(path, method, SolveOptions(timeout=10))
+    emit(graph, plan, tmp / "c", harness=True)
+    build_host(tmp / "c")
+    shapes = [graph.tensors[t].shape for t in graph.outputs]
+    dtypes = [graph.tensors[t].dtype for t in graph.outputs]
+    return [run_host(tmp / "c", [x], shapes, f"_{k}", dtypes) for k, x in enumerate(inputs)]
+
+
+def _inputs(shape: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(RUNS)]
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _nchw(y: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+def _compare(got: list[list[np.ndarray]], oracles: list, inputs: list[np.ndarray]) -> None:
+    for k, x in enumerate(inputs):
+        for j, oracle in enumerate(oracles):
+            want = oracle(x)
+            assert got[k][j].dtype == want.dtype and np.array_equal(got[k][j], want), (
+                f"output {j}, input {k}: {got[k][j].ravel()[:8]} != TFLite Micro {want.ravel()[:8]}"
+            )
+
+
+def _strided_slice(x_shape: tuple[int, ...], starts: list[int], ends: list[int], axes: list[int], steps: list[int]):
+    """ONNX Slice as TFLite's STRIDED_SLICE: normalized begins, ends and strides (end_mask where a
+    backwards slice runs past index 0)."""
+    begin, end, stride, mask = [0] * 4, list(x_shape), [1] * 4, 0
+    out = list(x_shape)
+    for a, s, e, k in zip(axes, starts, ends, steps):
+        a %= 4
+        first, _, _ = slice(s, e, k).indices(x_shape[a])
+        count = len(range(*slice(s, e, k).indices(x_shape[a])))
+        begin[a], stride[a], end[a], out[a] = first, k, first + count * k, count
+        if end[a] < 0:
+            mask |= 1 << a
+    consts = [np.array(v, np.int32) for v in (begin, end, stride)]
+    model = tfl.OpModel(
+        "STRIDED_SLICE", [_q(x_shape)] + [_q((4,), c) for c in consts], [_q(out)],
+        fb.BuiltinOptions.StridedSliceOptions, tfl.options("StridedSliceOptionsT", endMask=mask),
+    )
+    return lambda x: model.run(x)
+
+
+def test_int8_slice_split_gather(tmp_path: Path) -> None:
+    shape = (1, 6, 5, 7)
+    b = GraphBuilder("int8_movers", qdq=True)
+    x = b.input(shape)
+    slices = [
+        ([1, 2], [5, 2**62], [1, 3], [2, 1]),
+        ([-1, 0], [-(2**62), 5], [2, 1], [-2, 1]),
+        ([4], [0], [-1], [-1]),
+    ]
+    oracles = []
+    for starts, ends, axes, steps in slices:
+        consts = [b.const(np.array(v, np.int64)) for v in (starts, ends, axes, steps)]
+        oracle = _strided_slice(shape, starts, ends, axes, steps)
+        out_shape = oracle(np.zeros(shape, np.int8)).shape
+        b.output(b.store(b.node("Slice", [b.float_in(x)] + consts), out_shape))
+        oracles.append(oracle)
+    for idx, axis in (([3, 0, 5], 1), ([6, -7, 2, 2], 3)):
+        out_shape = list(shape)
+        out_shape[axis] = len(idx)
+        b.output(b.store(b.node("Gather", [b.float_in(x), b.const(np.array(idx, np.int64))], axis=axis), out_shape))
+        model = tfl.OpModel(
+            "GATHER", [_q(shape), _q((len(idx),), np.array(idx, np.int32) % shape[axis])], [_q(out_shape)],
+            fb.BuiltinOptions.GatherOptions, tfl.options("GatherOptionsT", axis=axis),
+        )
+        oracles.append(lambda x, m=model: m.run(x))
+    # Split into three equal parts along the channels, each output quantized by its own QuantizeLinear
+    parts = [f"part{i}" for i in range(3)]
+    b.nodes.append(__import__("onnx").helper.make_node("Split", [b.float_in(x)], parts, axis=1, name="split"))
+    split = tfl.OpModel(
+        "SPLIT", [_q((), np.array(1, np.int32)), _q(shape)], [_q((1, 2, 5, 7))] * 3,
+        fb.BuiltinOptions.SplitOptions, tfl.options("SplitOptionsT", numSplits=3),
+    )
+    for i, p in enumerate(parts):
+        b.output(b.store(p, (1, 2, 5, 7)))
+        oracles.append(lambda x, i=i: tfl.Run(split.build(), [x]).output(i))
+    inputs = _inputs(shape)
+    _compare(_compiled(b, tmp_path, inputs), oracles, inputs)
+
+
+def test_int8_depth_to_space_space_to_depth(tmp_path: Path) -> None:
+    shape = (1, 8, 3, 4)
+    b = GraphBuilder("int8_d2s", qdq=True)
+    x = b.input(shape)
+    b.output(b.store(b.node("DepthToSpace", [b.float_in(x)], blocksize=2, mode="DCR"), (1, 2, 6, 8)))
+    d2s = tfl.OpModel("DEPTH_TO_SPACE", [_q(_nhwc(np.zeros(shape)).shape)], [_q((1, 6, 8, 2))],
+                      fb.BuiltinOptions.DepthToSpaceOptions, tfl.options("DepthToSpaceOptionsT", blockSize=2))
+    oracles = [lambda x: _nchw(d2s.run(_nhwc(x)))]
+    y = GraphBuilder("int8_s2d", qdq=True)
+    z = y.input((1, 3, 4, 6))
+    y.output(y.store(y.node("SpaceToDepth", [y.float_in(z)], blocksize=2), (1, 12, 2, 3)))
+    s2d = tfl.OpModel("SPACE_TO_DEPTH", [_q((1, 4, 6, 3))], [_q((1, 2, 3, 12))],
+                      fb.BuiltinOptions.SpaceToDepthOptions, tfl.options("SpaceToDepthOptionsT", blockSize=2))
+    inputs = _inputs(shape)
+    _compare(_compiled(b, tmp_path, inputs), oracles, inputs)
+    (tmp_path / "s2d").mkdir()
+    inputs = _inputs((1, 3, 4, 6))
+    _compare(_compiled(y, tmp_path / "s2d", inputs), [lambda x: _nchw(s2d.run(_nhwc(x)))], inputs)
+
+
+# ONNX nearest resizing as tf2onnx writes TFLite's RESIZE_NEAREST_NEIGHBOR options
+NEAREST = {
+    (False, False): {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+    (False, True): {"coordinate_transformation_mode": "tf_half_pixel_for_nn", "nearest_mode": "floor"},
+    (True, False): {"coordinate_transformation_mode": "align_corners", "nearest_mode": "round_prefer_ceil"},
+}
+
+
+@pytest.mark.parametrize("align, half", sorted(NEAREST))
+def test_int8_resize_nearest(tmp_path: Path, align: bool, half: bool) -> None:
+    shape = (1, 3, 5, 4)
+    b = GraphBuilder("int8_resize", qdq=True)
+    x = b.input(shape)
+    oracles = []
+    for h, w in ((10, 8), (7, 9), (3, 2), (5, 11)):
+        sizes = b.const(np.array([1, 3, h, w], np.int64))
+        attrs = dict(mode="nearest", **NEAREST[(align, half)])
+        b.output(b.store(b.node("Resize", [b.float_in(x), "", "", sizes], **attrs), (1, 3, h, w)))
+        model = tfl.OpModel(
+            "RESIZE_NEAREST_NEIGHBOR", [_q((1, 5, 4, 3)), _q((2,), np.array([h, w], np.int32))], [_q((1, h, w, 3))],
+            fb.BuiltinOptions.ResizeNearestNeighborOptions,
+            tfl.options("ResizeNearestNeighborOptionsT", alignCorners=align, halfPixelCenters=half),
+        )
+        oracles.append(lambda x, m=model: _nchw(m.run(_nhwc(x))))
+    inputs = _inputs(shape)
+    _compare(_compiled(b, tmp_path, inputs), oracles, inputs)
