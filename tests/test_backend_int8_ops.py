@@ -165,3 +165,64 @@ def test_int8_resize_nearest(tmp_path: Path, align: bool, half: bool) -> None:
         oracles.append(lambda x, m=model: _nchw(m.run(_nhwc(x))))
     inputs = _inputs(shape)
     _compare(_compiled(b, tmp_path, inputs), oracles, inputs)
+
+
+def _requant(b: GraphBuilder, y: str, shape: tuple[int, ...], scale: float, zp: int) -> str:
+    q = b.node("QuantizeLinear", [y, b.const(np.array(scale, np.float32)), b.const(np.array(zp, np.int8))])
+    return b.declare(q, shape)
+
+
+def _int8_const(b: GraphBuilder, values: np.ndarray, scale: float, zp: int) -> str:
+    inputs = [b.const(values.astype(np.int8)), b.const(np.array(scale, np.float32)), b.const(np.array(zp, np.int8))]
+    return b.node("DequantizeLinear", inputs, kind="cdequant")
+
+
+def test_int8_maximum_minimum_prelu(tmp_path: Path) -> None:
+    shape = (1, 4, 3, 5)
+    rng = np.random.default_rng(1)
+    b = GraphBuilder("int8_compare", qdq=True)
+    x = b.input(shape)
+    row = rng.integers(-128, 128, size=(5,), dtype=np.int8)
+    oracles = []
+    for kind, tf_op in (("Max", "MAXIMUM"), ("Min", "MINIMUM")):
+        b.output(b.store(b.node(kind, [b.float_in(x), _int8_const(b, row, SCALE, ZP)]), shape))
+        model = tfl.OpModel(tf_op, [_q(shape), _q((5,), row)], [_q(shape)])
+        oracles.append(lambda x, m=model: m.run(x))
+    for alpha_scale, alpha_zp, out_scale, out_zp in ((0.01, 3, 0.08, -5), (0.004, -20, 0.03, 10)):
+        alpha = rng.integers(-128, 128, size=(4, 1, 1), dtype=np.int8)
+        y = b.node("PRelu", [b.float_in(x), _int8_const(b, alpha, alpha_scale, alpha_zp)])
+        b.output(_requant(b, y, shape, out_scale, out_zp))
+        model = tfl.OpModel(
+            "PRELU", [_q((1, 3, 5, 4)), tfl.Tensor((1, 1, 4), np.int8, alpha_scale, alpha_zp, alpha.reshape(1, 1, 4))],
+            [tfl.Tensor((1, 3, 5, 4), np.int8, out_scale, out_zp)],
+        )
+        oracles.append(lambda x, m=model: _nchw(m.run(_nhwc(x))))
+    inputs = _inputs(shape, seed=1)
+    _compare(_compiled(b, tmp_path, inputs), oracles, inputs)
+
+
+def test_int8_reduce_max_and_arg_max(tmp_path: Path) -> None:
+    shape = (1, 4, 6, 5)
+    b = GraphBuilder("int8_reduce", qdq=True)
+    x = b.input(shape)
+    oracles = []
+    for axes, keep in (([3], 1), ([2, 3], 0), ([1], 1)):
+        out_shape = tuple(1 if a in axes else d for a, d in enumerate(shape) if keep or a not in axes)
+        b.output(b.store(b.node("ReduceMax", [b.float_in(x)], axes=axes, keepdims=keep), out_shape))
+        model = tfl.OpModel(
+            "REDUCE_MAX", [_q(shape), _q((len(axes),), np.array(axes, np.int32))], [_q(out_shape)],
+            fb.BuiltinOptions.ReducerOptions, tfl.options("ReducerOptionsT", keepDims=bool(keep)),
+        )
+        oracles.append(lambda x, m=model: m.run(x))
+    for axis in (1, 3):
+        out_shape = tuple(d for a, d in enumerate(shape) if a != axis)
+        y = b.node("ArgMax", [b.float_in(x)], axis=axis, keepdims=0)
+        b.output(b.declare(y, out_shape, __import__("onnx").TensorProto.INT64))
+        # TFLite Micro writes int32 indices only; ONNX's are int64
+        model = tfl.OpModel(
+            "ARG_MAX", [_q(shape), _q((1,), np.array([axis], np.int32))], [tfl.Tensor(out_shape, np.int32)],
+            fb.BuiltinOptions.ArgMaxOptions, tfl.options("ArgMaxOptionsT", outputType=fb.TensorType.INT32),
+        )
+        oracles.append(lambda x, m=model: m.run(x).astype(np.int64))
+    inputs = _inputs(shape, seed=2)
+    _compare(_compiled(b, tmp_path, inputs), oracles, inputs)

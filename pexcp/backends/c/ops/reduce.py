@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from pexcp.backends.c import quant
-from pexcp.backends.c.ops.base import Call, Lowering, optional_constant, refuse, sliced_outer
-from pexcp.backends.c.ops.qdq import output_quant, tensor_quant
+from pexcp.backends.c.ops.base import Call, Lowering, op_dtype, optional_constant, refuse, sliced_outer
+from pexcp.backends.c.ops.qdq import output_quant, same_quant, tensor_quant
 from pexcp.ir import Graph, Op
 
 
@@ -50,7 +52,8 @@ class ReduceMeanLowering(Lowering):
     def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
         if op.op_type == "ReduceMean":
             return super().runtime(graph, op)
-        return ("reduce_max",) if op.op_type == "ReduceMax" else ("reduce_sum",)
+        s8 = "_s8" if op_dtype(graph, op) == "s8" else ""
+        return (f"reduce_max{s8}",) if op.op_type == "ReduceMax" else ("reduce_sum",)
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return after_channels(graph, op, reduce_axes(graph, op))
@@ -71,7 +74,12 @@ class ReduceMeanLowering(Lowering):
     def prepare_f32(self, graph: Graph, op: Op) -> tuple[int, int, int]:
         return self.geometry(graph, op)
 
-    def prepare_s8(self, graph: Graph, op: Op) -> ReduceS8:
+    def prepare_s8(self, graph: Graph, op: Op) -> ReduceS8 | tuple[int, int, int]:
+        if op.op_type == "ReduceMax":  # TFLite Micro's REDUCE_MAX: the input's scale and zero point
+            if op.epilogue or not same_quant(op, op.inputs[0], op.outputs[0]):
+                raise refuse(op, "int8 ReduceMax needs the input's scale and zero point and no fused activation")
+            tensor_quant(op, op.inputs[0])
+            return self.geometry(graph, op)
         if op.op_type != "ReduceMean":
             raise refuse(op, "no int8 kernel")
         if op.epilogue:
@@ -80,6 +88,10 @@ class ReduceMeanLowering(Lowering):
         return ReduceS8((outer, reduce, inner), quant.mean_quant(*tensor_quant(op, op.inputs[0]), *output_quant(op), reduce))
 
     def emit_s8(self, call: Call) -> list[str]:
+        if call.op.op_type == "ReduceMax":
+            outer, n, inner = call.data
+            src = call.input(call.op.inputs[0])
+            return [f"pexcp_reduce_max_s8({src}, {call.output()}, {sliced_outer(call, outer)}, {n}, {inner});"]
         (outer, reduce, inner), q = call.data.geometry, call.data.q
         params = call.struct("pexcp_mean_s8_params", {
             "outer": sliced_outer(call, outer), "reduce": reduce, "inner": inner, "in_zp": q.in_zp, "out_zp": q.out_zp, "mult": q.mult,
@@ -150,7 +162,26 @@ class SoftmaxLowering(Lowering):
 
 class ArgMaxLowering(Lowering):
     op_types = ("ArgMax", "ArgMin")
-    files = {"f32": ("arg_max",)}
+    files = {"f32": ("arg_max",), "s8": ("arg_max_s8",)}
+
+    def prepare_s8(self, graph: Graph, op: Op) -> tuple[int, int, int]:
+        """TFLite's ARG_MAX / ARG_MIN on int8: a positive scale keeps the order, so the int8 values decide."""
+        x = graph.tensors[op.inputs[0]]
+        if x.dtype != "int8" or graph.tensors[op.outputs[0]].dtype != "int64":
+            raise refuse(op, "only int8 data and int64 indices are supported")
+        q = op.quant.get(op.inputs[0])
+        if q is not None and float(np.min(q[0])) <= 0:
+            raise refuse(op, "its input scale must be positive")
+        axis = self._axis(graph, op)
+        return (_prod(x.shape[:axis]), x.shape[axis], _prod(x.shape[axis + 1 :]))
+
+    def emit_s8(self, call: Call) -> list[str]:
+        outer, n, inner = call.data
+        kernel = "pexcp_arg_max_s8" if call.op.op_type == "ArgMax" else "pexcp_arg_min_s8"
+        last = int(call.op.attrs.get("select_last_index", 0))
+        return [
+            f"{kernel}({call.input(call.op.inputs[0])}, {call.output()}, {sliced_outer(call, outer)}, {n}, {inner}, {last});"
+        ]
 
     def _axis(self, graph: Graph, op: Op) -> int:
         return int(op.attrs.get("axis", 0)) % len(graph.tensors[op.inputs[0]].shape)

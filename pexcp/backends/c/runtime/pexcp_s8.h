@@ -236,4 +236,31 @@ typedef struct {
 /* channels [c0, c1) (channels are never padded when c0, c1 is not the whole range) */
 void pexcp_pad_s8(const pexcp_pad_s8_params *p, const int8_t *in, int8_t *out, int c0, int c1);
 
+/* ---- elementwise with numpy broadcasting over four axes (stride 0 along broadcast axes) ---- */
+typedef struct {
+    int dims[4];                      /* the output's */
+    int a_strides[4], b_strides[4];
+} pexcp_broadcast_s8_params;
+
+/* MAXIMUM / MINIMUM: operands and output share one scale and zero point, so the int8 values compare as
+ * the real ones; channels [c0, c1) (pointers at channel c0 of each operand that has channels) */
+void pexcp_maximum_s8(const pexcp_broadcast_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out, int c0, int c1);
+void pexcp_minimum_s8(const pexcp_broadcast_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out, int c0, int c1);
+
+/* PRELU: x >= 0 ? mbqm(x, mult_pos, shift_pos) : mbqm(x * alpha, mult_neg, shift_neg), x and alpha offset by
+ * their zero points, then + out_offset and clamped */
+typedef struct {
+    pexcp_broadcast_s8_params shape; /* a: the input, b: alpha */
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t mult_pos, shift_pos, mult_neg, shift_neg;
+} pexcp_prelu_s8_params;
+
+void pexcp_prelu_s8(const pexcp_prelu_s8_params *p, const int8_t *in, const int8_t *alpha, int8_t *out, int c0, int c1);
+
+/* ---- reductions over the middle axis of outer x n x inner (input and output share scale, zero point) ---- */
+void pexcp_reduce_max_s8(const int8_t *in, int8_t *out, int outer, int n, int inner);
+/* ARG_MAX / ARG_MIN of the int8 values (the first extreme, or the last with `last`), int64 indices */
+void pexcp_arg_max_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last);
+void pexcp_arg_min_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last);
+
 #endif
