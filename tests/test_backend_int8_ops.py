@@ -226,3 +226,43 @@ def test_int8_reduce_max_and_arg_max(tmp_path: Path) -> None:
         oracles.append(lambda x, m=model: m.run(x).astype(np.int64))
     inputs = _inputs(shape, seed=2)
     _compare(_compiled(b, tmp_path, inputs), oracles, inputs)
+
+
+def _dequant(b: GraphBuilder, x: str, scale: float, zp: int) -> str:
+    return b.node("DequantizeLinear", [x, b.const(np.array(scale, np.float32)), b.const(np.array(zp, np.int8))])
+
+
+@pytest.mark.parametrize("padding", ["VALID", "SAME"])
+def test_int8_transpose_conv(tmp_path: Path, padding: str) -> None:
+    """TRANSPOSE_CONV with per-channel weights, a bias and a fused ReLU, on a nonzero input zero point."""
+    rng = np.random.default_rng(3)
+    c_in, c_out, h, w, k, s = 3, 4, 4, 5, 3, 2
+    s_in, zp_in, s_out, zp_out = 0.04, -3, 0.1, 5
+    s_w = rng.uniform(0.002, 0.01, c_out).astype(np.float32)
+    weights = rng.integers(-127, 128, size=(c_in, c_out, k, k), dtype=np.int8)
+    bias = rng.integers(-2000, 2000, size=c_out).astype(np.int32)
+    s_b = (np.float32(s_in) * s_w).astype(np.float32)
+    total = max(0, k - s) if padding == "SAME" else 0
+    pads = [total // 2, total // 2, total - total // 2, total - total // 2]
+    out_h, out_w = (h * s, w * s) if padding == "SAME" else ((h - 1) * s + k, (w - 1) * s + k)
+    b = GraphBuilder("int8_convt", qdq=True)
+    x = b.input((1, c_in, h, w))
+    wq = b.node("DequantizeLinear", [b.const(weights), b.const(s_w), b.const(np.zeros(c_out, np.int8))], axis=1)
+    bq = b.node("DequantizeLinear", [b.const(bias), b.const(s_b), b.const(np.zeros(c_out, np.int32))], axis=0)
+    y = b.node("ConvTranspose", [_dequant(b, x, s_in, zp_in), wq, bq], strides=[s, s], pads=pads)
+    b.output(_requant(b, b.node("Relu", [y]), (1, c_out, out_h, out_w), s_out, zp_out))
+    model = tfl.OpModel(
+        "TRANSPOSE_CONV",
+        [
+            tfl.Tensor((4,), np.int32, data=np.array([1, out_h, out_w, c_out], np.int32)),
+            tfl.Tensor((c_out, k, k, c_in), np.int8, s_w.tolist(), [0] * c_out, weights.transpose(1, 2, 3, 0)),
+            tfl.Tensor((1, h, w, c_in), np.int8, s_in, zp_in),
+            tfl.Tensor((c_out,), np.int32, s_b.tolist(), [0] * c_out, bias),
+        ],
+        [tfl.Tensor((1, out_h, out_w, c_out), np.int8, s_out, zp_out)],
+        fb.BuiltinOptions.TransposeConvOptions,
+        tfl.options("TransposeConvOptionsT", padding=getattr(fb.Padding, padding), strideW=s, strideH=s,
+                    fusedActivationFunction=fb.ActivationFunctionType.RELU),
+    )
+    inputs = _inputs((1, c_in, h, w), seed=3)
+    _compare(_compiled(b, tmp_path, inputs), [lambda x: _nchw(model.run(_nhwc(x)))], inputs)

@@ -5,9 +5,13 @@ channels; depthwise (group = input = output channels) it is channel-wise."""
 
 from __future__ import annotations
 
+from pexcp.backends.c import quant
+from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import (
     Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial,
 )
+from pexcp.backends.c.ops.conv import ConvS8, requant_acc
+from pexcp.backends.c.ops.qdq import activation_limits, int_array, output_quant, quantized, tensor_quant
 from pexcp.ir import Graph, Op
 
 
@@ -33,7 +37,7 @@ def begin_pads(op: Op, x: tuple[int, ...], y: tuple[int, ...], kernel: list[int]
 class ConvTransposeLowering(Lowering):
     op_types = ("ConvTranspose",)
     fuses_clamp = True
-    files = {"f32": ("conv_transpose",)}
+    files = {"f32": ("conv_transpose",), "s8": ("conv_transpose_s8",)}
 
     def _group(self, op: Op) -> int:
         return int(op.attrs.get("group", 1))
@@ -64,6 +68,49 @@ class ConvTransposeLowering(Lowering):
             "k_h": kernel[0], "k_w": kernel[1], "stride_h": strides[0], "stride_w": strides[1],
             "dil_h": dils[0], "dil_w": dils[1], "pad_t": pads[0], "pad_l": pads[1], "group": group,
         }
+
+    def prepare_s8(self, graph: Graph, op: Op) -> ConvS8:
+        """TFLite's TRANSPOSE_CONV: one group, no dilation, weights per output channel (axis 1 of ONNX's
+        [in, out, kh, kw]), the conv's per-channel requantization."""
+        geometry = self.prepare_f32(graph, op)
+        if geometry["group"] != 1 or geometry["dil_h"] != 1 or geometry["dil_w"] != 1:
+            raise refuse(op, "int8 transposed convolutions have one group and no dilation (TFLite's TRANSPOSE_CONV)")
+        if graph.tensors[op.inputs[0]].shape[0] != 1:
+            raise refuse(op, "int8 transposed convolutions need batch size 1")
+        s_in, zp_in = tensor_quant(op, op.inputs[0])
+        s_out, zp_out = output_quant(op)
+        w = quantized(graph, op, op.inputs[1], "weight", "int8")
+        if w.axis not in (None, 1):
+            raise refuse(op, f"its weights are quantized along axis {w.axis}, not per output channel (axis 1)")
+        bias = None
+        if len(op.inputs) > 2 and op.inputs[2]:
+            bias = quantized(graph, op, op.inputs[2], "bias", "int32").values
+        out_c = graph.tensors[op.outputs[0]].shape[1]
+        q = quant.conv_quant(s_in, zp_in, w.scale, s_out, zp_out, out_c, activation_limits(graph, op, op.epilogue))
+        fields = {**geometry, "in_offset": q.in_offset, "out_offset": q.out_offset, "act_min": q.act_min,
+                  "act_max": q.act_max}
+        return ConvS8(fields, w.values, bias, q)
+
+    def emit_s8(self, call: Call) -> list[str]:
+        op, d = call.op, call.data
+        params = call.struct("pexcp_conv_s8_params", d.fields)
+        w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
+        bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
+        mult = int_array(call, d.q.mult, "int32", f"{op.name}: requantization multipliers")
+        shift = int_array(call, d.q.shift, "int32", f"{op.name}: requantization shifts")
+        oc0, oc1 = call.out_range
+        ic0, ic1 = call.in_range or (0, call.tensor(op.inputs[0]).shape[1])
+        out = call.output()
+        acc: Ptr | str = "0"
+        if out.dtype == "int32":  # partial sums into the accumulator: `out` is never written (no PEXCP_ACT)
+            acc, out = out, Ptr(out.base, out.offset, "int8")
+        return [
+            f"pexcp_conv_transpose_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, "
+            f"{shift}, {oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
+        ]
+
+    def finish(self, call: Call, acc: Ptr) -> list[str]:
+        return requant_acc(call, acc, call.data.q)
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         c_in = graph.tensors[op.inputs[0]].shape[1]

@@ -257,6 +257,14 @@ typedef struct {
 
 void pexcp_prelu_s8(const pexcp_prelu_s8_params *p, const int8_t *in, const int8_t *alpha, int8_t *out, int c0, int c1);
 
+/* TRANSPOSE_CONV (TFLite Micro's reference_integer_ops::TransposeConv, here gathered per output pixel: the
+ * same exact int32 sums) with the conv's parameters (stride, pads at the start, dilation) and modes:
+ * output channels [oc0, oc1) from input channels [ic0, ic1); weights are [in_c][out_c / group][k_h][k_w];
+ * `in` at input channel ic0, `out` and `acc` at output channel oc0. */
+void pexcp_conv_transpose_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int oc0, int oc1, int ic0, int ic1, int mode);
+
 /* ---- reductions over the middle axis of outer x n x inner (input and output share scale, zero point) ---- */
 void pexcp_reduce_max_s8(const int8_t *in, int8_t *out, int outer, int n, int inner);
 /* ARG_MAX / ARG_MIN of the int8 values (the first extreme, or the last with `last`), int64 indices */
