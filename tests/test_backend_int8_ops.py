@@ -266,3 +266,27 @@ def test_int8_transpose_conv(tmp_path: Path, padding: str) -> None:
     )
     inputs = _inputs((1, c_in, h, w), seed=3)
     _compare(_compiled(b, tmp_path, inputs), [lambda x: _nchw(model.run(_nhwc(x)))], inputs)
+
+
+# ONNX linear resizing as tf2onnx writes TFLite's RESIZE_BILINEAR options
+BILINEAR = {(False, False): "asymmetric", (False, True): "half_pixel", (True, False): "align_corners"}
+
+
+@pytest.mark.parametrize("align, half", sorted(BILINEAR))
+def test_int8_resize_bilinear(tmp_path: Path, align: bool, half: bool) -> None:
+    shape = (1, 3, 5, 4)
+    b = GraphBuilder("int8_bilinear", qdq=True)
+    x = b.input(shape)
+    oracles = []
+    for h, w in ((10, 8), (7, 9), (3, 2), (5, 11), (1, 4)):
+        sizes = b.const(np.array([1, 3, h, w], np.int64))
+        y = b.node("Resize", [b.float_in(x), "", "", sizes], mode="linear", coordinate_transformation_mode=BILINEAR[(align, half)])
+        b.output(b.store(y, (1, 3, h, w)))
+        model = tfl.OpModel(
+            "RESIZE_BILINEAR", [_q((1, 5, 4, 3)), _q((2,), np.array([h, w], np.int32))], [_q((1, h, w, 3))],
+            fb.BuiltinOptions.ResizeBilinearOptions,
+            tfl.options("ResizeBilinearOptionsT", alignCorners=align, halfPixelCenters=half),
+        )
+        oracles.append(lambda x, m=model: _nchw(m.run(_nhwc(x))))
+    inputs = _inputs(shape, seed=4)
+    _compare(_compiled(b, tmp_path, inputs), oracles, inputs)

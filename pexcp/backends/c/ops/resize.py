@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pexcp.backends.c.ops.base import Call, Lowering, check_rank, optional_constant, refuse
+from pexcp.backends.c.ops.base import Call, Lowering, check_rank, op_dtype, optional_constant, refuse
 from pexcp.backends.c.ops.qdq import int_array
 from pexcp.backends.c.ops.slice import check_mover
 from pexcp.ir import Graph, Op
@@ -34,6 +34,7 @@ class ResizeData:
     linear: bool
     fields: dict[str, int]
     tables: list[np.ndarray]  # nearest: rows, columns; linear: y0, y1, fy, x0, x1, fx
+    coords: str = "asymmetric"
 
 
 def original(axis: Axis, mode: str) -> np.ndarray:
@@ -79,9 +80,30 @@ def linear(axis: Axis, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lo.astype(np.int32), hi.astype(np.int32), (x - lo.astype(F)).astype(F)
 
 
+def _c_div(a: int, b: int) -> int:
+    """C's integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def tflite_bilinear(in_len: int, out_len: int, align: bool, half: bool) -> tuple[np.ndarray, ...]:
+    """TFLite's ResizeBilinearInteger along one axis: first and second source index and the 10-bit weight of
+    the second (scaled position minus 1024 x first; negative before a half-pixel first row)."""
+    scale = ((1 << 10) * in_len + out_len // 2) // out_len
+    if align and out_len > 1:
+        scale = ((1 << 10) * (in_len - 1) + (out_len - 1) // 2) // (out_len - 1)
+    lo, hi, frac = [], [], []
+    for v in range(out_len):
+        pos = v * scale + scale // 2 - (1 << 9) if half else v * scale
+        first = max(_c_div(pos, 1 << 10), 0)
+        lo.append(first)
+        hi.append(min(_c_div(pos + (1 << 10) - 1, 1 << 10), in_len - 1))
+        frac.append(pos - (1 << 10) * first)
+    return tuple(np.array(t, dtype=np.int32) for t in (lo, hi, frac))
+
+
 class ResizeLowering(Lowering):
     op_types = ("Resize", "Upsample")
-    files = {"f32": ("resize_nearest",), "s8": ("resize_nearest",)}
 
     def _scales(self, graph: Graph, op: Op, rank: int) -> list[np.float32] | None:
         """Per-axis scales as given, or None when the op gives output sizes instead."""
@@ -143,22 +165,34 @@ class ResizeLowering(Lowering):
         fields = {"in_h": rows.in_len, "in_w": cols.in_len, "out_h": rows.out_len, "out_w": cols.out_len,
                   "elem": x.itemsize}
         if mode == "nearest":
-            return ResizeData(False, fields, [nearest(rows, coords, rounding), nearest(cols, coords, rounding)])
-        return ResizeData(True, fields, [*linear(rows, coords), *linear(cols, coords)])
+            return ResizeData(False, fields, [nearest(rows, coords, rounding), nearest(cols, coords, rounding)], coords)
+        return ResizeData(True, fields, [*linear(rows, coords), *linear(cols, coords)], coords)
 
     def prepare_f32(self, graph: Graph, op: Op) -> ResizeData:
         return self.check(graph, op)
 
     def prepare_s8(self, graph: Graph, op: Op) -> ResizeData:
+        """Nearest: the float tables move bytes. Linear: TFLite's RESIZE_BILINEAR integer arithmetic from the
+        sizes, its align_corners / half_pixel_centers options being the ONNX coordinate modes tf2onnx writes."""
         check_mover(graph, op)
         data = self.check(graph, op)
-        if data.linear:
-            raise refuse(op, "int8 linear resizing has no kernel")
-        return data
+        if not data.linear:
+            return data
+        f = data.fields
+        flags = {"asymmetric": (False, False), "half_pixel": (False, True), "align_corners": (True, False)}
+        if data.coords == "pytorch_half_pixel" and min(f["out_h"], f["out_w"]) > 1:
+            flags["pytorch_half_pixel"] = (False, True)
+        if data.coords not in flags:
+            raise refuse(op, f"int8 linear resizing in coordinate mode {data.coords!r} has no TFLite kernel")
+        align, half = flags[data.coords]
+        rows = tflite_bilinear(f["in_h"], f["out_h"], align, half)
+        cols = tflite_bilinear(f["in_w"], f["out_w"], align, half)
+        return ResizeData(True, f, [*rows, *cols], data.coords)
 
     def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
-        mode = op.attrs.get("mode", "nearest")
-        return ("resize_linear",) if mode in ("linear", "bilinear") else ("resize_nearest",)
+        if op.attrs.get("mode", "nearest") not in ("linear", "bilinear"):
+            return ("resize_nearest",)
+        return ("resize_bilinear_s8",) if op_dtype(graph, op) == "s8" else ("resize_linear",)
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return True
@@ -180,4 +214,16 @@ class ResizeLowering(Lowering):
         ]
         return [f"pexcp_resize_linear(&{params}, {src}, {dst}, {', '.join(tables)}, {planes});"]
 
-    emit_s8 = emit_f32
+    def emit_s8(self, call: Call) -> list[str]:
+        d, op = call.data, call.op
+        if not d.linear:
+            return self.emit_f32(call)
+        c0, c1 = call.out_range
+        planes = math.prod(call.out.shape[:2]) if call.whole_output else c1 - c0
+        names = ("first rows", "second rows", "row weights", "first columns", "second columns", "column weights")
+        tables = ", ".join(int_array(call, t, "int32", f"{op.name}: {w} (int8)") for t, w in zip(d.tables, names))
+        f = d.fields
+        return [
+            f"pexcp_resize_bilinear_s8({call.input(op.inputs[0])}, {call.output()}, {f['in_h']}, {f['in_w']}, "
+            f"{f['out_h']}, {f['out_w']}, {tables}, {planes});"
+        ]

@@ -265,6 +265,14 @@ void pexcp_conv_transpose_s8(const pexcp_conv_s8_params *p, const int8_t *in, in
                              const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                              int oc0, int oc1, int ic0, int ic1, int mode);
 
+/* RESIZE_BILINEAR (TFLite Micro's ResizeBilinearInteger, input and output sharing scale and zero point):
+ * output row y mixes input rows y0[y] and y1[y] with 10-bit weights 1024 - fy[y] and fy[y] (fy may be
+ * negative at a half-pixel edge, as in TFLite), columns alike; the 20-bit sum rounds half away from zero.
+ * `planes` planes of in_h x in_w. */
+void pexcp_resize_bilinear_s8(const int8_t *in, int8_t *out, int in_h, int in_w, int out_h, int out_w,
+                              const int32_t *y0, const int32_t *y1, const int32_t *fy, const int32_t *x0,
+                              const int32_t *x1, const int32_t *fx, int planes);
+
 /* ---- reductions over the middle axis of outer x n x inner (input and output share scale, zero point) ---- */
 void pexcp_reduce_max_s8(const int8_t *in, int8_t *out, int outer, int n, int inner);
 /* ARG_MAX / ARG_MIN of the int8 values (the first extreme, or the last with `last`), int64 indices */
