@@ -102,6 +102,23 @@ def tflite_bilinear(in_len: int, out_len: int, align: bool, half: bool) -> tuple
     return tuple(np.array(t, dtype=np.int32) for t in (lo, hi, frac))
 
 
+# ONNX nearest modes as tf2onnx writes TFLite's RESIZE_NEAREST_NEIGHBOR (align_corners, half_pixel_centers)
+TF_NEAREST = {
+    ("asymmetric", "floor"): (False, False),
+    ("tf_half_pixel_for_nn", "floor"): (False, True),
+    ("align_corners", "round_prefer_ceil"): (True, False),
+}
+
+
+def tflite_nearest(in_len: int, out_len: int, align: bool, half: bool) -> np.ndarray:
+    """TFLite's GetNearestNeighbor: it multiplies by the float32 ratio in / out where ONNX divides by
+    out / in, which rounds a position that is exactly an integer differently for some sizes (2 -> 41)."""
+    scale = F(in_len - 1) / F(out_len - 1) if align and out_len > 1 else F(in_len) / F(out_len)
+    pos = ((np.arange(out_len, dtype=F) + F(0.5 if half else 0.0)) * scale).astype(np.float64)
+    idx = np.sign(pos) * np.floor(np.abs(pos) + 0.5) if align else np.floor(pos)
+    return np.clip(idx, 0, in_len - 1).astype(np.int32)
+
+
 class ResizeLowering(Lowering):
     op_types = ("Resize", "Upsample")
 
@@ -176,9 +193,14 @@ class ResizeLowering(Lowering):
         sizes, its align_corners / half_pixel_centers options being the ONNX coordinate modes tf2onnx writes."""
         check_mover(graph, op)
         data = self.check(graph, op)
-        if not data.linear:
-            return data
         f = data.fields
+        rounding = op.attrs.get("nearest_mode", "round_prefer_floor")
+        if not data.linear:
+            tf_mode = TF_NEAREST.get((data.coords, rounding))
+            if tf_mode is None or op.op_type == "Upsample" or graph.opset < 11:
+                return data  # no TFLite counterpart: ONNX's mapping
+            rows, cols = (tflite_nearest(f[f"in_{a}"], f[f"out_{a}"], *tf_mode) for a in "hw")
+            return ResizeData(False, f, [rows, cols], data.coords)
         flags = {"asymmetric": (False, False), "half_pixel": (False, True), "align_corners": (True, False)}
         if data.coords == "pytorch_half_pixel" and min(f["out_h"], f["out_w"]) > 1:
             flags["pytorch_half_pixel"] = (False, True)
