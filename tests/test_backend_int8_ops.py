@@ -216,14 +216,16 @@ def test_int8_reduce_max_and_arg_max(tmp_path: Path) -> None:
             fb.BuiltinOptions.ReducerOptions, tfl.options("ReducerOptionsT", keepDims=bool(keep)),
         )
         oracles.append(lambda x, m=model: m.run(x))
-    for axis in (1, 3):
+    for kind, axis in (("ArgMax", 1), ("ArgMax", 3), ("ArgMin", 2)):
         out_shape = tuple(d for a, d in enumerate(shape) if a != axis)
-        y = b.node("ArgMax", [b.float_in(x)], axis=axis, keepdims=0)
+        y = b.node(kind, [b.float_in(x)], axis=axis, keepdims=0)
         b.output(b.declare(y, out_shape, __import__("onnx").TensorProto.INT64))
         # TFLite Micro writes int32 indices only; ONNX's are int64
+        options = "ArgMaxOptions" if kind == "ArgMax" else "ArgMinOptions"
         model = tfl.OpModel(
-            "ARG_MAX", [_q(shape), _q((1,), np.array([axis], np.int32))], [tfl.Tensor(out_shape, np.int32)],
-            fb.BuiltinOptions.ArgMaxOptions, tfl.options("ArgMaxOptionsT", outputType=fb.TensorType.INT32),
+            kind.upper().replace("ARG", "ARG_"), [_q(shape), _q((1,), np.array([axis], np.int32))],
+            [tfl.Tensor(out_shape, np.int32)], getattr(fb.BuiltinOptions, options),
+            tfl.options(f"{options}T", outputType=fb.TensorType.INT32),
         )
         oracles.append(lambda x, m=model: m.run(x).astype(np.int64))
     inputs = _inputs(shape, seed=2)
