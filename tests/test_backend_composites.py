@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from onnx import TensorProto
 
 from backend_helpers import Net, check_net, needs_cc
 
-pytestmark = needs_cc
+pytestmark = [needs_cc, pytest.mark.slow]
 
 
 def _conv(n: Net, x: str, c_in: int, c_out: int, k: int = 3, stride: int = 1, act: str | None = "Relu") -> str:
