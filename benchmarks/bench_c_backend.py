@@ -26,7 +26,9 @@ from rich.table import Table  # noqa: E402
 
 from pexcp.backends.c import emit  # noqa: E402
 from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu, section_sizes  # noqa: E402
-from pexcp.solvers.registry import DEFAULT_METHOD, METHODS, SolveOptions, solve  # noqa: E402
+from pexcp.solvers.registry import DEFAULT_METHOD, METHODS  # noqa: E402
+from pexcp.pipeline import solve  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 
 # onnx2c (default options, -O2, Cortex-M4F mps2-an386, QEMU icount) on these models, from the issue:
 # activation bytes (model input and output excluded: its caller owns them) and instructions per inference

@@ -23,7 +23,8 @@ from rich.console import Console  # noqa: E402
 
 from pexcp.importer import ALL_REWRITES, load_graph  # noqa: E402
 from pexcp.plan.plan import Plan  # noqa: E402
-from pexcp.solvers.registry import SolveOptions, solve  # noqa: E402
+from pexcp.pipeline import solve  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 
 LAYERS = (20, 50, 100)
 SEEDS = (0, 1, 2)

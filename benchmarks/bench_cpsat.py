@@ -30,19 +30,20 @@ from rich.console import Console  # noqa: E402
 from pexcp.importer import ALL_REWRITES, load_graph  # noqa: E402
 from pexcp.plan.plan import Plan  # noqa: E402
 from pexcp.plan.validate import plan_problems  # noqa: E402
-from pexcp.solvers.cpsat.solve import CpsatConfig, plan_cpsat  # noqa: E402
-from pexcp.solvers.registry import SolveOptions  # noqa: E402
+from pexcp.solvers.cpsat.solve import plan_cpsat  # noqa: E402
+from pexcp.solvers.params import SolverParams  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 
 SHOWCASE = "te_mcunet_vww"
 AIDS = {
-    "default": CpsatConfig(),
-    "no decomposition": CpsatConfig(decompose=False),
-    "no bound phase": CpsatConfig(bound_phase=False),
-    "no hint": CpsatConfig(hint=False),
-    "no layout shortcut": CpsatConfig(layout_shortcut=False),
-    "joint only": CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False, decompose=False),
-    "portfolio (not reproducible)": CpsatConfig(deterministic=False),
-    "unit 4 B": CpsatConfig(unit=4),
+    "default": SolverParams(),
+    "no decomposition": SolverParams(decompose=False),
+    "no bound phase": SolverParams(bound_phase=False),
+    "no hint": SolverParams(hint=False),
+    "no layout shortcut": SolverParams(layout_shortcut=False),
+    "joint only": SolverParams(bound_phase=False, hint=False, layout_shortcut=False, decompose=False),
+    "portfolio (not reproducible)": SolverParams(search="portfolio"),
+    "unit 4 B": SolverParams(unit=4),
 }
 
 
@@ -52,10 +53,10 @@ class Run:
     error: str = ""
 
 
-def run(path: Path, rewrites: tuple[str, ...], config: CpsatConfig, timeout: float) -> Run:
+def run(path: Path, rewrites: tuple[str, ...], config: SolverParams, timeout: float) -> Run:
     """Plan with cpsat and validate; a benchmark reports every failure and carries on."""
     try:
-        plan = plan_cpsat(load_graph(path, rewrites=rewrites), SolveOptions(timeout=timeout), config)
+        plan = plan_cpsat(load_graph(path, rewrites=rewrites), SolveOptions(timeout=timeout, params=config))
         problems = plan_problems(plan, path)
         return Run(plan) if not problems else Run(None, f"invalid plan: {problems[0][:100]}")
     except Exception as e:
@@ -76,11 +77,11 @@ def breakdown(path: Path, timeout: float, log) -> tuple[dict[tuple[bool, ...], R
     combos = {}
     for switches in itertools.product((False, True), repeat=3):
         log(f"{SHOWCASE}: rewrites={switches[0]} reorder={switches[1]} split={switches[2]}")
-        combos[switches] = run(path, _rewrites(switches[0]), CpsatConfig(reorder=switches[1], split=switches[2]), timeout)
+        combos[switches] = run(path, _rewrites(switches[0]), SolverParams(reorder=switches[1], split=switches[2]), timeout)
     but_one = {}
     for dropped in ALL_REWRITES:
         log(f"{SHOWCASE}: all rewrites but {dropped}")
-        but_one[dropped] = run(path, tuple(r for r in ALL_REWRITES if r != dropped), CpsatConfig(), timeout)
+        but_one[dropped] = run(path, tuple(r for r in ALL_REWRITES if r != dropped), SolverParams(), timeout)
     return combos, but_one
 
 

@@ -24,7 +24,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from pexcp.plan.plan import Plan  # noqa: E402
-from pexcp.solvers.registry import METHODS, SolveOptions, solve  # noqa: E402
+from pexcp.solvers.registry import METHODS  # noqa: E402
+from pexcp.pipeline import solve  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 
 
 @dataclass

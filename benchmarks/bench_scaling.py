@@ -9,7 +9,7 @@ Three families of synthetic int8 models (see synthetic.py):
 - DAGs: random NAS-like DAGs with branches, skips and concats, 20 to 1,000 layers, three seeds each.
 Columns: ops, candidate groups, segments (after cut-point decomposition), status, arena, proven lower bound,
 gap, solve time, and the phase that finished the solve. Every plan is validated. `--no-decompose` solves
-without cut-point decomposition (`CpsatConfig(decompose=False)`), to show what it buys.
+without cut-point decomposition (`SolverParams(decompose=False)`), to show what it buys.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from pexcp.analysis.partial import candidate_groups  # noqa: E402
 from pexcp.importer import load_graph  # noqa: E402
 from pexcp.plan.plan import Plan  # noqa: E402
 from pexcp.plan.validate import validate_plan  # noqa: E402
-from pexcp.solvers.cpsat.solve import CpsatConfig, plan_cpsat  # noqa: E402
-from pexcp.solvers.registry import SolveOptions, solve  # noqa: E402
+from pexcp.solvers.cpsat.solve import plan_cpsat  # noqa: E402
+from pexcp.solvers.params import SolverParams  # noqa: E402
+from pexcp.pipeline import solve  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 
 DEPTHS = (5, 12, 25, 50, 125, 250)  # blocks: 21, 49, 101, 201, 501, 1001 ops
 WIDTHS = (8, 16, 32, 64)
@@ -68,7 +70,7 @@ def cases(directory: Path, quick: bool) -> list[Case]:
     return found
 
 
-def measure(case: Case, timeout: float, config: CpsatConfig | None) -> Result:
+def measure(case: Case, timeout: float, config: SolverParams | None) -> Result:
     """`pexcp solve` (cpsat), or with a non-default `config` the same planner called directly."""
     graph = load_graph(case.path)
     ops, groups = len(graph.ops), len(candidate_groups(graph))
@@ -77,7 +79,7 @@ def measure(case: Case, timeout: float, config: CpsatConfig | None) -> Result:
             _, plan = solve(case.path, "cpsat", SolveOptions(timeout=timeout))  # validated
         else:
             start = time.perf_counter()
-            plan = plan_cpsat(load_graph(case.path), SolveOptions(timeout=timeout), config)
+            plan = plan_cpsat(load_graph(case.path), SolveOptions(timeout=timeout, params=config))
             validate_plan(plan, case.path)
             plan.solve_seconds = time.perf_counter() - start
         return Result(case, ops, groups, plan)
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["depth", "width", "DAG"], help="one family")
     parser.add_argument("--no-decompose", action="store_true", help="without cut-point decomposition")
     args = parser.parse_args(argv)
-    config = CpsatConfig(decompose=False) if args.no_decompose else None
+    config = SolverParams(decompose=False) if args.no_decompose else None
 
     err = Console(stderr=True)
     results = []

@@ -26,7 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import onnxruntime as ort  # noqa: E402
 
-from pexcp.solvers.registry import METHODS, SolveOptions, solve  # noqa: E402
+from pexcp.solvers.registry import METHODS  # noqa: E402
+from pexcp.pipeline import solve  # noqa: E402
+from pexcp.solvers.options import SolveOptions  # noqa: E402
 
 C_METHODS = ("cpsat", "pex-greedy", "reorder")
 

@@ -3,7 +3,7 @@
 An `Op` is what one kernel call does. In an int8 QDQ model that is several ONNX nodes (the DequantizeLinear
 of each input, the float op, a fused activation, the QuantizeLinear of the output); only the int8 tensors
 between ops are stored. `Op.nodes` keeps every ONNX node name the op executes, so plans can speak in the
-model's own names.
+model's own names. A schedule runs ops as `Step`s, whole or on a channel `Slice`.
 """
 
 from __future__ import annotations
@@ -192,3 +192,26 @@ class Graph:
         """Forget derived maps after a pass edits ops in place."""
         for key in ("producer", "consumers", "_by_name", "carved"):
             self.__dict__.pop(key, None)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Channels [start, stop) of axis 1 (NCHW / NC)."""
+
+    start: int
+    stop: int
+    axis: str = "channel"
+
+    def covers(self, other: Slice | None, channels: int) -> bool:
+        lo, hi = (0, channels) if other is None else (other.start, other.stop)
+        return self.start <= lo and hi <= self.stop
+
+
+@dataclass
+class Step:
+    index: int
+    op: str  # the IR op (its core ONNX node's name)
+    kernel: str  # core ONNX op type, e.g. Conv
+    nodes: list[str]  # every ONNX node this step executes
+    slice: Slice | None = None
+    accumulate: bool = False  # consumes input channels `slice` and adds partial sums into a whole output

@@ -15,7 +15,8 @@ from pexcp.backends.c import emit
 from pexcp.backends.c.toolchain import build_host, missing_tools, run_host
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 TOLERANCE = 1e-4  # of the output's range
 

@@ -13,7 +13,9 @@ from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.registry import METHODS, SolveOptions, solve
+from pexcp.solvers.registry import METHODS
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 QUICK = 2.0  # seconds: enough for every method on the small synthetic models
 

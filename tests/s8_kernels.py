@@ -29,7 +29,9 @@ i8p = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 
 def build_library(sanitize: list[str] | None = None) -> Path:
     """gcc -std=c99 -Wall -Wextra -Werror (+ sanitizers) over every *_s8.c; cached by source hash."""
-    flags = CFLAGS + (UBSAN if sanitize is None else sanitize)
+    if sanitize is None:
+        sanitize = ASAN + UBSAN if os.environ.get("PEXCP_S8_ASAN") else UBSAN
+    flags = CFLAGS + sanitize
     digest = hashlib.sha256(" ".join(flags).encode())
     for src in SOURCES + [RUNTIME / "pexcp_s8.h"]:
         digest.update(src.read_bytes())
@@ -83,6 +85,10 @@ class HardSwishParams(C.Structure):
 
 class PadParams(C.Structure):
     _fields_ = [("in_dims", C.c_int * 4), ("out_dims", C.c_int * 4), ("begin", C.c_int * 4), ("value", C.c_int32)]
+
+
+class TransposeParams(C.Structure):
+    _fields_ = [("out_dims", C.c_int * 4), ("in_strides", C.c_int * 4)]
 
 
 def _ptr(a: np.ndarray | None) -> C.c_void_p:
@@ -241,4 +247,36 @@ class Kernels:
         x = np.ascontiguousarray(x, np.int8)
         out = np.full((out_dims[0], c1 - c0, out_dims[2], out_dims[3]), 0x55, dtype=np.int8)
         self.lib.pexcp_pad_s8(C.byref(p), _ptr(x), _ptr(out), c0, c1)
+        return out
+
+    # -- byte movers ------------------------------------------------------------------------------------
+    def transpose(self, x: np.ndarray, perm) -> np.ndarray:
+        """4-D transpose with numpy's axes semantics."""
+        x = np.ascontiguousarray(x, np.int8)
+        strides = [st // x.itemsize for st in x.strides]
+        out_dims = [x.shape[a] for a in perm]
+        p = TransposeParams((C.c_int * 4)(*out_dims), (C.c_int * 4)(*[strides[a] for a in perm]))
+        out = np.empty(out_dims, dtype=np.int8)
+        self.lib.pexcp_transpose_s8(C.byref(p), _ptr(x), _ptr(out))
+        return out
+
+    def concat(self, parts: list[np.ndarray], axis: int) -> np.ndarray:
+        """numpy.concatenate through one pexcp_concat_s8 call per part."""
+        shape = list(parts[0].shape)
+        shape[axis] = sum(p.shape[axis] for p in parts)
+        out = np.empty(shape, dtype=np.int8)
+        outer = int(np.prod(shape[:axis]))
+        out_block = out.size // outer
+        offset = 0
+        for part in parts:
+            part = np.ascontiguousarray(part, np.int8)
+            in_block = part.size // outer
+            self.lib.pexcp_concat_s8(_ptr(part), C.c_void_p(out.ctypes.data + offset), outer, in_block, out_block)
+            offset += in_block
+        return out
+
+    def copy(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.int8)
+        out = np.empty_like(x)
+        self.lib.pexcp_copy_s8(_ptr(x), _ptr(out), x.size)
         return out

@@ -19,7 +19,9 @@ from pexcp.backends.c.toolchain import (
 )
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import DEFAULT_METHOD, METHODS, SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.registry import DEFAULT_METHOD, METHODS
 from backend_helpers import needs_cc
 
 SOLVE_TIMEOUT = 20.0
@@ -109,8 +111,12 @@ def test_int8_model_on_cortex_m(model: Path, io: str, projects) -> None:
 
 def _int8_reference(model: Path, x_int8: np.ndarray) -> np.ndarray:
     """TFLite Micro's int8 output for an int8 input fed past its first QUANTIZE: the float input that
-    QUANTIZE maps to exactly these values (its dequantized value), run through the whole model."""
+    QUANTIZE maps to exactly these values (its dequantized value), run through the whole model. A model with
+    int8 I/O takes the input as it is."""
     from pexcp.importer import load_graph
+
+    if not _has_float_io(model):
+        return oracle(model, x_int8).y.ravel()
 
     graph = load_graph(model, io="int8")
     scale, zp = graph.io_quant[graph.inputs[0]]
@@ -142,3 +148,99 @@ def test_int8_model_code_is_integer_only(model: Path, projects) -> None:
         names = [line.split()[-1] for line in undefined.stdout.splitlines() if line.strip()]
         floaty = [n for n in names if n.startswith(FLOAT_SYMBOL) or n in LIBM]
         assert not floaty, f"{src.name} uses float arithmetic: {floaty}"
+
+
+@needs_cc
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ic_resnet8_int8", "te_mcunet_vww"])
+def test_int8_model_without_rewrites(name: str, tmp_path: Path) -> None:
+    """With no rewrites the layout Transpose, the explicit Pads and the Reshape family are real int8 kernels
+    (TRANSPOSE, PAD, RESHAPE copies); still TFLite Micro's bits."""
+    model = next(m for m in INT8_MODELS if m.stem == name)
+    graph, plan = solve(model, "reorder", SolveOptions(timeout=SOLVE_TIMEOUT, rewrites=()))
+    kinds = {s.kernel for s in plan.steps}
+    assert "Transpose" in kinds and ({"Reshape", "Squeeze"} & kinds)
+    emit(graph, plan, tmp_path, harness=True)
+    build_host(tmp_path)
+    for k, case in enumerate(cases(model)[:5]):
+        got = run_host(tmp_path, [case.x], [case.y.shape], tag=str(k), output_dtypes=[case.y.dtype.name])[0]
+        assert np.array_equal(got, case.y), f"{name} without rewrites, input {k}"
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@needs_arm
+@pytest.mark.parametrize("name", ["vww_96_int8", "te_mcunet_vww"])
+def test_int8_fast_paths_with_scratch_on_cortex_m(name: str, tmp_path: Path) -> None:
+    """Given scratch (appended after the arena, as the benchmark measures it), every conv, depthwise conv and
+    fully connected call gets its fast-path buffer and the DSP image still gives TFLite Micro's bits, in
+    fewer instructions than without."""
+    from pexcp.backends.c.emit import append_scratch, scratch_bytes
+
+    model = next(m for m in INT8_MODELS if m.stem == name)
+    graph, plan = solve(model, DEFAULT_METHOD, SolveOptions(timeout=SOLVE_TIMEOUT, io="int8"))
+    fast = append_scratch(graph, plan)
+    size = max(scratch_bytes(graph).values())
+    assert fast.arena_bytes >= plan.arena_bytes + size
+    counts = []
+    for p, outdir in ((plan, tmp_path / "portable"), (fast, tmp_path / "fast")):
+        emit(graph, p, outdir, harness=True)
+        text = (outdir / "model.c").read_text()
+        calls = [line for line in text.splitlines() if "pexcp_conv_s8(" in line or "pexcp_fully_connected_s8(" in line]
+        with_scratch = [line for line in calls if not line.rstrip().endswith(", 0);")]
+        assert len(with_scratch) == (len(calls) if p is fast else 0)
+        build_qemu(outdir)
+        run = run_qemu(outdir, timeout=120)
+        (x,) = qemu_inputs(graph)
+        assert np.array_equal(run.outputs[0], _int8_reference(model, x)), f"{name} ({outdir.name}) on Cortex-M"
+        counts.append(run.instructions)
+    assert counts[1] < counts[0]
+
+
+def _qdq_activation(path: Path, op_type: str, s_in: float, zp_in: int, s_out: float, zp_out: int) -> Path:
+    """int8 input -> DequantizeLinear -> op_type -> QuantizeLinear -> int8 output, 256 values."""
+    from onnx import TensorProto, helper, numpy_helper, save_model
+
+    consts = [
+        numpy_helper.from_array(np.array(s_in, np.float32), "s_in"), numpy_helper.from_array(np.array(zp_in, np.int8), "z_in"),
+        numpy_helper.from_array(np.array(s_out, np.float32), "s_out"),
+        numpy_helper.from_array(np.array(zp_out, np.int8), "z_out"),
+    ]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "s_in", "z_in"], ["xf"], name="dq"),
+        helper.make_node(op_type, ["xf"], ["yf"], name="act"),
+        helper.make_node("QuantizeLinear", ["yf", "s_out", "z_out"], ["y"], name="q"),
+    ]
+    graph = helper.make_graph(
+        nodes, "act", [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 256])], consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    save_model(model, str(path))
+    return path
+
+
+@needs_cc
+@pytest.mark.parametrize(
+    "op_type, tflite_op, q",
+    [
+        ("Sigmoid", "LOGISTIC", (0.0625, -3, 1.0 / 256, -128)),
+        ("Sigmoid", "LOGISTIC", (0.0078125, 17, 1.0 / 256, -128)),
+        ("HardSwish", "HARD_SWISH", (0.05, 5, 0.03, -100)),
+        ("HardSwish", "HARD_SWISH", (0.02, -20, 0.025, -128)),
+    ],
+)
+def test_int8_activation_ops_match_tflite_micro(op_type: str, tflite_op: str, q: tuple, tmp_path: Path) -> None:
+    """Standalone QDQ Sigmoid and HardSwish are TFLite's LOGISTIC and HARD_SWISH: every int8 input value."""
+    import tflite_oracle as to
+
+    s_in, zp_in, s_out, zp_out = q
+    path = _qdq_activation(tmp_path / "act.onnx", op_type, *q)
+    graph, plan = solve(path, "reorder", SolveOptions(timeout=5))
+    emit(graph, plan, tmp_path / "c", harness=True)
+    build_host(tmp_path / "c")
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    got = run_host(tmp_path / "c", [x], [(1, 256)], output_dtypes=["int8"])[0]
+    spec = [to.Tensor((1, 256), np.int8, s_in, zp_in)], [to.Tensor((1, 256), np.int8, s_out, zp_out)]
+    assert np.array_equal(got, to.OpModel(tflite_op, *spec).run(x))

@@ -15,7 +15,8 @@ from backend_helpers import needs_cc
 from onnx_builders import GraphBuilder, save
 from pexcp.backends.c import emit
 from pexcp.backends.c.toolchain import build_host, run_host
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 fb = tfl.fb
 SCALE, ZP = 0.05, 0  # GraphBuilder's QDQ parameters, shared by every tensor

@@ -19,7 +19,8 @@ from pexcp.backends.c.toolchain import build_host, run_host
 from pexcp.importer import ALL_REWRITES
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from backend_helpers import needs_cc
 from plan_helpers import split_plan
 

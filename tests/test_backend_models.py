@@ -15,7 +15,9 @@ from pexcp.backends.c import emit
 from pexcp.backends.c.toolchain import ARM_TOOLS, build_qemu, missing_tools, qemu_inputs, run_qemu
 from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import DEFAULT_METHOD, METHODS, SolveOptions, solve
+from pexcp.solvers.registry import DEFAULT_METHOD, METHODS
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from backend_helpers import assert_close, check_project, needs_cc
 
 SOLVE_TIMEOUT = 20.0  # seconds for searching methods (cpsat proves these models optimal well within it)

@@ -19,7 +19,8 @@ from pexcp.backends.c import emit
 from pexcp.errors import BadInputError
 from pexcp.importer import ALL_REWRITES
 from pexcp.plan.plan import Slice
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from backend_helpers import compile_and_check, needs_cc
 from plan_helpers import split_plan
 

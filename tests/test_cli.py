@@ -16,7 +16,9 @@ from pexcp.errors import EXIT_BUG, BadInputError
 from pexcp.importer import load_graph
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.registry import METHODS, SolveOptions, solve
+from pexcp.solvers.registry import METHODS
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from pexcp.units import parse_bytes
 
 def assert_one_line_error(run: Run, code: int = 2) -> str:

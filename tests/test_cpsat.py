@@ -15,8 +15,11 @@ from pexcp.importer import load_graph
 from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.cpsat.solve import CpsatConfig, _packed, plan_cpsat
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.solvers.cpsat.part import Candidate, Part
+from pexcp.solvers.cpsat.solve import plan_cpsat
+from pexcp.solvers.params import SolverParams
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 HEURISTICS = ("tflm", "reorder", "pex-greedy")
 
@@ -37,16 +40,15 @@ def test_optimal_and_below_every_heuristic(mbconv):
 def test_joint_model_alone_reaches_the_same_optimum(mbconv):
     graph = load_graph(mbconv)
     full = plan_cpsat(graph, SolveOptions(timeout=30))
-    alone = plan_cpsat(
-        load_graph(mbconv), SolveOptions(timeout=30), CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False, decompose=False)
-    )
+    joint_only = SolverParams(bound_phase=False, hint=False, layout_shortcut=False, decompose=False)
+    alone = plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30, params=joint_only))
     alone.input_shapes = {}
     assert plan_problems(alone, mbconv) == []
     assert alone.status == "optimal" and alone.arena_bytes == full.arena_bytes
 
 
 def test_without_splits_it_matches_the_optimal_order(mbconv):
-    plan = plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30), CpsatConfig(split=False))
+    plan = plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30, params=SolverParams(split=False)))
     assert all(step.slice is None for step in plan.steps)
     assert plan.arena_bytes == solve(mbconv, "reorder", SolveOptions())[1].load_bytes
 
@@ -91,9 +93,10 @@ def test_packing_engine_lays_out_a_schedule_at_its_load_where_best_fit_misses(tm
     path = save(random_dag_model(0, 8), tmp_path, "packed")  # best-fit needs more than LOAD on this one
     graph = load_graph(path)
     expanded = expand(graph, Schedule([op.name for op in graph.ops]))
-    greedy = item_offsets(expanded, best_of_items(expanded.items()))
-    offsets = _packed(expanded, 10)
-    assert offsets is not None and expanded.arena(offsets) == expanded.load <= expanded.arena(greedy)
+    greedy = Candidate(Schedule([op.name for op in graph.ops]), expanded, item_offsets(expanded, best_of_items(expanded.items())))
+    packed, settled = Part(graph, {}, {}, 4, "").packed(greedy, 10, False, 0)
+    offsets = packed.offsets
+    assert settled and expanded.arena(offsets) == expanded.load <= greedy.arena
     plan = make_plan(graph, expanded, offsets, method="cpsat", status="optimal", lower_bound=expanded.load, seconds=0)
     assert plan_problems(plan, path) == []
 
@@ -101,8 +104,8 @@ def test_packing_engine_lays_out_a_schedule_at_its_load_where_best_fit_misses(tm
 def test_progress_reports_each_incumbent_and_bound_once(mbconv):
     """Parallel searches share one reporter throttle, so a user never reads the same line twice."""
     lines: list[str] = []
-    config = CpsatConfig(bound_phase=False, hint=False, layout_shortcut=False, decompose=False)
-    plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30, progress=lines.append), config)
+    params = SolverParams(bound_phase=False, hint=False, layout_shortcut=False, decompose=False)
+    plan_cpsat(load_graph(mbconv), SolveOptions(timeout=30, progress=lines.append, params=params))
     states = [line.split("s ", 1)[1] for line in lines if "incumbent" in line]
     assert states and "joint: incumbent" in states[0]
     assert all(a != b for a, b in zip(states, states[1:]))

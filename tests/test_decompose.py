@@ -14,8 +14,13 @@ from pexcp.layout.pinned import best_of_items
 from pexcp.layout.problem import Block, layout_problems
 from pexcp.plan.validate import plan_problems
 from pexcp.solvers.cpsat.decompose import find_cuts, pinnable_cuts, segments
-from pexcp.solvers.cpsat.solve import Clock, CpsatConfig, _parts, _solve_parts, plan_cpsat
-from pexcp.solvers.registry import SolveOptions, solve
+from pexcp.solvers.cpsat.budget import Clock
+from pexcp.solvers.cpsat.context import Context
+from pexcp.solvers.cpsat.part import parts as split_parts
+from pexcp.solvers.cpsat.solve import plan_cpsat, solve_parts
+from pexcp.solvers.params import SolverParams
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 
 
 def _groups(graph):
@@ -87,7 +92,7 @@ def test_a_tensor_inside_a_candidate_group_is_no_cut(load_graph_from):
 def test_decomposed_plan_validates_and_matches_the_whole_model_optimum(tmp_path, qdq):
     path = save(mbconv_chain(n_blocks=3, channels=4, expand=6, hw=8, qdq=qdq), tmp_path, f"mb3_{qdq}")
     parts = plan_cpsat(load_graph(path), SolveOptions(timeout=30))
-    whole = plan_cpsat(load_graph(path), SolveOptions(timeout=30), CpsatConfig(decompose=False))
+    whole = plan_cpsat(load_graph(path), SolveOptions(timeout=30, params=SolverParams(decompose=False)))
     assert parts.extra["segments"] > 1 and whole.extra["segments"] == 1
     assert plan_problems(parts, path) == []
     assert whole.status == "optimal" and parts.status == "optimal"
@@ -97,9 +102,9 @@ def test_decomposed_plan_validates_and_matches_the_whole_model_optimum(tmp_path,
 @pytest.mark.parametrize("shortcut", [True, False])  # greedy layouts only, or the joint model on every segment
 def test_segment_plans_keep_cut_tensors_at_offset_zero(chain_path, shortcut):
     graph = load_graph(chain_path)
-    config = CpsatConfig(layout_shortcut=shortcut)
-    parts = _parts(graph, _groups(graph), config)
-    _solve_parts(parts, SolveOptions(timeout=20), config, time.perf_counter(), Clock(time.perf_counter() + 20, 20), 0.0)
+    params = SolverParams(layout_shortcut=shortcut)
+    parts = split_parts(graph, _groups(graph), params)
+    solve_parts(Context(SolveOptions(timeout=20, params=params), Clock.start(20, True)), parts, 0.0)
     assert len(parts) == 3
     for part in parts:
         assert part.pins and (shortcut or part.joint)

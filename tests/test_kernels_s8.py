@@ -11,6 +11,9 @@ which is itself checked against TFLite Micro. The library is built with -Wall -W
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +28,8 @@ from s8_kernels import ACT, INIT, STORE, Kernels, build_library
 
 TFLITE = SHARED_MODELS / "tflite"
 INT8_TFLITE = sorted(TFLITE.glob("*int8*.tflite")) + [TFLITE / "te_mcunet_vww.tflite"]
-VIEWS = {"RESHAPE", "TRANSPOSE"}  # no int8 kernel: views and layout changes the code generator handles
-FEW = settings(max_examples=int(__import__("os").environ.get("PEXCP_S8_EXAMPLES", 12)), derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+VIEWS = {"RESHAPE"}  # no kernel: a view
+FEW = settings(max_examples=int(os.environ.get("PEXCP_S8_EXAMPLES", 12)), derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +107,8 @@ def _layer(k: Kernels, m, op, run: to.Run) -> tuple[np.ndarray, np.ndarray]:
         reduce = int(np.prod([x.shape[a] for a in axes]))
         q = quant.mean_quant(*to.scale_zp(ins[0]), *to.scale_zp(out_t), reduce)
         return k.mean(x, outer, reduce, x.size // outer // reduce, q).reshape(want.shape), want
+    if kind == "TRANSPOSE":
+        return k.transpose(x, to.const(m, ins[1]).tolist()), want
     if kind == "PAD":
         pads = to.const(m, ins[1]).reshape(4, 2)[[0, 3, 1, 2]]  # NHWC -> NCHW order
         value = to.scale_zp(out_t)[1]
@@ -418,3 +423,30 @@ def test_pad_single_op(k: Kernels, shape, pads, zp, seed) -> None:
     p = paddings[[0, 3, 1, 2]]
     got = k.pad(x.transpose(0, 3, 1, 2), p[:, 0].tolist(), p[:, 1].tolist(), zp)
     assert np.array_equal(got, model.run(x).transpose(0, 3, 1, 2))
+
+
+@FEW
+@given(shape=st.lists(st.integers(1, 5), min_size=4, max_size=4), perm=st.permutations(range(4)), axis=st.integers(0, 3),
+       seed=st.integers(0, 2**31))
+def test_byte_movers(k: Kernels, shape, perm, axis, seed) -> None:
+    """transpose, concat and copy against numpy (the TFLite TRANSPOSE of te_mcunet_vww is checked above)"""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+    assert np.array_equal(k.transpose(x, perm), x.transpose(perm))
+    y = rng.integers(-128, 128, size=[d + (i == axis) for i, d in enumerate(shape)], dtype=np.int8)
+    assert np.array_equal(k.concat([x, y, x], axis), np.concatenate([x, y, x], axis))
+    assert np.array_equal(k.copy(x), x)
+
+
+def test_kernels_under_address_sanitizer() -> None:
+    """The tests above once more with the library built with AddressSanitizer too (loaded into Python with
+    LD_PRELOAD, hence a subprocess): no out-of-bounds access in any kernel, sliced calls included."""
+    if os.environ.get("PEXCP_S8_ASAN"):
+        pytest.skip("already running under AddressSanitizer")
+    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan) or not os.path.exists(libasan):
+        pytest.skip("gcc has no AddressSanitizer runtime")
+    env = dict(os.environ, PEXCP_S8_ASAN="1", LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k", "not address_sanitizer"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -6,7 +6,8 @@ import pytest
 
 from onnx_builders import GraphBuilder, mbconv_chain, save
 from pexcp.analysis.liveness import Schedule, expand
-from pexcp.analysis.partial import Rule, candidate_groups, region_bytes, split_rule
+from pexcp.analysis.partial import candidate_groups, region_bytes, split_rule
+from pexcp.ops import Rule
 from pexcp.importer import load_graph
 from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import item_offsets, make_plan

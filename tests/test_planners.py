@@ -15,7 +15,9 @@ from pexcp.errors import BadInputError
 from pexcp.importer import ALL_REWRITES, load_graph
 from pexcp.ir import Graph
 from pexcp.plan.validate import plan_problems
-from pexcp.solvers.registry import METHODS, SolveOptions, solve
+from pexcp.solvers.registry import METHODS
+from pexcp.pipeline import solve
+from pexcp.solvers.options import SolveOptions
 from pexcp.solvers.reorder import optimal_order, plan_reorder
 
 

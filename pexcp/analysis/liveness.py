@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from pexcp.analysis.partial import Group
-from pexcp.ir import Graph, Op
+from pexcp.ir import Graph, Op, Slice, Step
 from pexcp.layout.problem import Block, load
-from pexcp.plan.plan import Slice, Step
 from pexcp.units import WORD as ALIGN
 from pexcp.units import align_up as align
-
 
 
 @dataclass

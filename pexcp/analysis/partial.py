@@ -1,7 +1,7 @@
 """Partial execution along channels: which ops can run on channel slices, and which groups of ops can
 run as k rounds over slices (the Pex idea, Liberis & Lane 2022).
 
-Rules, per op (axis 1 = channels, NCHW / NC):
+Rules, per op (axis 1 = channels, NCHW / NC; each op type states its own in pexcp.ops):
 - channel-wise: output channel c needs only input channel c (depthwise conv, pooling, activations,
   elementwise ops on equal shapes, quantize/dequantize, pads that add no channels). Runs on any slice.
 - full: a conv with group 1, Gemm or MatMul with constant weights. It can produce any subset of its output
@@ -25,99 +25,27 @@ output whose inputs someone else reads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from functools import cached_property
 
 import networkx as nx
 
-from pexcp.importer.rewrites import ELEMENTWISE
 from pexcp.ir import Graph, Op
+from pexcp.ops import Rule, spec
 from pexcp.units import WORD, align_up
 
 MAX_GROUP_OPS = 6
 
 
-class Rule(Enum):
-    CHANNELWISE = "channel-wise"
-    FULL = "full"
-    OPAQUE = "opaque"
-
-
-_CHANNELWISE_TYPES = {
-    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
-    "QuantizeLinear", "DequantizeLinear", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Add", "Sub", "Mul", "Div", "Pad", "Cast", "PRelu", "Min", "Max", "Pow", "Exp", "Log", "Sqrt", "Abs", "Neg",
-    "Reciprocal", "Resize", "Upsample", "Slice", "Gather", "ReduceMean", "ReduceMax", "ReduceSum", "Softmax",
-    "LogSoftmax", "ArgMax", "ArgMin",
-}
-_AXIS_ATTR = {"Gather": 0, "ArgMax": 0, "ArgMin": 0, "Softmax": -1, "LogSoftmax": -1}  # default axis (opset 13)
-
-
 def split_rule(graph: Graph, op: Op) -> Rule:
-    """How `op` may be split along channels (see module docstring)."""
+    """How `op` may be split along channels: its type's rule (pexcp.ops), for ops that write one stored
+    batch-1 tensor with a channel axis from such tensors."""
     if op.view or len(op.outputs) != 1:
         return Rule.OPAQUE
     acts = graph.activation_inputs(op)
     tensors = [graph.tensors[t] for t in acts + op.outputs]
     if not acts or any(t.perm is not None or len(t.shape) < 2 or t.shape[0] != 1 for t in tensors):
         return Rule.OPAQUE
-    out = graph.tensors[op.outputs[0]]
-    t = op.op_type
-    if t in ("Conv", "ConvTranspose"):
-        c_in = graph.tensors[acts[0]].channels
-        group = op.attrs.get("group", 1)
-        if len(acts) != 1:
-            return Rule.OPAQUE
-        if group == 1:
-            return Rule.FULL
-        return Rule.CHANNELWISE if group == c_in == out.channels else Rule.OPAQUE
-    if t in ("Gemm", "MatMul"):
-        weight = op.inputs[1] if len(op.inputs) > 1 else ""
-        plain = not op.attrs.get("transA", 0) and len(out.shape) == 2
-        return Rule.FULL if len(acts) == 1 and weight in graph.constants and plain else Rule.OPAQUE
-    if t in _CHANNELWISE_TYPES:
-        if t == "Pad" and not _pad_keeps_channels(graph, op):
-            return Rule.OPAQUE
-        if t in ("QuantizeLinear", "DequantizeLinear") and "axis" in op.attrs:
-            return Rule.OPAQUE
-        if not _keeps_channel_axis(graph, op):
-            return Rule.OPAQUE
-        same = all(graph.tensors[a].channels == out.channels for a in acts)
-        binary_same_shape = len(acts) == 1 or all(graph.tensors[a].shape == out.shape for a in acts)
-        return Rule.CHANNELWISE if same and binary_same_shape else Rule.OPAQUE
-    return Rule.OPAQUE
-
-
-def _keeps_channel_axis(graph: Graph, op: Op) -> bool:
-    """Ops that work along some axes: channel-wise only when those axes come after the channels (Slice:
-    when it takes the channel axis whole, forwards)."""
-    t, rank = op.op_type, len(graph.tensors[op.inputs[0]].shape)
-    if t == "Slice":
-        axes, steps = _int_input(graph, op, 3), _int_input(graph, op, 4)
-        if "starts" in op.attrs:  # opset < 10: no steps
-            return True
-        axes = list(range(len(_int_input(graph, op, 1) or []))) if axes is None else axes
-        return all(k == 1 for a, k in zip(axes, steps or [1] * len(axes)) if a % rank == 1)
-    if t.startswith("Reduce"):
-        axes = op.attrs.get("axes", _int_input(graph, op, 1))
-        if not axes:
-            return bool(op.attrs.get("noop_with_empty_axes", 0)) and rank >= 3
-        return rank >= 3 and all(a % rank >= 2 for a in axes)
-    if t in _AXIS_ATTR:
-        default = 1 if t.endswith("Softmax") and graph.opset < 13 else _AXIS_ATTR[t]
-        return rank >= 3 and int(op.attrs.get("axis", default)) % rank >= 2
-    return True
-
-
-def _int_input(graph: Graph, op: Op, index: int) -> list[int] | None:
-    name = op.inputs[index] if index < len(op.inputs) else ""
-    return [int(v) for v in graph.constants[name].ravel()] if name in graph.constants else None
-
-
-def _pad_keeps_channels(graph: Graph, op: Op) -> bool:
-    pads = list(op.attrs["pads"]) if "pads" in op.attrs else [int(v) for v in graph.constants.get(op.inputs[1], [])]
-    rank = len(pads) // 2
-    return rank >= 2 and pads[1] == 0 and pads[rank + 1] == 0
+    return spec(op.op_type).split_rule(graph, op)
 
 
 @dataclass(frozen=True)
@@ -225,7 +153,7 @@ def _overwritable(graph: Graph, dag: nx.DiGraph, chain: list[Op], inner: list[st
     elements, not narrower, read by no other member, and every other reader runs before the group in any
     order (an ancestor of its first member), so the input is dead once its slice is read."""
     last = chain[-1]
-    if last.op_type not in ELEMENTWISE:
+    if not spec(last.op_type).elementwise:
         return None
     out = graph.tensors[last.outputs[0]]
     before = nx.ancestors(dag, chain[0].name)

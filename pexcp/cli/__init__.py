@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # each module adds its command to `app`; imported here so `pexcp --help` lists them all
-    from pexcp.cli import compile, inspect, pack, solve, validate  # noqa: F401
+    from pexcp.cli import compile, fit, inspect, pack, solve, validate  # noqa: F401
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ from rich.console import Console
 from pexcp.backends.c import check_graph, emit
 from pexcp.cli import app
 from pexcp.cli.options import (
-    BUDGET, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, TIMEOUT, WORKERS, read_plan, solve_options,
+    BUDGET, EXPORT_MODEL, INPUT_SHAPE, IO, METHOD, MODEL, REWRITES, SEED, SOLVER, TIMEOUT, WORKERS,
+    check_method_switches, read_plan, solve_options,
 )
 from pexcp.errors import BadInputError
 from pexcp.importer import load_graph
@@ -19,7 +20,7 @@ from pexcp.ir import Graph
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.reports.tables import plan_summary
-from pexcp.solvers.registry import load_for, over_budget, solve as run_solve
+from pexcp.pipeline import load_for, over_budget, solve as run_solve
 
 OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory of the C project (created if missing).")
 HARNESS = typer.Option(
@@ -61,6 +62,8 @@ def compile_(
     workers: int = WORKERS,
     input_shape: Optional[list[str]] = INPUT_SHAPE,
     rewrites: Optional[str] = REWRITES,
+    solver: Optional[list[str]] = SOLVER,
+    export_model: Optional[Path] = EXPORT_MODEL,
     harness: bool = HARNESS,
     plan_file: Optional[Path] = PLAN,
     io: Optional[str] = IO,
@@ -74,7 +77,8 @@ def compile_(
     """
     if output.exists() and not output.is_dir():
         raise BadInputError(f"{output} exists and is not a directory")
-    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, io)
+    options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, export_model, io)
+    check_method_switches(method, options)
     if plan_file is not None:
         graph, plan = _saved(model, plan_file)
         if io is not None and io != plan.io:

@@ -11,7 +11,9 @@ import typer
 from pexcp.errors import BadInputError
 from pexcp.importer import ALL_REWRITES, parse_input_shapes
 from pexcp.plan.plan import Plan
-from pexcp.solvers.registry import DEFAULT_METHOD, SolveOptions, method_names
+from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.params import parse_params
+from pexcp.solvers.registry import DEFAULT_METHOD, method_names
 from pexcp.units import parse_bytes
 
 MODEL = typer.Argument(..., help="ONNX model file (float32 or int8 QDQ).", show_default=False)
@@ -39,6 +41,20 @@ SEED = typer.Option(
     0, "--seed", help="Solver random seed; with the same --workers it reproduces the plan."
 )
 WORKERS = typer.Option(2, "--workers", min=1, help="Solver worker threads.")
+SOLVER = typer.Option(
+    None,
+    "--solver",
+    metavar="KEY=VALUE",
+    help="A cpsat switch (repeatable), e.g. decompose=false, order=assignment, address=pack, "
+    "cp.linearization_level=2; the list: docs/formulations.md. Recorded in the plan JSON.",
+)
+EXPORT_MODEL = typer.Option(
+    None,
+    "--export-model",
+    metavar="MODEL.pb",
+    help="Write every CP-SAT model cpsat searches, as solved (hints included), next to this name: "
+    "MODEL.<phase>.pb, one per segment and phase; .pbtxt for text.",
+)
 IO = typer.Option(
     None,
     "--io",
@@ -71,8 +87,14 @@ def solve_options(
     workers: int,
     input_shape: Optional[list[str]],
     rewrites: Optional[str],
+    solver: Optional[list[str]] = None,
+    export_model: Optional[Path] = None,
     io: Optional[str] = None,
 ) -> SolveOptions:
+    if export_model is not None and export_model.suffix not in (".pb", ".pbtxt"):
+        raise BadInputError(f"--export-model {export_model}: the name must end in .pb (binary) or .pbtxt (text)")
+    if export_model is not None and not export_model.resolve().parent.is_dir():
+        raise BadInputError(f"--export-model {export_model}: no such directory {export_model.parent}")
     if io is not None and io not in ("int8", "model"):
         raise BadInputError(f"unknown --io {io!r}; the only choice is int8 (default: the model's own types)")
     return SolveOptions(
@@ -82,8 +104,16 @@ def solve_options(
         workers=workers,
         input_shapes=parse_input_shapes(input_shape),
         rewrites=parse_rewrites(rewrites),
+        params=parse_params(solver),
+        export_model=export_model,
         io=io or "model",
     )
+
+
+def check_method_switches(method: str, options: SolveOptions) -> None:
+    """--solver and --export-model configure the cpsat method only."""
+    if method != "cpsat" and (options.params.changed() or options.export_model is not None):
+        raise BadInputError(f"--solver and --export-model apply to method cpsat, not {method}")
 
 
 def existing_file(path: Path) -> Path:

@@ -15,17 +15,7 @@ from onnx import helper, numpy_helper
 from pexcp.importer.fold import dequantized_constants, folded_node_names
 from pexcp.importer.onnx_reader import graph_inputs
 from pexcp.ir import Graph, Node, Op, QuantizedConstant, Tensor
-
-UNARY_EPILOGUE = {
-    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus",
-}
-BINARY_EPILOGUE = {"Add", "Sub", "Mul", "Div", "PRelu"}
-# ops that move or relabel data or change the element type: an activation after them is its own op (TFLite
-# fuses none into them), so they can still become views; multi-output ops take none either
-NO_EPILOGUE = {
-    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose", "Slice", "Split", "Gather", "DepthToSpace",
-    "SpaceToDepth", "Resize", "Upsample", "Cast", "ArgMax", "ArgMin",
-}
+from pexcp.ops import spec
 
 
 def build_graph(model: onnx.ModelProto, name: str, sha256: str) -> Graph:
@@ -144,7 +134,7 @@ def _group(nodes: list[Node], constants: dict[str, np.ndarray], graph_outputs: s
             closed.add(host.name)
             owner[n.name] = host
             continue
-        if joinable and host.core.op_type not in NO_EPILOGUE and _is_epilogue(n, constants):
+        if joinable and spec(host.core.op_type).takes_epilogue and _is_epilogue(n, constants):
             extra = _absorb_dequant(n, dequant, constants, host)
             host.epilogue.append(extra)
             host.nodes.append(n.name)
@@ -184,8 +174,9 @@ def _zero_point(n: Node, constants: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _is_epilogue(n: Node, constants: dict[str, np.ndarray]) -> bool:
-    if n.op_type in UNARY_EPILOGUE:
+    kind = spec(n.op_type).activation
+    if kind == "unary":
         return all(i == "" or i in constants for i in n.inputs[1:])  # Clip min/max must be constant
-    if n.op_type in BINARY_EPILOGUE and len(n.inputs) == 2:
+    if kind == "binary" and len(n.inputs) == 2:
         return n.inputs[1] in constants
     return False

@@ -23,15 +23,11 @@ import numpy as np
 
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Op
+from pexcp.ops import spec
+from pexcp.ops.pad import constant_pad, pad_value, pads_of
+from pexcp.ops.views import perm_of
 
 ALL_REWRITES = ("layout", "pad", "bn", "views", "inplace", "concat")
-
-VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
-# ops that compute element i of the output from element i of their single activation input
-_LAYOUT_AGNOSTIC = {
-    "QuantizeLinear", "DequantizeLinear", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Cast", "Exp", "Log", "Sqrt",
-    "Abs", "Neg", "Reciprocal",
-}
 
 
 def apply_rewrites(graph: Graph, names: Iterable[str]) -> Graph:
@@ -71,23 +67,16 @@ def _remove(graph: Graph, op: Op, tensor: str | None = None) -> None:
 # ---- layout -------------------------------------------------------------------------------------------
 
 
-def _moves_no_data(shape: tuple[int, ...], perm: list[int]) -> bool:
-    real = [axis for axis in perm if shape[axis] != 1]
-    return real == sorted(real)
-
-
 def fold_layout_transposes(graph: Graph) -> None:
     for op in list(graph.ops):
         if op.op_type != "Transpose" or op.view:
             continue
-        (src,) = graph.activation_inputs(op)
-        perm = list(op.attrs.get("perm", reversed(range(len(graph.tensors[src].shape)))))
-        if _moves_no_data(graph.tensors[src].shape, perm):
+        if spec(op.op_type).moves_no_data(graph, op):
             op.view = True
             continue
-        chain = _agnostic_chain_to_input(graph, src)
+        chain = _agnostic_chain_to_input(graph, graph.activation_inputs(op)[0])
         if chain is not None:
-            _store_permuted(graph, chain, perm)
+            _store_permuted(graph, chain, perm_of(graph, op))
             op.view = True
         graph.invalidate()
 
@@ -104,8 +93,7 @@ def _agnostic_chain_to_input(graph: Graph, tensor: str) -> list[Op | str] | None
         producer = graph.producer.get(tensor)
         if producer is None or producer.view or len(graph.activation_inputs(producer)) != 1:
             return None
-        per_axis = producer.op_type in ("QuantizeLinear", "DequantizeLinear") and "axis" in producer.attrs
-        if (producer.op_type not in _LAYOUT_AGNOSTIC and not _is_constant_pad(graph, producer)) or per_axis:
+        if not spec(producer.op_type).layout_agnostic(graph, producer):
             return None
         chain.append(producer)
         tensor = graph.activation_inputs(producer)[0]
@@ -119,7 +107,8 @@ def _store_permuted(graph: Graph, chain: list[Op | str], perm: list[int]) -> Non
             continue
         _permute_tensor(graph, item.outputs[0], perm)
         if item.op_type == "Pad":
-            pads = _pads(graph, item)
+            pads = pads_of(graph, item)
+            assert pads is not None  # a constant pad: layout_agnostic checked it
             rank = len(perm)
             new = [pads[p] for p in perm] + [pads[rank + p] for p in perm]
             name = f"{item.name}/pads_permuted"
@@ -137,28 +126,6 @@ def _permute_tensor(graph: Graph, name: str, perm: list[int]) -> None:
 # ---- pad ----------------------------------------------------------------------------------------------
 
 
-def _pads(graph: Graph, op: Op) -> list[int]:
-    if "pads" in op.attrs:  # opset < 11
-        return list(op.attrs["pads"])
-    return [int(v) for v in graph.constants[op.inputs[1]]]
-
-
-def _pad_value(graph: Graph, op: Op) -> float:
-    if "value" in op.attrs:
-        return float(op.attrs["value"])
-    if len(op.inputs) > 2 and op.inputs[2]:
-        return float(graph.constants[op.inputs[2]])
-    return 0.0
-
-
-def _is_constant_pad(graph: Graph, op: Op) -> bool:
-    if op.op_type != "Pad" or op.attrs.get("mode", "constant") != "constant":
-        return False
-    if len(op.inputs) > 3 and op.inputs[3]:  # opset 18 axes input: keep it simple, don't touch
-        return False
-    return all(i in graph.constants for i in op.inputs[1:] if i) or "pads" in op.attrs
-
-
 def _through_views(graph: Graph, tensor: str) -> tuple[list[Op], Op | None]:
     """Follow `tensor` through single-consumer view ops to the one op that computes from it."""
     views: list[Op] = []
@@ -173,15 +140,15 @@ def _through_views(graph: Graph, tensor: str) -> tuple[list[Op], Op | None]:
 
 def fold_pads(graph: Graph) -> None:
     for pad in list(graph.ops):
-        if not _is_constant_pad(graph, pad) or _pad_value(graph, pad) != 0.0:
+        if not constant_pad(graph, pad) or pad_value(graph, pad) != 0.0:
             continue
         (src,) = graph.activation_inputs(pad)
         padded = pad.outputs[0]
         views, user = _through_views(graph, padded)
-        if user is None or not _accepts_pads(user):
+        if user is None or not spec(user.op_type).accepts_pads(user):
             continue
         rank = len(graph.tensors[src].shape)
-        pads = _pads(graph, pad)
+        pads = pads_of(graph, pad) or []
         if rank < 3 or any(pads[a] or pads[rank + a] for a in (0, 1)) or min(pads) < 0:
             continue
         user_in = views[-1].outputs[0] if views else padded
@@ -201,14 +168,6 @@ def fold_pads(graph: Graph) -> None:
             _remove(graph, v, v.outputs[0])
         _remove(graph, pad, padded)
         graph.invalidate()
-
-
-def _accepts_pads(op: Op) -> bool:
-    if op.attrs.get("auto_pad", "NOTSET") != "NOTSET":
-        return False
-    if op.op_type == "Conv":
-        return True
-    return op.op_type == "AveragePool" and op.attrs.get("count_include_pad", 0) == 1
 
 
 # ---- bn -----------------------------------------------------------------------------------------------
@@ -256,7 +215,8 @@ def fold_batchnorms(graph: Graph) -> None:
 
 def mark_views(graph: Graph) -> None:
     for op in graph.ops:
-        if op.op_type not in VIEW_OPS or op.epilogue or len(graph.activation_inputs(op)) != 1:
+        # a Transpose that moves no data is the layout rewrite's to make a view
+        if op.op_type == "Transpose" or not spec(op.op_type).moves_no_data(graph, op) or op.epilogue:
             continue
         (src,) = graph.activation_inputs(op)
         dst = op.outputs[0]
@@ -267,15 +227,9 @@ def mark_views(graph: Graph) -> None:
 
 # ---- inplace ------------------------------------------------------------------------------------------
 
-# output element i from input element i only: such an op can write its output over an input as it goes
-ELEMENTWISE = _LAYOUT_AGNOSTIC | {
-    "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Add", "Sub", "Mul", "Div", "Min", "Max", "Pow",
-}
-
-
 def mark_inplace(graph: Graph) -> None:
     for op in graph.ops:
-        if op.view or op.op_type not in ELEMENTWISE or len(op.outputs) != 1:
+        if op.view or not spec(op.op_type).elementwise or len(op.outputs) != 1:
             continue
         out = graph.tensors[op.outputs[0]]
         for name in graph.activation_inputs(op):

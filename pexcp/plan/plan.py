@@ -7,31 +7,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pexcp.ir import Slice, Step
+
+__all__ = ["FORMAT", "STATUSES", "Buffer", "Plan", "Slice", "Step"]
+
 FORMAT = "pexcp-plan/1"
 STATUSES = ("optimal", "feasible", "heuristic")
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Channels [start, stop) of axis 1 (NCHW / NC)."""
-
-    start: int
-    stop: int
-    axis: str = "channel"
-
-    def covers(self, other: "Slice | None", channels: int) -> bool:
-        lo, hi = (0, channels) if other is None else (other.start, other.stop)
-        return self.start <= lo and hi <= self.stop
-
-
-@dataclass
-class Step:
-    index: int
-    op: str  # the IR op (its core ONNX node's name)
-    kernel: str  # core ONNX op type, e.g. Conv
-    nodes: list[str]  # every ONNX node this step executes
-    slice: Slice | None = None
-    accumulate: bool = False  # consumes input channels `slice` and adds partial sums into a whole output
 
 
 @dataclass
@@ -68,6 +49,7 @@ class Plan:
     io: str = "model"  # "int8": the boundary quantize/dequantize of a QDQ model are the caller's (--io int8)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # method-specific figures (seed, workers, ...)
+    solver: dict[str, Any] = field(default_factory=dict)  # how it was obtained: method, options, solver switches
     format: str = FORMAT
 
     @property

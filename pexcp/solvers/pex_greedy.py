@@ -71,14 +71,18 @@ def greedy_schedule(
     reorder: bool = True,
     time_limit: float | None = None,
     max_trials: int | None = None,
-) -> tuple[Schedule, Expanded]:
+) -> tuple[Schedule, Expanded, bool]:
     """Split greedily at the peak. With `reorder` False only groups already contiguous in `order` split.
-    Stops after `max_trials` schedules tried (a reproducible budget) or `time_limit` seconds."""
+    Stops after `max_trials` schedules tried (a reproducible budget) or `time_limit` seconds; says whether
+    the time limit stopped it (then another run may differ)."""
     deadline = None if time_limit is None else time.perf_counter() + time_limit
     schedule = Schedule(list(order))
     current = expand(graph, schedule, groups)
-    tried = 0
-    while (deadline is None or time.perf_counter() < deadline) and (max_trials is None or tried < max_trials):
+    tried, timed_out = 0, False
+    while max_trials is None or tried < max_trials:
+        if deadline is not None and time.perf_counter() >= deadline:
+            timed_out = True
+            break
         live = current.live_per_step()
         key = _key(live)
         step = current.steps[live.index(key[0])]
@@ -96,7 +100,7 @@ def greedy_schedule(
         if best is None:
             break
         _, schedule, current = best
-    return _without_idle_splits(graph, groups, schedule, current)
+    return (*_without_idle_splits(graph, groups, schedule, current), timed_out)
 
 
 def _without_idle_splits(
@@ -118,7 +122,7 @@ def plan_pex_greedy(graph: Graph, time_limit: float | None = None) -> Plan:
     start = time.perf_counter()
     groups = {g.id: g for g in candidate_groups(graph)}
     order = [op.name for op in optimal_order(graph, time_limit=time_limit and time_limit / 4).order]
-    schedule, expanded = greedy_schedule(graph, groups, order, time_limit=time_limit and time_limit / 2)
+    schedule, expanded, _ = greedy_schedule(graph, groups, order, time_limit=time_limit and time_limit / 2)
     offsets = item_offsets(expanded, best_of_items(expanded.items()))
     return make_plan(
         graph,

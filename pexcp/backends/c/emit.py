@@ -14,26 +14,27 @@ from __future__ import annotations
 import math
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import pexcp
 from pexcp.analysis.partial import accumulator as accumulator_of
 from pexcp.backends.c.cfmt import c_comment, c_float, c_string
-from pexcp.backends.c.memory import CTYPES, ArenaMap
+from pexcp.backends.c.memory import CTYPES, SCRATCH, ArenaMap
 from pexcp.backends.c.ops import LOWERINGS, Call, epilogue_files, epilogue_lines, prepare_op, refuse
 from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of, op_dtype
-import numpy as np
-
 from pexcp.errors import InvalidPlanError
 from pexcp.ir import Graph, Op
-from pexcp.plan.plan import Plan, Step
+from pexcp.plan.plan import Buffer, Plan, Step
+from pexcp.units import WORD, align_up
 
 HERE = Path(__file__).parent
 RUNTIME = HERE / "runtime"
 TEMPLATES = HERE / "templates"
-HEADERS = {"f32": "pexcp_runtime.h", "s8": "pexcp_s8.h"}  # the runtime's API per op dtype
+HEADERS = {"f32": ("pexcp_runtime.h",), "s8": ("pexcp_s8.h", "pexcp_s8_dsp.h")}  # API first, then its helpers
 # element type codes of harness.h, in main.c's order
 HARNESS_TYPES = {
     "float32": "HARNESS_FLOAT32", "int8": "HARNESS_INT8", "uint8": "HARNESS_UINT8", "bool": "HARNESS_UINT8",
@@ -94,6 +95,29 @@ def prepare_graph(graph: Graph) -> dict[str, Any]:
     return {op.name: prepare_op(graph, op) for op in graph.ops}
 
 
+def scratch_bytes(graph: Graph) -> dict[str, int]:
+    """Working memory each op's kernel fast path can use (bytes; ops that need none are left out). A plan
+    that holds a buffer `scratch:<op>` of that size live at the op's steps gets the fast path there."""
+    sizes = {name: getattr(data, "scratch", 0) for name, data in prepare_graph(graph).items()}
+    return {name: size for name, size in sizes.items() if size}
+
+
+def append_scratch(graph: Graph, plan: Plan) -> Plan:
+    """The plan with one scratch region appended to its arena, as large as the largest fast-path scratch of
+    any op, given to every op that has a fast path during its steps. Used by the benchmark and the tests to
+    measure and check the kernels' fast paths until the planners place kernel scratch themselves; such a
+    plan is not one the validator accepts (it knows no scratch buffers)."""
+    sizes = {op: n for op, n in scratch_bytes(graph).items() if any(s.op == op for s in plan.steps)}
+    if not sizes:
+        return plan
+    size, offset = align_up(max(sizes.values()), WORD), align_up(plan.arena_bytes, WORD)
+    extra = []
+    for op in sizes:
+        steps = [s.index for s in plan.steps if s.op == op]
+        extra.append(Buffer(len(plan.buffers) + len(extra), SCRATCH + op, "int8", size, offset, min(steps), max(steps)))
+    return replace(plan, buffers=plan.buffers + extra, arena_bytes=offset + size)
+
+
 def check_graph(graph: Graph) -> None:
     """Raise BadInputError if any op of the graph has no kernel (before a long solve, not after)."""
     prepare_graph(graph)
@@ -120,13 +144,17 @@ def emit(graph: Graph, plan: Plan, outdir: Path, harness: bool = False) -> Proje
     outputs = [_port(graph, arena, t, len(plan.steps) - 1) for t in graph.outputs]
     kernels = sorted(files)
     dtypes = {op_dtype(graph, op) for op in graph.ops if not op.view}
-    headers = [HEADERS[d] for d in sorted(dtypes | {"f32"})]  # pexcp_runtime.h: modes and byte movers too
+    # the runtime APIs the calls need: the kernels' own headers (int8 data movement uses the element-size
+    # generic movers of pexcp_runtime.h)
+    apis = {d for d, hs in HEADERS.items() for k in kernels if f'#include "{hs[0]}"' in (RUNTIME / f"{k}.c").read_text()}
+    dtypes_api = sorted(apis or dtypes or {"f32"})
+    headers = [h for d in dtypes_api for h in HEADERS[d]]
     libm = "f32" in dtypes or any(p.dtype == "float32" for p in inputs + outputs)
     outdir = Path(outdir)
     (outdir / "runtime").mkdir(parents=True, exist_ok=True)
     files = {
         "model.h": _model_h(graph, plan, inputs, outputs),
-        "model.c": _model_c(graph, plan, pools, body, inputs, outputs, headers),
+        "model.c": _model_c(graph, plan, pools, body, inputs, outputs, [HEADERS[d][0] for d in dtypes_api]),
         "model.mk": _model_mk(kernels, headers, libm),
         "README.md": _readme(graph, plan, inputs, outputs, harness),
     }

@@ -23,6 +23,7 @@ CTYPES = {
     "float32": "float", "int8": "int8_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t", "int16": "int16_t",
     "bool": "uint8_t",
 }
+SCRATCH = "scratch:"  # plan buffers named scratch:<op> hold the working memory of that op's kernel calls
 ARENA = "arena"
 ARENA_ALIGN = 16  # the arena's alignment in model.c; plans align buffers to less
 
@@ -86,6 +87,13 @@ class ArenaMap:
             if start <= want_lo and want_hi <= stop:
                 return Ptr(ARENA, b.offset, b.dtype).shifted((want_lo - start) * channel_size(t))
         raise InvalidPlanError([f"step {step} needs channels {want_lo}:{want_hi} of {tensor!r}, no buffer holds them"])
+
+    def scratch(self, step: int, op: str, nbytes: int) -> Ptr | None:
+        """The op's scratch buffer at `step` if the plan holds one of at least `nbytes` bytes."""
+        for b in self.buffers.get(SCRATCH + op, []):
+            if b.first_step <= step <= b.last_step and b.bytes >= nbytes:
+                return Ptr(ARENA, b.offset, "int8")
+        return None
 
     def dead_after(self, step: int) -> list[tuple[int, int]]:
         """(offset, bytes) ranges whose contents no later step reads: bytes of buffers that die at `step`,

@@ -285,3 +285,32 @@ def pool_quant(s_in: float, zp_in: int, s_out: float, zp_out: int, act: tuple[fl
     if abs(float(_f32(s_in)) - float(_f32(s_out))) > 1e-6 or zp_in != zp_out:
         raise ValueError("int8 pooling needs the same scale and zero point on input and output")
     return activation_range(s_out, zp_out, *act)
+
+
+# ---- scratch of the Cortex-M4 DSP fast paths (bytes, 4-byte aligned; 0: the kernel needs none) ----------
+
+DEPTHWISE_DSP_MAX_KH = 16  # PEXCP_S8_DW_MAX_KH in pexcp_s8.h
+
+
+def conv_scratch_bytes(
+    in_c: int, out_c: int, group: int, k_h: int, k_w: int, out_w: int, stride_w: int, dil_h: int = 1, dil_w: int = 1
+) -> int:
+    """Scratch pexcp_conv_s8's DSP path uses (the portable path ignores it; without it the DSP build runs the
+    portable loops). Full/grouped conv: two im2col columns of int16, each rounded up to whole groups of four:
+    4 * ceil4(in_c / group * k_h * k_w). Depthwise (group == in_c > 1, no dilation, k_h <= 16): the weights
+    of one channel as halfword pairs (4 * k_h * ceil(k_w / 2)) and k_h int16 lines of
+    (out_w - 1) * stride_w + 2 * ceil(k_w / 2) elements."""
+    del out_c  # the size does not depend on it; kept so callers pass the whole conv shape
+    if group == in_c and group > 1:
+        if dil_h != 1 or dil_w != 1 or k_h > DEPTHWISE_DSP_MAX_KH:
+            return 0
+        pairs = (k_w + 1) // 2
+        width = (out_w - 1) * stride_w + 2 * pairs
+        return 4 * k_h * pairs + 2 * k_h * width
+    k = in_c // group * k_h * k_w
+    return 4 * ((k + 3) & ~3)
+
+
+def fully_connected_scratch_bytes(k: int) -> int:
+    """Scratch pexcp_fully_connected_s8's DSP path uses: one input row widened to int16, 2 * ceil4(k)."""
+    return 2 * ((k + 3) & ~3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import networkx as nx
 from ortools.sat.python import cp_model
 
 from pexcp.analysis.liveness import Schedule, align
@@ -40,13 +41,15 @@ class ScheduleModel:
     capacity: int  # upper bound on the arena, in units
     model: cp_model.CpModel = field(default_factory=cp_model.CpModel)
     pos: dict[str, cp_model.IntVar] = field(default_factory=dict)
+    at: dict[str, dict[int, cp_model.IntVar]] = field(default_factory=dict)  # op -> position -> bool (assignment)
     split: dict[str, cp_model.IntVar] = field(default_factory=dict)
     choice: dict[tuple[str, int], cp_model.IntVar] = field(default_factory=dict)
     region: dict[str, cp_model.IntVar] = field(default_factory=dict)
     whole_op: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place ops that may be split
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
-    slices: Expr = 0
+    slices: Expr = 0  # extra kernel calls of the chosen splits
+    cost: Expr = 0  # their estimated extra instructions (objective `instructions`)
 
     @property
     def n(self) -> int:
@@ -64,23 +67,51 @@ def size_unit(graph: Graph, groups: dict[str, Group]) -> int:
     return math.gcd(*[s for s in sizes if s]) or 1
 
 
-def add_order(sm: ScheduleModel, fixed: list[str] | None = None) -> None:
-    """A position per op, all different, producers before consumers (or the positions of `fixed`)."""
+def add_order(sm: ScheduleModel, fixed: list[str] | None = None, formulation: str = "positions",
+              windows: bool = False) -> None:
+    """A position per op, all different, producers before consumers (or the positions of `fixed`).
+
+    `positions`: an integer per op, AllDifferent. `assignment` (time-indexed): a boolean per op and position,
+    exactly one per op and one per position, the position their weighted sum. `windows` limits each op to
+    the positions its ancestors and descendants leave it."""
     m, n = sm.model, sm.n
+    span = _windows(sm.graph) if windows and not fixed else {op.name: (0, n - 1) for op in sm.graph.ops}
     for op in sm.graph.ops:
-        lo, hi = (fixed.index(op.name),) * 2 if fixed else (0, n - 1)
+        lo, hi = (fixed.index(op.name),) * 2 if fixed else span[op.name]
         sm.pos[op.name] = m.new_int_var(lo, hi, f"pos[{op.name}]")
-    m.add_all_different(list(sm.pos.values()))
+    if fixed:
+        return
+    if formulation == "assignment":
+        at: dict[int, list[cp_model.IntVar]] = {}
+        for op in sm.graph.ops:
+            lo, hi = span[op.name]
+            xs = {t: m.new_bool_var(f"at[{op.name},{t}]") for t in range(lo, hi + 1)}
+            sm.at[op.name] = xs
+            m.add_exactly_one(xs.values())
+            m.add(sm.pos[op.name] == sum(t * x for t, x in xs.items()))
+            for t, x in xs.items():
+                at.setdefault(t, []).append(x)
+        for t in range(n):
+            m.add_exactly_one(at[t])
+    else:
+        m.add_all_different(list(sm.pos.values()))
     for u, v in sm.graph.dag().edges:
         m.add(sm.pos[u] + 1 <= sm.pos[v])
 
 
-def add_split_choices(sm: ScheduleModel) -> None:
+def _windows(graph: Graph) -> dict[str, tuple[int, int]]:
+    """Each op's possible positions: after all its ancestors, before all its descendants."""
+    dag, n = graph.dag(), len(graph.ops)
+    return {op.name: (len(nx.ancestors(dag, op.name)), n - 1 - len(nx.descendants(dag, op.name))) for op in graph.ops}
+
+
+def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
     """One choice per candidate group (unsplit or a slice width); an op is in at most one split group,
-    whose members then hold consecutive positions; the group's region size follows its width."""
+    whose members then hold consecutive positions; the group's region size follows its width. `costs`
+    prices each choice in estimated extra instructions (sm.cost)."""
     m = sm.model
     per_op: dict[str, list[cp_model.IntVar]] = {}
-    slices = []
+    slices, cost = [], []
     for g in sm.groups.values():
         b = sm.split[g.id] = m.new_bool_var(f"split[{g.id}]")
         xs = []
@@ -88,6 +119,8 @@ def add_split_choices(sm: ScheduleModel) -> None:
             x = sm.choice[(g.id, o.width)] = m.new_bool_var(f"width[{g.id}]={o.width}")
             xs.append(x)
             slices.append((o.rounds - 1) * len(g.members) * x)
+            if costs is not None:
+                cost.append(costs.extra(sm.graph, g, o.rounds) * x)
         m.add(sum(xs) == b)
         sm.region[g.id] = m.new_int_var(0, max(sm.units(o.region_bytes) for o in g.options), f"region[{g.id}]")
         m.add(sm.region[g.id] == sum(sm.units(o.region_bytes) * sm.choice[(g.id, o.width)] for o in g.options))
@@ -99,6 +132,20 @@ def add_split_choices(sm: ScheduleModel) -> None:
         if len(bs) > 1:
             m.add_at_most_one(bs)
     sm.slices = sum(slices)
+    sm.cost = sum(cost)
+
+
+@dataclass(frozen=True)
+class SplitCosts:
+    """Instructions a split adds in the C backend: per extra kernel call, and per element accumulated into a
+    tail's partial sums in every round after the first (measured by benchmarks/measure_split_costs.py)."""
+
+    per_call: int
+    per_element: int
+
+    def extra(self, graph: Graph, g: Group, rounds: int) -> int:
+        accumulated = graph.tensors[g.output].numel if g.tail else 0
+        return (rounds - 1) * (len(g.members) * self.per_call + accumulated * self.per_element)
 
 
 def _first(sm: ScheduleModel, g: Group) -> cp_model.IntVar:
@@ -113,10 +160,10 @@ def add_lifetimes(sm: ScheduleModel) -> None:
     """A block per buffer: every stored tensor (absent when a split group keeps it as slices), and per
     split group its slice region and its accumulator. Lifetimes follow producers, readers and groups."""
     m, graph = sm.model, sm.graph
-    readers: dict[str, set[str]] = {}
+    readers: dict[str, dict[str, None]] = {}  # ordered: the model must not depend on string hashes
     for op in graph.ops:
         for t in graph.activation_inputs(op):
-            readers.setdefault(graph.storage_root(t), set()).add(op.name)
+            readers.setdefault(graph.storage_root(t), {})[op.name] = None
     for name, tensor in graph.tensors.items():
         if graph.storage_root(name) != name:  # a view, or a gathered Concat input
             continue
@@ -126,7 +173,7 @@ def add_lifetimes(sm: ScheduleModel) -> None:
             present = m.new_bool_var(f"whole[{name}]")
             m.add(present + sum(inner_of) == 1)
         start = _start(sm, name)
-        end = _end(sm, name, readers.get(name, set()), start)
+        end = _end(sm, name, list(readers.get(name, {})), start)
         size = sm.units(tensor.nbytes)
         _block(sm, name, name, start, end, size, present)
     for g in sm.groups.values():
@@ -177,15 +224,17 @@ def _whole_op(sm: ScheduleModel, name: str) -> Expr:
     return sm.whole_op[name]
 
 
-def _end(sm: ScheduleModel, name: str, readers: set[str], start: Expr) -> Expr:
+def _end(sm: ScheduleModel, name: str, readers: list[str], start: Expr) -> Expr:
     m, n = sm.model, sm.n
     if name in sm.graph.outputs or any(sm.graph.storage_root(t) == name for t in sm.graph.outputs):
         return n
     keeps = [g for g in sm.groups.values() if any(sm.graph.storage_root(t) == name for t in g.inputs)]
     if len(readers) == 1 and not keeps:
-        return sm.pos[next(iter(readers))] + 1
+        return sm.pos[readers[0]] + 1
     end = m.new_int_var(0, n, f"end[{name}]")
     m.add(end >= start)
+    producer = sm.graph.producer.get(name)  # unread: live during the step that writes it (model input: step 0)
+    m.add(end >= (sm.pos[producer.name] if producer else 0) + min(1, n))
     for r in readers:
         m.add(end >= sm.pos[r] + 1)
     for g in keeps:  # a group reads its inputs in every round
@@ -258,13 +307,18 @@ def max_slices(sm: ScheduleModel) -> int:
     return sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
 
 
-def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None) -> None:
-    """Without a budget: smallest `target`, then fewest extra slices. With one: fit, then fewest slices."""
+def max_cost(sm: ScheduleModel, costs: SplitCosts) -> int:
+    return sum(max(costs.extra(sm.graph, g, o.rounds) for o in g.options) for g in sm.groups.values())
+
+
+def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None, by_cost: bool = False) -> None:
+    """Without a budget: smallest `target`, then fewest extra slices. With one: fit, then fewest slices (or
+    with `by_cost`, the least estimated extra instructions)."""
     if budget_units is None:
         sm.model.minimize(target * (max_slices(sm) + 1) + sm.slices)
     else:
         sm.model.add(target <= budget_units)
-        sm.model.minimize(sm.slices)
+        sm.model.minimize(sm.cost if by_cost else sm.slices)
 
 
 def add_hint(sm: ScheduleModel, schedule: Schedule, offsets: dict[str, int] | None = None) -> None:
@@ -274,6 +328,8 @@ def add_hint(sm: ScheduleModel, schedule: Schedule, offsets: dict[str, int] | No
     position = {name: i for i, name in enumerate(schedule.order)}
     for name, var in sm.pos.items():
         m.add_hint(var, position[name])
+        for t, x in sm.at.get(name, {}).items():
+            m.add_hint(x, int(t == position[name]))
     for (gid, width), var in sm.choice.items():
         m.add_hint(var, int(schedule.splits.get(gid) == width))
     for gid, var in sm.split.items():

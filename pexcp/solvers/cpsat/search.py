@@ -1,13 +1,20 @@
-"""How a CP-SAT model is searched: reproducibly, or with CP-SAT's parallel portfolio.
+"""How a CP-SAT model is searched: reproducibly (the default), or with CP-SAT's parallel portfolio.
 
-Reproducible (the default): one single-threaded search per worker, each with its own seed (seed, seed+1,
-...), run side by side until one proves its answer; the best solution wins (ties: one that is proven, then
-the lowest worker) and the best bound of any holds.
-A single-threaded CP-SAT search is deterministic, and each stops on its deterministic-time budget, which
-callers derive from --timeout and the work spent so far, never from the clock; so the same seed and
-workers give the same answer unless the machine is so slow or loaded that the wall-clock limit, kept as a
-hard stop, ends a search first. (CP-SAT's own deterministic parallel mode,
-`interleave_search`, corrupts memory in OR-Tools 9.13-9.15: google/or-tools#5048.)
+Reproducible: one single-threaded search per worker, each with its own seed (seed, seed+1, ...), run side
+by side. A single-threaded CP-SAT search is deterministic, and each stops on a budget of deterministic
+time that callers derive from --timeout and the work spent so far, never from the clock. Which worker
+proves first in wall time is a race, so the answer never depends on it:
+- when some worker proves the optimum v, the answer is the solution of value v found by the lowest-numbered
+  worker that reaches v within its budget (the first of its solutions with value v: a fact of its own
+  deterministic search). Workers above the one holding v stop at once; workers below it go on until they
+  reach v or their budget. So extra workers cost time only when a proof comes from a higher worker;
+- when nobody proves, every worker ran its whole budget: the best solution wins (ties: the lowest
+  worker) and the best bound of any holds;
+- the work charged is deterministic too: the winner's work when it reached v, or the longest search.
+The same seed and workers then give the same answer unless the wall clock, kept as a hard stop at the
+end of --timeout, ends a search first (Outcome.by_clock; the plan then says so). (CP-SAT's own
+deterministic parallel mode, `interleave_search`, corrupts memory in OR-Tools 9.13-9.15:
+google/or-tools#5048.)
 Portfolio: CP-SAT's parallel search with all workers, often faster, not reproducible.
 """
 
@@ -15,20 +22,25 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
 
 from ortools.sat.python import cp_model
 
+from pexcp.solvers.params import apply_cp
+
 Progress = Callable[[str], None]
+SLACK = 0.9  # CP-SAT overruns its wall limit on large models (presolve): it gets this share of the time left
 
 
 @dataclass
 class Outcome:
-    solver: cp_model.CpSolver  # holds the best solution found, if any
+    solver: cp_model.CpSolver  # holds the answer's solution, if any
     status: int  # cp_model.OPTIMAL, FEASIBLE, INFEASIBLE or UNKNOWN
+    objective: float  # of the answer's solution (meaningless when none was found)
     bound: float  # best proven bound on the objective
-    work: float  # deterministic seconds spent (the longest search): what budgets are charged
+    work: float  # deterministic seconds charged (see the module docstring)
     by_clock: bool = False  # a reproducible search ended by the wall clock, not its work budget
 
     @property
@@ -36,28 +48,21 @@ class Outcome:
         return self.status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
-class Reporter(cp_model.CpSolverSolutionCallback):
-    """Incumbent and bound over time, at most every half second and only when they change."""
+@dataclass
+class Report:
+    """Where progress goes: a phase name and how to show objective values, shared by a model's workers."""
 
-    def __init__(self, progress: Progress | None, phase: str, show: Callable[[float], str], t0: float,
-                 throttle: _Throttle | None = None):
-        super().__init__()
-        self.progress, self.phase, self.show, self.t0 = progress, phase, show, t0
-        self.throttle = throttle or _Throttle()
+    progress: Progress | None
+    phase: str
+    show: Callable[[float], str]
+    t0: float
+    throttle: _Throttle = field(default_factory=lambda: _Throttle())
 
-    @classmethod
-    def shared(cls, progress: Progress | None, phase: str, show: Callable[[float], str],
-               t0: float) -> Callable[[], Reporter]:
-        """Reporters for the parallel searches of one model: one throttle, so they do not repeat each other."""
-        throttle = _Throttle()
-        return lambda: cls(progress, phase, show, t0, throttle)
-
-    def on_solution_callback(self) -> None:
+    def solution(self, objective: float, bound: float) -> None:
         if not self.progress:
             return
         now = time.perf_counter() - self.t0
-        objective, bound = self.show(self.objective_value), self.show(self.best_objective_bound)
-        state = f"{self.phase}: incumbent {objective}, bound {bound}"
+        state = f"{self.phase}: incumbent {self.show(objective)}, bound {self.show(bound)}"
         if self.throttle.admit(now, state):
             self.progress(f"{now:6.1f}s {state}")
 
@@ -76,10 +81,60 @@ class _Throttle:
             return True
 
 
-def _solver(workers: int, seed: int, seconds: float, work: float | None) -> cp_model.CpSolver:
+class _Race:
+    """The reproducible workers' shared state: the proven optimum, and who holds it."""
+
+    def __init__(self, n: int):
+        self.lock = threading.Lock()
+        self.proven: float | None = None
+        self.solvers: list[cp_model.CpSolver] = []
+        self.best: list[float | None] = [None] * n  # each worker's best objective
+        self.reached: list[float | None] = [None] * n  # deterministic time of each worker's best solution
+
+    def stop_above(self, i: int) -> None:
+        for k in range(i + 1, len(self.solvers)):
+            self.solvers[k].stop_search()
+
+    def settled(self, i: int, objective: float) -> None:
+        """Worker i proved `objective` optimal: workers above it, and below it holding the optimum, stop."""
+        with self.lock:
+            self.proven = objective if self.proven is None else min(self.proven, objective)
+            self.stop_above(i)
+            for k in range(i):
+                if self.best[k] is not None and self.best[k] <= self.proven:
+                    self.solvers[k].stop_search()
+
+
+class _Watch(cp_model.CpSolverSolutionCallback):
+    """Records worker i's solutions (objective, deterministic time) and stops it once it holds a proven optimum."""
+
+    def __init__(self, i: int, race: _Race, report: Report):
+        super().__init__()
+        self.i, self.race, self.report = i, race, report
+
+    def on_solution_callback(self) -> None:
+        objective = self.objective_value
+        with self.race.lock:
+            self.race.best[self.i], self.race.reached[self.i] = objective, self.deterministic_time
+            if self.race.proven is not None and objective <= self.race.proven:
+                self.stop_search()
+                self.race.stop_above(self.i)
+        self.report.solution(objective, self.best_objective_bound)
+
+
+class _Plain(cp_model.CpSolverSolutionCallback):
+    def __init__(self, report: Report):
+        super().__init__()
+        self.report = report
+
+    def on_solution_callback(self) -> None:
+        self.report.solution(self.objective_value, self.best_objective_bound)
+
+
+def _solver(workers: int, seed: int, seconds: float, work: float | None, cp: dict[str, Any]) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
-    # CP-SAT overruns its limit on large models (presolve): leave it a tenth as slack
-    solver.parameters.max_time_in_seconds = max(0.9 * seconds, 0.05)
+    apply_cp(solver.parameters, cp)
+    solver.parameters.max_time_in_seconds = max(SLACK * seconds, 0.05)
     if work is not None:
         solver.parameters.max_deterministic_time = max(work, 0.05)
     solver.parameters.num_workers = workers
@@ -87,47 +142,60 @@ def _solver(workers: int, seed: int, seconds: float, work: float | None) -> cp_m
     return solver
 
 
-def search(
-    model: cp_model.CpModel,
-    seconds: float,
-    work: float,
-    workers: int,
-    seed: int,
-    reproducible: bool,
-    reporter: Callable[[], Reporter],
-) -> Outcome:
-    """Solve `model` within `seconds` of wall time; a reproducible search also within `work` deterministic
-    seconds, a budget its callers derive from --timeout alone (see the module docstring)."""
+def export(model: cp_model.CpModel, path: Path) -> None:
+    """Write the model (with its hints) as CP-SAT reads it: text when the name ends in `txt`, else binary."""
+    if not model.export_to_file(str(path)):
+        raise OSError(f"CP-SAT could not write {path}")
+
+
+def search(model: cp_model.CpModel, seconds: float, work: float, workers: int, seed: int, reproducible: bool,
+           report: Report, cp: dict[str, Any] | None = None) -> Outcome:
+    """Solve `model` (minimising its objective) within `seconds` of wall time; a reproducible search also
+    within `work` deterministic seconds per worker (see the module docstring). `cp`: CP-SAT parameters
+    passed through."""
+    cp = cp or {}
     if not reproducible:
-        solver = _solver(workers, seed, seconds, None)
-        status = solver.solve(model, reporter())
-        return Outcome(solver, status, solver.best_objective_bound, solver.deterministic_time)
-    solvers = [_solver(1, seed + i, seconds, work) for i in range(workers)]
+        solver = _solver(workers, seed, seconds, None, cp)
+        status = solver.solve(model, _Plain(report))
+        found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        return Outcome(solver, status, solver.objective_value if found else 0.0, solver.best_objective_bound,
+                       solver.deterministic_time)
+    race = _Race(workers)
+    race.solvers = [_solver(1, seed + i, seconds, work, cp) for i in range(workers)]
     statuses = [cp_model.UNKNOWN] * workers
 
     def run(i: int) -> None:
-        statuses[i] = solvers[i].solve(model.clone(), reporter())
-        if statuses[i] in (cp_model.OPTIMAL, cp_model.INFEASIBLE):  # settled: the others can stop
-            for other in solvers:
-                if other is not solvers[i]:
-                    other.stop_search()
+        solver = race.solvers[i]
+        statuses[i] = solver.solve(model.clone(), _Watch(i, race, report))
+        if statuses[i] == cp_model.OPTIMAL:
+            race.settled(i, solver.objective_value)
+        elif statuses[i] == cp_model.INFEASIBLE:
+            for other in race.solvers:
+                other.stop_search()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # a search that proved its answer wins ties: the ones it stopped may have got there too, or not
-    found = [(solvers[i].objective_value, status != cp_model.OPTIMAL, i) for i, status in enumerate(statuses)
-             if status in (cp_model.OPTIMAL, cp_model.FEASIBLE)]
-    best = solvers[min(found)[2]] if found else solvers[0]
-    bound = max(solver.best_objective_bound for solver in solvers)
-    if cp_model.OPTIMAL in statuses:
-        status = cp_model.OPTIMAL
-    elif cp_model.INFEASIBLE in statuses:
-        status = cp_model.INFEASIBLE
-    else:
-        status = cp_model.FEASIBLE if found else cp_model.UNKNOWN
-    work_done = max(solver.deterministic_time for solver in solvers)
-    settled = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
-    return Outcome(best, status, bound, work_done, by_clock=not settled and work_done < 0.95 * work)
+    return _verdict(race, statuses, work)
+
+
+def _verdict(race: _Race, statuses: list[int], work: float) -> Outcome:
+    solvers = race.solvers
+    spent = [s.deterministic_time for s in solvers]
+    if cp_model.INFEASIBLE in statuses:  # a fact about the model, whoever proved it
+        i = statuses.index(cp_model.INFEASIBLE)
+        return Outcome(solvers[i], cp_model.INFEASIBLE, 0.0, solvers[i].best_objective_bound, spent[i])
+    if race.proven is not None:
+        w = min(i for i, best in enumerate(race.best) if best is not None and best <= race.proven)
+        charged = spent[0] if len(solvers) == 1 else max([race.reached[w] or 0.0] + spent[:w])
+        by_clock = any(t < 0.95 * work for t in spent[:w])  # below the winner: ended by budget, else the clock
+        return Outcome(solvers[w], cp_model.OPTIMAL, race.proven, race.proven, charged, by_clock)
+    found = [(race.best[i], i) for i in range(len(solvers)) if race.best[i] is not None]
+    bound = max(s.best_objective_bound for s in solvers)
+    by_clock = any(t < 0.95 * work for t in spent)
+    if not found:
+        return Outcome(solvers[0], cp_model.UNKNOWN, 0.0, bound, max(spent), by_clock)
+    objective, w = min(found)
+    return Outcome(solvers[w], cp_model.FEASIBLE, objective, bound, max(spent), by_clock)

@@ -21,6 +21,7 @@ from pexcp.backends.c.cfmt import c_float_array, c_int_array, c_struct
 from pexcp.backends.c.memory import CTYPES, ArenaMap, Ptr, channel_size
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Node, Op, Tensor
+from pexcp.ops import spec
 from pexcp.plan.plan import Step
 
 RANK = 4  # PEXCP_RANK in the runtime header
@@ -112,6 +113,12 @@ class Call:
     def struct(self, ctype: str, fields: dict[str, object]) -> str:
         return self.pools.struct(ctype, fields)
 
+    def scratch(self, nbytes: int) -> str:
+        """The working memory of a kernel's fast path: the plan's scratch buffer of this op (see
+        memory.SCRATCH) when it has one, else 0 (the kernel then runs its portable loops)."""
+        ptr = self.arena.scratch(self.step.index, self.op.name, nbytes) if nbytes else None
+        return "0" if ptr is None else str(ptr)
+
 
 # float-model ops whose tensors are not all float32: their kernels convert (Cast) or write indices (ArgMax)
 MIXED_TYPES = {"Cast", "ArgMax", "ArgMin"}
@@ -169,8 +176,9 @@ class Lowering:
         raise refuse(call.op, "cannot finish an accumulator")
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
-        """Output channel c depends only on input channel c, so a slice reads the same input slice."""
-        return False
+        """Output channel c depends only on input channel c, so a slice reads the same input slice: a fact
+        about the op type (pexcp.ops), not about its kernel."""
+        return spec(op.op_type).channelwise(graph, op)
 
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         """The op can compute any range of its output channels (from whole inputs unless channel-wise)."""

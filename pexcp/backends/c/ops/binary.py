@@ -77,9 +77,6 @@ class BinaryLowering(Lowering):
             raise refuse(op, "needs an activation operand")
         check_broadcast(op, [_shape(graph, n) for n in names], graph.tensors[op.outputs[0]].shape)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
-
     def prepare_s8(self, graph: Graph, op: Op) -> quant.AddQuant | dict[str, object]:
         a, b = op.inputs[:2]
         out = graph.tensors[op.outputs[0]]

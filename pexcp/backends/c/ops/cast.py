@@ -25,8 +25,6 @@ class CastLowering(Lowering):
                 raise refuse(op, f"casts involving {t} are not supported ({', '.join(TYPES)} are)")
         return TYPES[src], TYPES[dst]
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
 
     def emit_f32(self, call: Call) -> list[str]:
         src, dst = call.data

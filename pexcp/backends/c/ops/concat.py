@@ -13,7 +13,7 @@ from pexcp.ir import Graph, Op
 
 class ConcatLowering(Lowering):
     op_types = ("Concat",)
-    files = {"f32": ("concat",), "s8": ("bytes",)}
+    files = {"f32": ("concat",), "s8": ("concat_s8",)}
 
     def prepare_f32(self, graph: Graph, op: Op) -> None:
         if any(name and name not in graph.tensors and name not in graph.constants for name in op.inputs):
@@ -43,7 +43,7 @@ class ConcatLowering(Lowering):
                 src, dims = call.input(name, sliced=False), graph.tensors[name].shape
             block = math.prod(dims[axis:])
             if name not in call.op.gathered:
-                kernel = "pexcp_concat" if call.dtype == "f32" else "pexcp_concat_bytes"
+                kernel = "pexcp_concat" if call.dtype == "f32" else "pexcp_concat_s8"
                 lines.append(f"{kernel}({src}, {out.shifted(offset)}, {outer}, {block}, {out_block});")
             offset += block
         return lines

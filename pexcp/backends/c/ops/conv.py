@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from pexcp.backends.c import quant
-from pexcp.backends.c.memory import Ptr, channel_size
+from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import (
     Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial, window_attrs,
 )
-from pexcp.backends.c.ops.qdq import activation_limits, int_array, output_quant, quantized, tensor_quant
+from pexcp.backends.c.ops.qdq import (
+    activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
+)
 from pexcp.ir import Graph, Op
 
 
@@ -25,6 +27,7 @@ class ConvS8:
     weights: np.ndarray
     bias: np.ndarray | None
     q: quant.ConvQuant
+    scratch: int  # bytes the Cortex-M4 DSP path works in (quant.conv_scratch_bytes)
 
 
 class ConvLowering(Lowering):
@@ -80,25 +83,23 @@ class ConvLowering(Lowering):
             **self.geometry(graph, op), "in_offset": q.in_offset, "out_offset": q.out_offset,
             "act_min": q.act_min, "act_max": q.act_max,
         }
-        return ConvS8(fields, w.values, bias, q)
+        f = fields
+        scratch = quant.conv_scratch_bytes(
+            f["in_c"], f["out_c"], f["group"], f["k_h"], f["k_w"], f["out_w"], f["stride_w"], f["dil_h"], f["dil_w"]
+        )
+        return ConvS8(fields, w.values, bias, q, scratch)
 
     def emit_s8(self, call: Call) -> list[str]:
         op, d = call.op, call.data
         params = call.struct("pexcp_conv_s8_params", d.fields)
         w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
         bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
-        mult = int_array(call, d.q.mult, "int32", f"{op.name}: requantization multipliers")
-        shift = int_array(call, d.q.shift, "int32", f"{op.name}: requantization shifts")
         oc0, oc1 = call.out_range
         ic0, ic1 = call.in_range or (0, call.tensor(op.inputs[0]).shape[1])
-        out = call.output()
-        if out.dtype == "int32":  # partial sums into the accumulator: `out` is never written (no PEXCP_ACT)
-            acc, out = out, Ptr(out.base, out.offset, "int8")
-        else:
-            acc = "0"
         return [
-            f"pexcp_conv_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, {shift}, "
-            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, 0);"
+            f"pexcp_conv_s8(&{params}, {call.input(op.inputs[0])}, {output_and_accumulator(call)}, {w}, {bias}, "
+            f"{requant_arrays(call, d.q)}, "
+            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, {call.scratch(d.scratch)});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:
@@ -106,10 +107,6 @@ class ConvLowering(Lowering):
 
     def _group(self, op: Op) -> int:
         return int(op.attrs.get("group", 1))
-
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        channels = graph.tensors[op.inputs[0]].shape[1]
-        return self._group(op) == channels == graph.tensors[op.outputs[0]].shape[1]
 
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         # a depthwise conv with a channel multiplier reads input channel c // m, not the slice plans assume
@@ -132,16 +129,3 @@ class ConvLowering(Lowering):
         )
         return per_image(call, line)
 
-
-def requant_acc(call: Call, acc: Ptr, q: quant.ConvQuant) -> list[str]:
-    """The finishing step of an int8 op whose partial sums the plan kept in an int32 accumulator: requantize
-    every output channel into the int8 output, which lies over the accumulator's first bytes."""
-    op, out = call.op, call.out
-    mult = int_array(call, q.mult, "int32", f"{op.name}: requantization multipliers")
-    shift = int_array(call, q.shift, "int32", f"{op.name}: requantization shifts")
-    inner = channel_size(out) if len(out.shape) > 2 else 1
-    channels = out.channels or 1
-    return [
-        f"pexcp_requant_acc_s8({acc}, {call.output()}, {inner}, {mult}, {shift}, {q.out_offset}, {q.act_min}, "
-        f"{q.act_max}, 0, {channels});"
-    ]

@@ -10,8 +10,10 @@ from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import (
     Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial,
 )
-from pexcp.backends.c.ops.conv import ConvS8, requant_acc
-from pexcp.backends.c.ops.qdq import activation_limits, int_array, output_quant, quantized, tensor_quant
+from pexcp.backends.c.ops.conv import ConvS8
+from pexcp.backends.c.ops.qdq import (
+    activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
+)
 from pexcp.ir import Graph, Op
 
 
@@ -89,32 +91,23 @@ class ConvTransposeLowering(Lowering):
         q = quant.conv_quant(s_in, zp_in, w.scale, s_out, zp_out, out_c, activation_limits(graph, op, op.epilogue))
         fields = {**geometry, "in_offset": q.in_offset, "out_offset": q.out_offset, "act_min": q.act_min,
                   "act_max": q.act_max}
-        return ConvS8(fields, w.values, bias, q)
+        return ConvS8(fields, w.values, bias, q, scratch=0)
 
     def emit_s8(self, call: Call) -> list[str]:
         op, d = call.op, call.data
         params = call.struct("pexcp_conv_s8_params", d.fields)
         w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
         bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
-        mult = int_array(call, d.q.mult, "int32", f"{op.name}: requantization multipliers")
-        shift = int_array(call, d.q.shift, "int32", f"{op.name}: requantization shifts")
         oc0, oc1 = call.out_range
         ic0, ic1 = call.in_range or (0, call.tensor(op.inputs[0]).shape[1])
-        out = call.output()
-        acc: Ptr | str = "0"
-        if out.dtype == "int32":  # partial sums into the accumulator: `out` is never written (no PEXCP_ACT)
-            acc, out = out, Ptr(out.base, out.offset, "int8")
         return [
-            f"pexcp_conv_transpose_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, "
-            f"{shift}, {oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
+            f"pexcp_conv_transpose_s8(&{params}, {call.input(op.inputs[0])}, {output_and_accumulator(call)}, {w}, "
+            f"{bias}, {requant_arrays(call, d.q)}, {oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:
         return requant_acc(call, acc, call.data.q)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        c_in = graph.tensors[op.inputs[0]].shape[1]
-        return self._group(op) == c_in == graph.tensors[op.outputs[0]].shape[1]
 
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         return True

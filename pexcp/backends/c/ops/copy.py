@@ -10,7 +10,7 @@ from pexcp.ir import Graph, Op
 
 class CopyLowering(Lowering):
     op_types = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
-    files = {"f32": ("copy",), "s8": ("bytes",)}
+    files = {"f32": ("copy",), "s8": ("copy_s8",)}
 
     def prepare_f32(self, graph: Graph, op: Op) -> None:
         return None
@@ -21,10 +21,7 @@ class CopyLowering(Lowering):
             raise refuse(op, "an int8 copy cannot requantize")
 
     def emit_s8(self, call: Call) -> list[str]:
-        return [f"pexcp_copy_bytes({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]
-
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return op.op_type == "Identity"
+        return [f"pexcp_copy_s8({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]
 
     def emit_f32(self, call: Call) -> list[str]:
         return [f"pexcp_copy({call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()});"]

@@ -48,8 +48,6 @@ class GatherLowering(Lowering):
         check_mover(graph, op)
         return self.prepare_f32(graph, op)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return len(graph.tensors[op.inputs[0]].shape) >= 3 and self._axis(graph, op) >= 2
 
     def emit_f32(self, call: Call) -> list[str]:
         d = call.data

@@ -14,8 +14,9 @@ from pexcp.backends.c import quant
 from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.cfmt import c_float
 from pexcp.backends.c.ops.base import NO_CLAMP, Call, Lowering, clamp_of, mode_name, optional_constant, refuse
-from pexcp.backends.c.ops.conv import requant_acc
-from pexcp.backends.c.ops.qdq import activation_limits, int_array, output_quant, quantized, tensor_quant
+from pexcp.backends.c.ops.qdq import (
+    activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
+)
 from pexcp.ir import Graph, Op
 
 
@@ -74,6 +75,7 @@ class FullyConnectedS8:
     bias: np.ndarray | None  # N int32
     bias_name: str
     q: quant.ConvQuant
+    scratch: int  # bytes the Cortex-M4 DSP path works in (quant.fully_connected_scratch_bytes)
 
 
 class GemmLowering(Lowering):
@@ -144,25 +146,19 @@ class GemmLowering(Lowering):
             "m": d.m, "n": d.n, "k": d.k, "in_offset": q.in_offset, "out_offset": q.out_offset,
             "act_min": q.act_min, "act_max": q.act_max,
         }
-        return FullyConnectedS8(fields, np.ascontiguousarray(weights), bias, bias_name, q)
+        scratch = quant.fully_connected_scratch_bytes(d.k)
+        return FullyConnectedS8(fields, np.ascontiguousarray(weights), bias, bias_name, q, scratch)
 
     def emit_s8(self, call: Call) -> list[str]:
         op, d = call.op, call.data
         params = call.struct("pexcp_fc_s8_params", d.fields)
         w = call.const(op.inputs[1], d.weights, tag="int8, as N x K", dtype="int8")
         bias = call.const(d.bias_name, d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
-        mult = int_array(call, d.q.mult, "int32", f"{op.name}: requantization multipliers")
-        shift = int_array(call, d.q.shift, "int32", f"{op.name}: requantization shifts")
         n0, n1 = call.out_range if len(call.out.shape) == 2 else (0, d.fields["n"])
         k0, k1 = call.in_range or (0, d.fields["k"])
-        out = call.output()
-        if out.dtype == "int32":  # partial sums into the accumulator: `out` is never written (no PEXCP_ACT)
-            acc, out = out, Ptr(out.base, out.offset, "int8")
-        else:
-            acc = "0"
         return [
-            f"pexcp_fully_connected_s8(&{params}, {call.input(op.inputs[0])}, {out}, {acc}, {w}, {bias}, {mult}, "
-            f"{shift}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, 0);"
+            f"pexcp_fully_connected_s8(&{params}, {call.input(op.inputs[0])}, {output_and_accumulator(call)}, {w}, "
+            f"{bias}, {requant_arrays(call, d.q)}, {n0}, {n1}, {k0}, {k1}, {mode_name(call.mode)}, {call.scratch(d.scratch)});"
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:

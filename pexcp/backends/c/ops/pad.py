@@ -71,10 +71,6 @@ class PadLowering(Lowering):
         c0, c1 = call.out_range
         return [f"pexcp_pad_s8(&{params}, {call.input(call.op.inputs[0])}, {call.output()}, {c0}, {c1});"]
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        pads, rank = self._pads(graph, op)[0], len(graph.tensors[op.inputs[0]].shape)
-        return rank >= 2 and not any(pads[a] or pads[rank + a] for a in (0, 1))
-
     def emit_f32(self, call: Call) -> list[str]:
         params = call.struct("pexcp_pad_params", call.data)
         c0, c1 = call.out_range

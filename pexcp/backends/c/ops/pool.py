@@ -59,9 +59,6 @@ class PoolLowering(Lowering):
         c0, c1 = call.out_range
         return per_image(call, f"{kernel}(&{params}, {{src}}, {{dst}}, {c0}, {c1});")
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
-
     def emit_f32(self, call: Call) -> list[str]:
         op = call.op
         params = call.struct("pexcp_pool_params", call.data)
@@ -95,9 +92,6 @@ class GlobalAveragePoolLowering(Lowering):
             "in_zp": q.in_zp, "out_zp": q.out_zp, "mult": q.mult, "shift": q.shift,
         })
         return [f"pexcp_mean_s8(&{params}, {call.input(call.op.inputs[0])}, {call.output()});"]
-
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
 
     def emit_f32(self, call: Call) -> list[str]:
         c0, c1 = call.out_range

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from pexcp.backends.c import quant
+from pexcp.backends.c.memory import Ptr, channel_size
 from pexcp.backends.c.ops.base import Call, clamp_of, refuse
 from pexcp.ir import Graph, Node, Op, QuantizedConstant
 
@@ -67,3 +69,30 @@ def int_array(call: Call, values: np.ndarray | tuple[int, ...], dtype: str, comm
     arr = np.asarray(values).astype(dtype)
     key = f"{dtype}:{arr.shape}:{arr.tobytes().hex()}" if arr.size <= 4096 else f"{dtype}:{comment}"
     return str(call.pools.array(key, arr, comment, dtype))
+
+
+def requant_arrays(call: Call, q: quant.ConvQuant) -> str:
+    """`mult, shift`: the op's per-output-channel requantization arrays in flash."""
+    mult = int_array(call, q.mult, "int32", f"{call.op.name}: requantization multipliers")
+    shift = int_array(call, q.shift, "int32", f"{call.op.name}: requantization shifts")
+    return f"{mult}, {shift}"
+
+
+def output_and_accumulator(call: Call) -> str:
+    """`out, acc` of an accumulating kernel: the int8 output and no accumulator, or, for partial sums into
+    the plan's int32 accumulator, that accumulator (`out` then points at its bytes and is never written:
+    these calls have no PEXCP_ACT)."""
+    out = call.output()
+    if out.dtype == "int32":
+        return f"{Ptr(out.base, out.offset, 'int8')}, {out}"
+    return f"{out}, 0"
+
+
+def requant_acc(call: Call, acc: Ptr, q: quant.ConvQuant) -> list[str]:
+    """The finishing step of an int8 op whose partial sums the plan kept in an int32 accumulator: requantize
+    every output channel into the int8 output, which lies over the accumulator's first bytes."""
+    out = call.out
+    return [
+        f"pexcp_requant_acc_s8({acc}, {call.output()}, {channel_size(out)}, {requant_arrays(call, q)}, {q.out_offset}, "
+        f"{q.act_min}, {q.act_max}, 0, {out.channels or 1});"
+    ]

@@ -49,9 +49,6 @@ class QuantizeLowering(Lowering):
     def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
         return ("quantize_s8",)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
-
     def emit_s8(self, call: Call) -> list[str]:
         d = call.data
         head = f"{call.input(call.op.inputs[0])}, {call.output()}, {call.out_count()}"

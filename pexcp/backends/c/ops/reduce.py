@@ -40,11 +40,6 @@ def reduce_axes(graph: Graph, op: Op) -> list[int]:
     return sorted({a % len(x) for a in axes})
 
 
-def after_channels(graph: Graph, op: Op, axes: list[int]) -> bool:
-    """Every axis the op works along comes after the channel axis (which the output keeps at axis 1)."""
-    return len(graph.tensors[op.inputs[0]].shape) >= 3 and all(a >= 2 for a in axes)
-
-
 class ReduceMeanLowering(Lowering):
     op_types = ("ReduceMean", "ReduceMax", "ReduceSum")
     files = {"f32": ("reduce_mean",), "s8": ("mean_s8",)}
@@ -55,8 +50,6 @@ class ReduceMeanLowering(Lowering):
         s8 = "_s8" if op_dtype(graph, op) == "s8" else ""
         return (f"reduce_max{s8}",) if op.op_type == "ReduceMax" else ("reduce_sum",)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return after_channels(graph, op, reduce_axes(graph, op))
 
     def geometry(self, graph: Graph, op: Op) -> tuple[int, int, int]:
         x = graph.tensors[op.inputs[0]].shape
@@ -118,9 +111,6 @@ class SoftmaxLowering(Lowering):
         x = graph.tensors[op.inputs[0]].shape
         return int(op.attrs.get("axis", 1 if graph.opset < 13 else -1)) % max(len(x), 1)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        # before opset 13 the input is coerced to 2-D from `axis` on: channel-wise too when axis >= 2
-        return after_channels(graph, op, [self._axis(graph, op)])
 
     def geometry(self, graph: Graph, op: Op) -> tuple[int, int, int]:
         opset, x = graph.opset, graph.tensors[op.inputs[0]].shape
@@ -193,8 +183,6 @@ class ArgMaxLowering(Lowering):
         axis = self._axis(graph, op)
         return (_prod(x.shape[:axis]), x.shape[axis], _prod(x.shape[axis + 1 :]))
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return after_channels(graph, op, [self._axis(graph, op)])
 
     def emit_f32(self, call: Call) -> list[str]:
         outer, n, inner = call.data

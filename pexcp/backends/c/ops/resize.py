@@ -216,8 +216,6 @@ class ResizeLowering(Lowering):
             return ("resize_nearest",)
         return ("resize_bilinear_s8",) if op_dtype(graph, op) == "s8" else ("resize_linear",)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        return True
 
     def emit_f32(self, call: Call) -> list[str]:
         d, op = call.data, call.op

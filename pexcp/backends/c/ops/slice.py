@@ -1,6 +1,6 @@
 """Slice (opset 1 attributes or opset 10+ inputs: axes, steps, negative indices and steps; StridedSlice as
-tf2onnx exports it) and Split -> pexcp_slice, a strided gather on elements of any size. A Slice that keeps
-the whole channel axis is channel-wise; Split writes several outputs and runs whole."""
+tf2onnx exports it) and Split -> pexcp_slice, a strided gather on elements of any size (when a Slice is
+channel-wise, pexcp.ops.movers, a call covers a range of channels)."""
 
 from __future__ import annotations
 
@@ -91,12 +91,6 @@ class SliceLowering(Lowering):
         check_mover(graph, op)
         return self.prepare_f32(graph, op)
 
-    def channelwise(self, graph: Graph, op: Op) -> bool:
-        x = graph.tensors[op.inputs[0]].shape
-        if len(x) < 2:
-            return False
-        r = slice_ranges(graph, op)
-        return r.starts[1] == 0 and r.steps[1] == 1 and r.out_shape[1] == x[1]
 
     def emit_f32(self, call: Call) -> list[str]:
         params = call.struct("pexcp_slice_params", call.data)

@@ -9,7 +9,7 @@ from pexcp.ir import Graph, Op
 
 class TransposeLowering(Lowering):
     op_types = ("Transpose",)
-    files = {"f32": ("transpose",), "s8": ("bytes",)}
+    files = {"f32": ("transpose",), "s8": ("transpose_s8",)}
 
     def prepare_f32(self, graph: Graph, op: Op) -> dict[str, list[int]]:
         x = graph.tensors[op.inputs[0]].shape
@@ -28,8 +28,8 @@ class TransposeLowering(Lowering):
         return self.prepare_f32(graph, op)
 
     def emit_s8(self, call: Call) -> list[str]:
-        params = call.struct("pexcp_transpose_params", call.data)
-        return [f"pexcp_transpose_bytes(&{params}, {call.input(call.op.inputs[0])}, {call.output()});"]
+        params = call.struct("pexcp_transpose_s8_params", call.data)
+        return [f"pexcp_transpose_s8(&{params}, {call.input(call.op.inputs[0])}, {call.output()});"]
 
     def emit_f32(self, call: Call) -> list[str]:
         params = call.struct("pexcp_transpose_params", call.data)

@@ -1,5 +1,4 @@
-/* pexcp runtime: float32 reference kernels for the C code `pexcp compile` generates (and the byte movers
- * int8 models share; their kernels are in pexcp_s8.h).
+/* pexcp runtime: float32 reference kernels for the C code `pexcp compile` generates (int8 kernels: pexcp_s8.h).
  *
  * Tensors are dense and row-major, NCHW as in ONNX. Kernels never allocate, never recurse and keep no
  * state: every buffer they touch is passed in (a pointer into the model's arena or a constant array).
@@ -101,11 +100,6 @@ typedef struct {
 } pexcp_transpose_params;
 
 void pexcp_transpose(const pexcp_transpose_params *p, const float *in, float *out);
-
-/* the same data movement on one-byte elements (int8 models), sizes in bytes */
-void pexcp_copy_bytes(const void *in, void *out, long n);
-void pexcp_transpose_bytes(const pexcp_transpose_params *p, const void *in, void *out);
-void pexcp_concat_bytes(const void *in, void *out, int outer, long in_block, long out_block);
 
 #define PEXCP_ADD 0
 #define PEXCP_SUB 1

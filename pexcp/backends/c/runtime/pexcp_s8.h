@@ -32,14 +32,15 @@
 
 /* ---- fixed-point primitives (gemmlowp / TFLite "double rounding") ---- */
 
-/* saturating rounding doubling high multiply: round(a * b / 2^31), halves away from zero */
+/* saturating rounding doubling high multiply (gemmlowp's SaturatingRoundingDoublingHighMul): gemmlowp adds
+ * 2^30 (ab >= 0) or 1 - 2^30 (ab < 0) and divides by 2^31 truncating toward zero; for ab < 0 that is
+ * ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31), so both cases are one floor (an arithmetic
+ * shift, which is what GCC does with >> on negative values). */
 static inline int32_t pexcp_srdhm(int32_t a, int32_t b)
 {
     if (a == b && a == INT32_MIN)
         return INT32_MAX;
-    const int64_t ab = (int64_t)a * b;
-    const int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates toward zero */
+    return (int32_t)(((int64_t)a * b + (1 << 30)) >> 31);
 }
 
 /* rounding divide by 2^e, 0 <= e <= 31: halves away from zero */
@@ -62,6 +63,30 @@ static inline int32_t pexcp_mbqm(int32_t x, int32_t m, int shift)
 {
     const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     return pexcp_rdpot(pexcp_srdhm(pexcp_shl_wrap(x, left), m), right);
+}
+
+/* pexcp_mbqm for m >= 0 and shift <= -1 with both roundings folded into one (nested floors of integers
+ * compose): with P = x * m and r = -shift, RDPOT(floor((P + 2^30) / 2^31), r) =
+ * floor((P + 2^30 + 2^(30 + r) - 2^31 [t < 0]) / 2^(31 + r)), t the SRDHM result; t < 0 iff P < -2^30, and
+ * for -2^30 <= P < 0 both corrections give 0, so [x < 0] replaces [t < 0]. `round` is
+ * pexcp_mbqm_round(shift). One multiply-accumulate and two shifts instead of SRDHM's and RDPOT's steps. */
+static inline int64_t pexcp_mbqm_round(int shift)
+{
+    return ((int64_t)1 << 30) + ((int64_t)1 << (30 - shift));
+}
+
+static inline int32_t pexcp_mbqm_neg(int32_t x, int32_t m, int64_t round, int shift)
+{
+    const int64_t sum = (int64_t)x * m + round - (x < 0 ? ((int64_t)1 << 31) : 0);
+    return (int32_t)(sum >> 32) >> (-shift - 1);
+}
+
+/* the requantization of conv / FC / requant_acc sums: the folded form where it applies */
+static inline int32_t pexcp_requant(int32_t x, int32_t m, int32_t shift)
+{
+    if (shift < 0 && m >= 0)
+        return pexcp_mbqm_neg(x, m, pexcp_mbqm_round(shift), shift);
+    return pexcp_mbqm(x, m, shift);
 }
 
 static inline int32_t pexcp_clamp_s32(int32_t x, int32_t lo, int32_t hi)
@@ -143,6 +168,9 @@ typedef struct {
 void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
                    int ic1, int mode, void *scratch);
+
+/* the DSP depthwise path keeps one line per kernel row; taller kernels take the portable loops */
+#define PEXCP_S8_DW_MAX_KH 16
 
 /* ---- fully connected: y[m][n] = sum_k x[m][k] * w[n][k] (weights n x k, as TFLite stores them) ---- */
 typedef struct {
@@ -278,5 +306,17 @@ void pexcp_reduce_max_s8(const int8_t *in, int8_t *out, int outer, int n, int in
 /* ARG_MAX / ARG_MIN of the int8 values (the first extreme, or the last with `last`), int64 indices */
 void pexcp_arg_max_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last);
 void pexcp_arg_min_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last);
+
+/* ---- byte movers (the float ones move 4-byte elements) ---- */
+/* copies `outer` blocks of `in_block` bytes into `out`, whose blocks are `out_block` bytes apart */
+void pexcp_concat_s8(const int8_t *in, int8_t *out, int outer, int in_block, int out_block);
+void pexcp_copy_s8(const int8_t *in, int8_t *out, int n);
+
+typedef struct {
+    int out_dims[4];
+    int in_strides[4]; /* stride in `in` of each output axis, in elements */
+} pexcp_transpose_s8_params;
+
+void pexcp_transpose_s8(const pexcp_transpose_s8_params *p, const int8_t *in, int8_t *out);
 
 #endif

@@ -9,7 +9,7 @@ void pexcp_requant_acc_s8(const int32_t *acc, int8_t *out, int inner, const int3
         const int32_t m = mult[c], sh = shift[c];
         for (int i = 0; i < inner; ++i) {
             const int32_t s = *acc++;
-            *out++ = (int8_t)pexcp_clamp_s32(pexcp_mbqm(s, m, sh) + out_offset, act_min, act_max);
+            *out++ = (int8_t)pexcp_clamp_s32(pexcp_requant(s, m, sh) + out_offset, act_min, act_max);
         }
     }
 }

@@ -1,0 +1,37 @@
+"""Conv and ConvTranspose: a full op (any output channels from the whole input, or partial sums over input channels) with
+one group; channel-wise when depthwise without a channel multiplier."""
+
+from __future__ import annotations
+
+from pexcp.ir import Graph, Op
+from pexcp.ops.base import OpSpec, Rule
+
+
+class Conv(OpSpec):
+    op_types = ("Conv",)
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        # with a channel multiplier m, output channel c reads input channel c // m
+        c_in = graph.tensors[op.inputs[0]].channels if op.inputs[0] in graph.tensors else None
+        return 1 < op.attrs.get("group", 1) == c_in == graph.tensors[op.outputs[0]].channels
+
+    def split_rule(self, graph: Graph, op: Op) -> Rule:
+        if len(graph.activation_inputs(op)) != 1:
+            return Rule.OPAQUE
+        if op.attrs.get("group", 1) == 1:
+            return Rule.FULL
+        return Rule.CHANNELWISE if self.channelwise(graph, op) else Rule.OPAQUE
+
+    def accepts_pads(self, op: Op) -> bool:
+        return op.attrs.get("auto_pad", "NOTSET") == "NOTSET"
+
+
+
+class ConvTranspose(Conv):
+    """Like Conv: full with one group (the kernel produces any output channels from the whole input and sums
+    over any input channels), channel-wise when depthwise. Its pads remove output: no Pad folds into it."""
+
+    op_types = ("ConvTranspose",)
+
+    def accepts_pads(self, op: Op) -> bool:
+        return False

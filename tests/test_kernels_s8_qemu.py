@@ -1,0 +1,93 @@
+"""The Cortex-M4 DSP fast paths give the same bits as the portable loops: random conv (full, grouped,
+depthwise with multiplier, strides, dilations, padding) and fully connected calls, whole and sliced (output
+slices, input-channel accumulation), run on the Cortex-M4F under QEMU and compared with the host's portable
+results (themselves checked against TFLite Micro in test_kernels_s8.py). One image holds every call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import s8_qemu
+from pexcp.backends.c import quant
+from pexcp.backends.c.toolchain import missing_tools
+from s8_kernels import ACT, INIT, STORE, Kernels, build_library
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(bool(missing_tools()), reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+]
+
+
+def _conv_case(k: Kernels, rng: np.random.Generator, i: int) -> list[s8_qemu.Call]:
+    depthwise = i % 2 == 1
+    c = int(rng.integers(1, 9))
+    mult = int(rng.integers(1, 3)) if depthwise else 1
+    group = c if depthwise else int(rng.choice([g for g in (1, 2, 3) if c % g == 0]))
+    out_c = c * mult if depthwise else group * int(rng.integers(1, 7))
+    k_h, k_w = (int(rng.choice([1, 3, 5, 7])), int(rng.choice([1, 3, 5, 7]))) if depthwise else tuple(int(v) for v in rng.integers(1, 5, 2))
+    stride = tuple(int(v) for v in rng.integers(1, 3, 2))
+    dil = (1, 1) if rng.random() < 0.7 else tuple(int(v) for v in rng.integers(1, 3, 2))
+    pads = tuple(int(v) for v in rng.integers(0, 3, 4))
+    h = int(rng.integers(max(1, (k_h - 1) * dil[0] + 1 - pads[0] - pads[2]), 13))
+    w_ = int(rng.integers(max(1, (k_w - 1) * dil[1] + 1 - pads[1] - pads[3]), 13))
+    cin_g = c // group
+    x = rng.integers(-128, 128, size=(c, h, w_), dtype=np.int8)
+    wt = rng.integers(-127, 128, size=(out_c, cin_g, k_h, k_w), dtype=np.int8)
+    bias = rng.integers(-5000, 5000, size=out_c).astype(np.int32)
+    s_w = rng.uniform(0.002, 0.05, out_c)
+    q = quant.conv_quant(0.05, int(rng.integers(-128, 128)), s_w, 0.05 * s_w.mean() * np.sqrt(cin_g * k_h * k_w) * 70,
+                         int(rng.integers(-128, 128)), out_c, (0.0, 6.0) if rng.random() < 0.5 else (None, None))
+    call = dict(stride=stride, dil=dil, pads=pads, group=group)
+    whole, _ = k.conv(x, wt, bias, q, **call)
+    calls = [s8_qemu.conv_call(f"conv{i}", x, wt, bias, q, expect=whole.tobytes(), **call)]
+    cut = out_c // 2
+    if cut:
+        calls.append(s8_qemu.conv_call(f"conv{i} oc", x, wt, bias, q, oc=(cut, out_c), expect=whole[cut:].tobytes(), **call))
+    if not depthwise and c > 1:  # input-channel accumulation: INIT, then ACT from the accumulator
+        ic = c // 2
+        _, acc = k.conv(x[:ic], wt, bias, q, ic=(0, ic), mode=INIT, **call)
+        calls.append(s8_qemu.conv_call(f"conv{i} init", x[:ic], wt, bias, q, ic=(0, ic), mode=INIT,
+                                       expect=acc.tobytes(), **call))
+        calls.append(s8_qemu.conv_call(f"conv{i} act", x[ic:], wt, bias, q, ic=(ic, c), mode=ACT, acc_init=acc,
+                                       expect=whole.tobytes(), **call))
+    return calls
+
+
+def _fc_case(k: Kernels, rng: np.random.Generator, i: int) -> list[s8_qemu.Call]:
+    m, n, kk = int(rng.integers(1, 3)), int(rng.integers(1, 20)), int(rng.integers(1, 70))
+    x = rng.integers(-128, 128, size=(m, kk), dtype=np.int8)
+    w = rng.integers(-127, 128, size=(n, kk), dtype=np.int8)
+    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
+    q = quant.fully_connected_quant(0.03, int(rng.integers(-128, 128)), 0.01, 0.03 * 0.01 * np.sqrt(kk) * 70,
+                                    int(rng.integers(-128, 128)), n)
+    whole, _ = k.fully_connected(x, w, bias, q)
+    calls = [s8_qemu.fc_call(f"fc{i}", x, w, bias, q, expect=whole.tobytes())]
+    if m == 1 and kk > 1:
+        k0 = kk // 2
+        _, acc = k.fully_connected(x[:, :k0], w, bias, q, k=(0, k0), mode=INIT)
+        calls.append(s8_qemu.fc_call(f"fc{i} act", x[:, k0:], w, bias, q, k=(k0, kk), mode=ACT, acc_init=acc,
+                                     expect=whole.tobytes()))
+    return calls
+
+
+def test_dsp_paths_equal_portable_under_qemu(tmp_path: Path) -> None:
+    k = Kernels(build_library())
+    rng = np.random.default_rng(2024)
+    calls: list[s8_qemu.Call] = []
+    for i in range(24):
+        calls += _conv_case(k, rng, i)
+    for i in range(8):
+        calls += _fc_case(k, rng, i)
+    fast = [c.meta["scratch"] > 0 for c in calls]  # dilated depthwise convs have no fast path
+    assert sum(fast) > 0.8 * len(calls)
+    for dsp in (True, False):
+        results = s8_qemu.run(calls, tmp_path, dsp=dsp)
+        bad = [c.label for c, r in zip(calls, results) if r.out != s8_qemu.fnv1a(c.expect)]
+        assert not bad, f"{'DSP' if dsp else 'portable'} build on the Cortex-M4 differs from the host on {bad}"
+        insns = sum(r.insns for r, f in zip(results, fast) if f)
+        if dsp:
+            dsp_insns = insns
+    assert dsp_insns < insns  # the fast paths did run
