@@ -225,3 +225,15 @@ def test_prelu_per_channel(tmp_path: Path) -> None:
     n.out(n.op("PRelu", [n.op("Conv", [x, n.weight(4, 4, 1, 1)]), n.weight(4, 1, 1)]))  # the conv's epilogue
     n.out(n.op("PRelu", [x, n.const(np.array([0.25]))]))
     check_net(n, tmp_path)
+
+
+@needs_cc
+def test_int64_output_at_a_4_byte_aligned_offset(tmp_path: Path) -> None:
+    """Plans align buffers to 4 bytes: an int64 tensor after a 12-byte input sits at offset 12, and the
+    kernels, API and harness reach it bytewise (UBSan checks every access)."""
+    n = Net("int64_offset")
+    x = n.input(1, 3, 1, 1)
+    n.out(n.op("ArgMax", [x], axis=1), dtype=TensorProto.INT64)
+    n.out(n.op("Cast", [n.op("Cast", [x], to=TensorProto.INT64)], to=TensorProto.FLOAT))
+    plan = check_net(n, tmp_path)
+    assert any(b.dtype == "int64" and b.offset % 8 for b in plan.buffers)

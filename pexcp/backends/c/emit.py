@@ -23,7 +23,7 @@ import numpy as np
 import pexcp
 from pexcp.analysis.partial import accumulator as accumulator_of
 from pexcp.backends.c.cfmt import c_comment, c_float, c_string
-from pexcp.backends.c.memory import CTYPES, SCRATCH, ArenaMap
+from pexcp.backends.c.memory import ARENA, CTYPES, SCRATCH, ArenaMap, Ptr
 from pexcp.backends.c.ops import LOWERINGS, Call, epilogue_files, epilogue_lines, prepare_op, refuse
 from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of, op_dtype
 from pexcp.errors import InvalidPlanError
@@ -341,9 +341,11 @@ def _port_defines(kind: str, i: int, p: Port) -> str:
 
 
 def api_type(ports: list[Port]) -> str:
-    """The pointer type model_input / model_output return: the ports' element type, void when they differ."""
+    """The pointer type model_input / model_output return: the ports' element type, void when they differ or
+    have 8-byte elements (the arena aligns buffers to 4 bytes: read those with memcpy)."""
     types = {p.ctype for p in ports}
-    return f"{types.pop()} *" if len(types) == 1 else "void *"
+    wide = any(np.dtype(p.dtype).itemsize > 4 for p in ports)
+    return f"{types.pop()} *" if len(types) == 1 and not wide else "void *"
 
 
 def _model_h(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port]) -> str:
@@ -371,7 +373,7 @@ def _model_h(graph: Graph, plan: Plan, inputs: list[Port], outputs: list[Port]) 
 
 
 def _switch(name: str, ports: list[Port]) -> str:
-    cases = "".join(f"    case {i}:\n        return AT({p.ctype}, {p.offset});\n" for i, p in enumerate(ports))
+    cases = "".join(f"    case {i}:\n        return {Ptr(ARENA, p.offset, p.dtype)};\n" for i, p in enumerate(ports))
     return f"{api_type(ports)}{name}(int i)\n{{\n    switch (i) {{\n{cases}    default:\n        return 0;\n    }}\n}}\n"
 
 

@@ -49,8 +49,8 @@ class Ptr:
         return Ptr(self.base, self.offset + elements * itemsize(self.dtype), self.dtype)
 
     def __str__(self) -> str:
-        if self.base == ARENA:
-            return f"AT({self.ctype}, {self.offset})"
+        if self.base == ARENA:  # plans align buffers to 4 bytes: 8-byte elements go through void pointers
+            return f"AT({'void' if itemsize(self.dtype) > 4 else self.ctype}, {self.offset})"
         n = self.offset // itemsize(self.dtype)
         return self.base if n == 0 else f"{self.base} + {n}"
 
@@ -70,7 +70,7 @@ class ArenaMap:
         for b in plan.buffers:
             if b.dtype not in CTYPES:
                 raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is {b.dtype}; the C backend has no kernels for it")
-            if b.offset % itemsize(b.dtype):
+            if b.offset % min(itemsize(b.dtype), 4):  # 8-byte elements are accessed bytewise
                 raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is at offset {b.offset}, not {b.dtype}-aligned")
             self.buffers[b.tensor].append(b)
 

@@ -1,7 +1,10 @@
-/* ARG_MAX and ARG_MIN of int8 values (a positive scale keeps their order): int64 indices. */
+/* ARG_MAX and ARG_MIN of int8 values (a positive scale keeps their order): int64 indices (written
+ * bytewise: the plan aligns buffers to 4 bytes only). */
+#include <string.h>
+
 #include "pexcp_s8.h"
 
-static void arg(const int8_t *in, int64_t *out, int outer, int n, int inner, int last, int sign)
+static void arg(const int8_t *in, void *out, int outer, int n, int inner, int last, int sign)
 {
     for (int o = 0; o < outer; ++o)
         for (int i = 0; i < inner; ++i) {
@@ -12,16 +15,17 @@ static void arg(const int8_t *in, int64_t *out, int outer, int n, int inner, int
                 if (a > b || (last && a == b))
                     best = j;
             }
-            out[(long)o * inner + i] = best;
+            const int64_t index = best;
+            memcpy((char *)out + ((long)o * inner + i) * 8, &index, 8);
         }
 }
 
-void pexcp_arg_max_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last)
+void pexcp_arg_max_s8(const int8_t *in, void *out, int outer, int n, int inner, int last)
 {
     arg(in, out, outer, n, inner, last, 1);
 }
 
-void pexcp_arg_min_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last)
+void pexcp_arg_min_s8(const int8_t *in, void *out, int outer, int n, int inner, int last)
 {
     arg(in, out, outer, n, inner, last, -1);
 }

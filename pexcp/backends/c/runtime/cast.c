@@ -20,8 +20,11 @@ static int64_t load_i(const void *in, int type, long i)
         return ((const int16_t *)in)[i];
     case PEXCP_T_I32:
         return ((const int32_t *)in)[i];
-    default:
-        return ((const int64_t *)in)[i];
+    default: {
+        int64_t v; /* int64 buffers may be only 4-byte aligned in the arena */
+        memcpy(&v, (const char *)in + i * 8, 8);
+        return v;
+    }
     }
 }
 
@@ -48,8 +51,11 @@ void pexcp_cast(const void *in, int in_type, void *out, int out_type, long n)
             ((int32_t *)out)[i] = from_float ? (int32_t)f : (int32_t)v;
             break;
         case PEXCP_T_I64:
-            ((int64_t *)out)[i] = from_float ? (int64_t)f : v;
+        {
+            const int64_t w = from_float ? (int64_t)f : v;
+            memcpy((char *)out + i * 8, &w, 8);
             break;
+        }
         default: /* PEXCP_T_BOOL */
             ((uint8_t *)out)[i] = from_float ? (uint8_t)(f != 0.0) : (uint8_t)(v != 0);
             break;

@@ -212,8 +212,8 @@ void pexcp_log_softmax(const float *in, float *out, int outer, int n, int inner)
 void pexcp_reduce_max(const float *in, float *out, int outer, int reduce, int inner);
 void pexcp_reduce_sum(const float *in, float *out, int outer, int reduce, int inner);
 /* index of the largest (ArgMax) or smallest (ArgMin) value, the first one or with `last` the last one */
-void pexcp_arg_max(const float *in, int64_t *out, int outer, int n, int inner, int last);
-void pexcp_arg_min(const float *in, int64_t *out, int outer, int n, int inner, int last);
+void pexcp_arg_max(const float *in, void *out, int outer, int n, int inner, int last);
+void pexcp_arg_min(const float *in, void *out, int outer, int n, int inner, int last);
 
 /* ---- MatMul with batch axes (numpy broadcasting: stride 0 along broadcast batch axes) ---- */
 typedef struct {

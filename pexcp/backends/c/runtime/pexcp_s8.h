@@ -304,8 +304,8 @@ void pexcp_resize_bilinear_s8(const int8_t *in, int8_t *out, int in_h, int in_w,
 /* ---- reductions over the middle axis of outer x n x inner (input and output share scale, zero point) ---- */
 void pexcp_reduce_max_s8(const int8_t *in, int8_t *out, int outer, int n, int inner);
 /* ARG_MAX / ARG_MIN of the int8 values (the first extreme, or the last with `last`), int64 indices */
-void pexcp_arg_max_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last);
-void pexcp_arg_min_s8(const int8_t *in, int64_t *out, int outer, int n, int inner, int last);
+void pexcp_arg_max_s8(const int8_t *in, void *out, int outer, int n, int inner, int last);
+void pexcp_arg_min_s8(const int8_t *in, void *out, int outer, int n, int inner, int last);
 
 /* ---- byte movers (the float ones move 4-byte elements) ---- */
 /* copies `outer` blocks of `in_block` bytes into `out`, whose blocks are `out_block` bytes apart */

@@ -173,8 +173,11 @@ static long int_value(const harness_port *p, const void *y, long i)
         return ((const int16_t *)y)[i];
     case HARNESS_INT32:
         return (long)((const int32_t *)y)[i];
-    default:
-        return (long)((const int64_t *)y)[i];
+    default: {
+        int64_t v; /* 8-byte ports may be only 4-byte aligned */
+        memcpy(&v, (const char *)y + i * 8, 8);
+        return (long)v;
+    }
     }
 }
 
