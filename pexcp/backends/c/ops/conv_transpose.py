@@ -6,20 +6,18 @@ channels; depthwise (group = input = output channels) it is channel-wise."""
 from __future__ import annotations
 
 from pexcp.backends.c import quant
-from pexcp.backends.c.memory import Ptr
-from pexcp.backends.c.ops.base import (
-    Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial,
-)
-from pexcp.backends.c.ops.conv import ConvS8
+from pexcp.backends.c.ops.base import Call, check_rank, mode_name, optional_constant, refuse, require_constant, spatial
+from pexcp.backends.c.ops.conv import ConvLowering, ConvS8
 from pexcp.backends.c.ops.qdq import (
-    activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
+    activation_limits, output_and_accumulator, output_quant, quantized, requant_arrays, tensor_quant,
 )
 from pexcp.ir import Graph, Op
 
 
 def begin_pads(op: Op, x: tuple[int, ...], y: tuple[int, ...], kernel: list[int]) -> list[int]:
     """Begin pads per spatial axis. Without explicit pads (output_shape or auto_pad SAME_*), the total
-    padding is what makes the output size come out, split as onnxruntime splits it."""
+    padding is what makes the output size come out, split as onnxruntime splits it: the larger half at the
+    end for SAME_UPPER, at the beginning otherwise (SAME_LOWER, output_shape)."""
     n = len(kernel)
     strides = list(op.attrs.get("strides", [1] * n))
     dils = list(op.attrs.get("dilations", [1] * n))
@@ -36,13 +34,10 @@ def begin_pads(op: Op, x: tuple[int, ...], y: tuple[int, ...], kernel: list[int]
     return pads
 
 
-class ConvTransposeLowering(Lowering):
+class ConvTransposeLowering(ConvLowering):
     op_types = ("ConvTranspose",)
-    fuses_clamp = True
     files = {"f32": ("conv_transpose",), "s8": ("conv_transpose_s8",)}
-
-    def _group(self, op: Op) -> int:
-        return int(op.attrs.get("group", 1))
+    kernel_f32 = "pexcp_conv_transpose"
 
     def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:
         if op.inputs[0] not in graph.tensors:
@@ -105,25 +100,8 @@ class ConvTransposeLowering(Lowering):
             f"{bias}, {requant_arrays(call, d.q)}, {oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
         ]
 
-    def finish(self, call: Call, acc: Ptr) -> list[str]:
-        return requant_acc(call, acc, call.data.q)
 
 
     def produces_slices(self, graph: Graph, op: Op) -> bool:
         return True
 
-    def accumulates(self, graph: Graph, op: Op) -> bool:
-        return self._group(op) == 1
-
-    def emit_f32(self, call: Call) -> list[str]:
-        op = call.op
-        x = call.tensor(op.inputs[0])
-        params = call.struct("pexcp_conv_transpose_params", {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]})
-        bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
-        oc0, oc1 = call.out_range
-        ic0, ic1 = call.in_range or (0, x.shape[1])
-        line = (
-            f"pexcp_conv_transpose(&{params}, {{src}}, {{dst}}, {call.const(op.inputs[1])}, {bias}, "
-            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
-        )
-        return per_image(call, line)

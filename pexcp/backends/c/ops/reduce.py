@@ -165,14 +165,6 @@ class ArgMaxLowering(Lowering):
         axis = self._axis(graph, op)
         return (_prod(x.shape[:axis]), x.shape[axis], _prod(x.shape[axis + 1 :]))
 
-    def emit_s8(self, call: Call) -> list[str]:
-        outer, n, inner = call.data
-        kernel = "pexcp_arg_max_s8" if call.op.op_type == "ArgMax" else "pexcp_arg_min_s8"
-        last = int(call.op.attrs.get("select_last_index", 0))
-        return [
-            f"{kernel}({call.input(call.op.inputs[0])}, {call.output()}, {sliced_outer(call, outer)}, {n}, {inner}, {last});"
-        ]
-
     def _axis(self, graph: Graph, op: Op) -> int:
         return int(op.attrs.get("axis", 0)) % len(graph.tensors[op.inputs[0]].shape)
 
@@ -183,11 +175,12 @@ class ArgMaxLowering(Lowering):
         axis = self._axis(graph, op)
         return (_prod(x.shape[:axis]), x.shape[axis], _prod(x.shape[axis + 1 :]))
 
-
     def emit_f32(self, call: Call) -> list[str]:
         outer, n, inner = call.data
-        kernel = "pexcp_arg_max" if call.op.op_type == "ArgMax" else "pexcp_arg_min"
+        kernel = ("pexcp_arg_max" if call.op.op_type == "ArgMax" else "pexcp_arg_min") + ("_s8" if call.dtype == "s8" else "")
         last = int(call.op.attrs.get("select_last_index", 0))
         return [
             f"{kernel}({call.input(call.op.inputs[0])}, {call.output()}, {sliced_outer(call, outer)}, {n}, {inner}, {last});"
         ]
+
+    emit_s8 = emit_f32
