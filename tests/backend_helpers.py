@@ -33,6 +33,7 @@ class Net:
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[str] = []
+        self.out_types: dict[str, int] = {}
 
     def input(self, *shape: int) -> str:
         name = f"in{len(self.inputs)}"
@@ -53,11 +54,12 @@ class Net:
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
 
-    def out(self, *names: str) -> None:
+    def out(self, *names: str, dtype: int = TensorProto.FLOAT) -> None:
         self.outputs += names
+        self.out_types.update({n: dtype for n in names})
 
     def save(self, directory: Path) -> Path:
-        outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in self.outputs]
+        outputs = [helper.make_tensor_value_info(o, self.out_types[o], None) for o in self.outputs]
         graph = helper.make_graph(self.nodes, self.name, self.inputs, outputs, self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
         model.ir_version = 8
@@ -82,9 +84,12 @@ def check_project(model: Path, outdir: Path, runs: int = 3, seed: int = 0) -> No
     for run in range(runs):
         feeds = {i.name: rng.uniform(-1, 1, i.shape).astype(np.float32) for i in session.get_inputs()}
         ref = session.run(None, feeds)
-        got = run_host(outdir, list(feeds.values()), [r.shape for r in ref], tag=f"_{run}")
+        got = run_host(outdir, list(feeds.values()), [r.shape for r in ref], f"_{run}", [r.dtype.name for r in ref])
         for o, g, r in zip(session.get_outputs(), got, ref):
-            assert_close(g, r, f"{model.stem} output {o.name} (run {run})")
+            if r.dtype.kind == "f":
+                assert_close(g, r, f"{model.stem} output {o.name} (run {run})")
+            else:  # indices, casts: exactly
+                assert np.array_equal(g, r), f"{model.stem} output {o.name} (run {run}): {g.ravel()[:8]} != {r.ravel()[:8]}"
 
 
 def compile_and_check(model: Path, graph: Graph, plan: Plan, outdir: Path, runs: int = 3, seed: int = 0) -> None:

@@ -105,10 +105,27 @@ def _group(nodes: list[Node], constants: dict[str, np.ndarray], graph_outputs: s
         joinable = (
             host is not None
             and host.name not in closed
+            and len(host.outputs) == 1
             and last[host.name] is src
             and src.op_type not in ("QuantizeLinear", "DequantizeLinear")
             and only_user(n.inputs[0], n)
         )
+        several = (  # a multi-output op (Split) quantizing one of its outputs: that output becomes int8
+            host is not None
+            and len(host.outputs) > 1
+            and host.op_type != "QuantizeLinear"
+            and n.op_type == "QuantizeLinear"
+            and last[host.name] is src
+            and n.inputs[0] in host.outputs
+            and only_user(n.inputs[0], n)
+        )
+        if several:
+            host.outputs[host.outputs.index(n.inputs[0])] = n.outputs[0]
+            host.nodes.append(n.name)
+            host.quant[n.outputs[0]] = (constants[n.inputs[1]], _zero_point(n, constants))
+            host.requant = n.name
+            owner[n.name] = host
+            continue
         if joinable and n.op_type == "QuantizeLinear":
             host.outputs = [n.outputs[0]]
             host.nodes.append(n.name)

@@ -22,7 +22,7 @@ from pexcp.units import MAX_BYTES
 _SHAPE_SPEC = re.compile(r"^(.+)=(\d+(?:[x,]\d+)*)$")
 # Opsets pexcp reads: from 11, where Pad, Clip and friends take their parameters as inputs (the form the
 # importer and kernels read), to the newest the installed onnx package can check and infer shapes for.
-MIN_OPSET = 11
+MIN_OPSET = 9  # the oldest whose operator forms pexcp reads: attribute Slice, Pad and Clip, Upsample, Resize-10
 MAX_OPSET = onnx.defs.onnx_opset_version()
 MAX_FILE_BYTES = 2**31  # protobuf's limit: larger weights must be stored as external data
 

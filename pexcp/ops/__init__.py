@@ -8,16 +8,23 @@ lowering in pexcp/backends/c/ops to run it).
 from __future__ import annotations
 
 from pexcp.ops.base import OpSpec, Rule, per_axis
-from pexcp.ops.conv import Conv
+from pexcp.ops.conv import Conv, ConvTranspose
 from pexcp.ops.gemm import Gemm
-from pexcp.ops.elementwise import Activation, Arithmetic, Convert
+from pexcp.ops.elementwise import Activation, Arithmetic, Cast, Convert, Math, MinMaxPow
+from pexcp.ops.movers import Gather, Mover, Resize, Slice
 from pexcp.ops.pad import Pad
 from pexcp.ops.pool import Pool
+from pexcp.ops.reduce import ArgMax, Reduce, Softmax
 from pexcp.ops.views import Reshape, Transpose
 
 _DEFAULT = OpSpec()
 SPECS: dict[str, OpSpec] = {
-    t: s for s in (Activation(), Convert(), Arithmetic(), Conv(), Gemm(), Pool(), Pad(), Reshape(), Transpose()) for t in s.op_types
+    t: s
+    for s in (
+        Activation(), Convert(), Cast(), Arithmetic(), Math(), MinMaxPow(), Conv(), ConvTranspose(), Gemm(), Pool(),
+        Pad(), Reshape(), Transpose(), Slice(), Gather(), Resize(), Mover(), Reduce(), Softmax(), ArgMax(),
+    )
+    for t in s.op_types
 }
 
 

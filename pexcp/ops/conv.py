@@ -1,4 +1,4 @@
-"""Conv: a full op (any output channels from the whole input, or partial sums over input channels) with
+"""Conv and ConvTranspose: a full op (any output channels from the whole input, or partial sums over input channels) with
 one group; channel-wise when depthwise without a channel multiplier."""
 
 from __future__ import annotations
@@ -25,3 +25,13 @@ class Conv(OpSpec):
     def accepts_pads(self, op: Op) -> bool:
         return op.attrs.get("auto_pad", "NOTSET") == "NOTSET"
 
+
+
+class ConvTranspose(Conv):
+    """Like Conv: full with one group (the kernel produces any output channels from the whole input and sums
+    over any input channels), channel-wise when depthwise. Its pads remove output: no Pad folds into it."""
+
+    op_types = ("ConvTranspose",)
+
+    def accepts_pads(self, op: Op) -> bool:
+        return False

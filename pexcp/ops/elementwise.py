@@ -1,4 +1,5 @@
-"""Ops that compute output element i from element i: activations, quantize/dequantize, casts, arithmetic."""
+"""Ops that compute output element i from element i: activations, quantize/dequantize, casts, arithmetic,
+math functions."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class Activation(OpSpec):
 class Convert(OpSpec):
     """Type conversions: QuantizeLinear, DequantizeLinear (per tensor or per axis), Cast."""
 
-    op_types = ("QuantizeLinear", "DequantizeLinear", "Cast")
+    op_types = ("QuantizeLinear", "DequantizeLinear")
     elementwise = True
 
     def layout_agnostic(self, graph: Graph, op: Op) -> bool:
@@ -34,12 +35,44 @@ class Convert(OpSpec):
         return not per_axis(op) and same_channels(graph, op)
 
 
+class Cast(Convert):
+    """Its output may be an integer tensor: an activation after it is an op of its own."""
+
+    op_types = ("Cast",)
+    takes_epilogue = False
+
+
 class Arithmetic(OpSpec):
     """Binary arithmetic with broadcasting. With a constant operand it is fused into the call before it; in
     place over an activation operand of the output's shape."""
 
     op_types = ("Add", "Sub", "Mul", "Div", "PRelu")
     activation = "binary"
+    elementwise = True
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        return same_channels(graph, op)
+
+
+class Math(OpSpec):
+    """Unary math functions. Not fused as activations (TFLite fuses none of them): their own kernel calls,
+    in place over their input."""
+
+    op_types = ("Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal")
+    elementwise = True
+
+    def layout_agnostic(self, graph: Graph, op: Op) -> bool:
+        return True
+
+    def channelwise(self, graph: Graph, op: Op) -> bool:
+        return same_channels(graph, op)
+
+
+class MinMaxPow(OpSpec):
+    """Min, Max (two operands) and Pow with broadcasting: elementwise like Arithmetic, but never fused as an
+    epilogue (TFLite's MAXIMUM, MINIMUM and POW are ops of their own)."""
+
+    op_types = ("Min", "Max", "Pow")
     elementwise = True
 
     def channelwise(self, graph: Graph, op: Op) -> bool:

@@ -50,6 +50,9 @@ BROADCASTING = {
 VIEWS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 # output channel c is computed from input channel c alone (a window over its spatial axes)
 POOLS = {"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}
+# channel-wise when the axes they work along come after the channels (axis attribute, default per opset)
+ALONG_AXIS = {"Gather": 0, "ArgMax": 0, "ArgMin": 0, "Softmax": -1, "LogSoftmax": -1}
+REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum"}
 # recomputed inside every consumer's kernel, so it may appear in several steps
 RECOMPUTED = {"DequantizeLinear"}
 
@@ -63,6 +66,7 @@ class _Model:
     nodes: dict[str, onnx.NodeProto]
     shapes: dict[str, tuple[tuple[int, ...], str]]  # value -> (shape, dtype)
     constants: dict[str, np.ndarray]  # initializers, including values folded from constant subgraphs
+    opset: int
     inputs: list[str]
     outputs: list[str]
     sha256: str
@@ -115,6 +119,7 @@ def _read(path: Path, plan: Plan) -> _Model:
         nodes={n.name: n for n in g.node},
         shapes=shapes,
         constants=constants,
+        opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1),
         inputs=[i.name for i in g.input if i.name not in constants],
         outputs=[o.name for o in g.output],
         sha256=sha,
@@ -182,11 +187,43 @@ def channel_inputs(m: _Model, node: onnx.NodeProto) -> set[str]:
     if t in BROADCASTING:  # an input broadcast along channels (size 1, or lower rank) is read whole
         return {a for a in node.input if a and a not in m.constants and len(m.shape(a)) == len(out)
                 and m.shape(a)[1] == out[1]}
-    if t == "Conv":  # depthwise without a channel multiplier; with one, channel c reads c // multiplier
+    if t in ("Conv", "ConvTranspose"):  # depthwise without a channel multiplier; with one, channel c reads c // multiplier
         return {x} if same and _attr(node, "group", 1) == out[1] else set()
     if t == "Pad":
         return {x} if same and _pads_keep_channels(m, node) else set()
+    rank = len(m.shape(x))
+    kept = rank >= 3 and m.shape(x)[:2] == out[:2]  # batch and channels pass through (other ranks may go)
+    if t in ("Resize", "Upsample"):  # resizes the spatial axes only
+        return {x} if same and kept else set()
+    if t == "Slice":
+        return {x} if same and _slices_channels_whole(m, node, rank) else set()
+    if t in REDUCE:
+        axes = _attr(node, "axes") or _ints(m, node, 1)
+        if not axes:  # all axes, or none with noop_with_empty_axes
+            return {x} if kept and same and _attr(node, "noop_with_empty_axes", 0) else set()
+        return {x} if kept and all(a % rank >= 2 for a in axes) else set()
+    if t in ALONG_AXIS:
+        default = 1 if t.endswith("Softmax") and m.opset < 13 else ALONG_AXIS[t]
+        return {x} if kept and int(_attr(node, "axis", default)) % rank >= 2 else set()
     return set()
+
+
+def _ints(m: _Model, node: onnx.NodeProto, index: int) -> list[int] | None:
+    """A constant integer input of the node (None when absent or not a constant)."""
+    name = node.input[index] if index < len(node.input) else ""
+    return [int(v) for v in m.constants[name].ravel()] if name in m.constants else None
+
+
+def _slices_channels_whole(m: _Model, node: onnx.NodeProto, rank: int) -> bool:
+    """A Slice that keeps the channel count takes the channel axis whole; it must also take it forwards."""
+    if _attr(node, "starts") is not None:  # opset < 10: no steps
+        return True
+    starts, axes, steps = _ints(m, node, 1), _ints(m, node, 3), _ints(m, node, 4)
+    if starts is None or (len(node.input) > 3 and node.input[3] and axes is None) or (
+            len(node.input) > 4 and node.input[4] and steps is None):
+        return False
+    axes = list(range(len(starts))) if axes is None else axes
+    return all(k == 1 for a, k in zip(axes, steps or [1] * len(axes)) if a % rank == 1)
 
 
 def _pads_keep_channels(m: _Model, node: onnx.NodeProto) -> bool:
@@ -208,12 +245,12 @@ def _pads_keep_channels(m: _Model, node: onnx.NodeProto) -> bool:
 
 
 def accumulates(m: _Model, node: onnx.NodeProto) -> bool:
-    """The node is a sum over its first input's axis 1 (a conv without groups, Gemm or MatMul of a matrix), so
-    it can consume that input in channel slices, adding partial sums into its whole output."""
+    """The node is a sum over its first input's axis 1 (a conv or transposed conv without groups, Gemm or MatMul
+    of a matrix), so it can consume that input in channel slices, adding partial sums into its whole output."""
     x = node.input[0] if node.input else ""
     if not x or x in m.constants:
         return False
-    if node.op_type == "Conv":
+    if node.op_type in ("Conv", "ConvTranspose"):
         return _attr(node, "group", 1) == 1
     if node.op_type == "Gemm":
         return not _attr(node, "transA", 0)

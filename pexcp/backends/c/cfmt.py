@@ -50,11 +50,13 @@ def c_int_array(name: str, values: np.ndarray, ctype: str, comment: str = "") ->
 
 
 def c_value(value: object) -> str:
-    """An initializer for an int, float, C name (str) or list of them (struct fields)."""
+    """An initializer for an int, float, C name (str), list of them (arrays) or dict (nested structs)."""
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
         return "{" + ", ".join(c_value(v) for v in value) + "}"
+    if isinstance(value, dict):  # a nested struct
+        return "{" + ", ".join(f".{k} = {c_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (float, np.floating)):
         return c_float(float(value))
     return str(int(value))  # type: ignore[arg-type]

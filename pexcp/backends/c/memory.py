@@ -19,7 +19,10 @@ from pexcp.errors import BadInputError, InvalidPlanError
 from pexcp.ir import SCRATCH, Graph, Tensor
 from pexcp.plan.plan import Buffer, Plan
 
-CTYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t"}
+CTYPES = {
+    "float32": "float", "int8": "int8_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t", "int16": "int16_t",
+    "bool": "uint8_t",
+}
 ARENA = "arena"
 ARENA_ALIGN = 16  # the arena's alignment in model.c; plans align buffers to less
 
@@ -45,8 +48,8 @@ class Ptr:
         return Ptr(self.base, self.offset + elements * itemsize(self.dtype), self.dtype)
 
     def __str__(self) -> str:
-        if self.base == ARENA:
-            return f"AT({self.ctype}, {self.offset})"
+        if self.base == ARENA:  # plans align buffers to 4 bytes: 8-byte elements go through void pointers
+            return f"AT({'void' if itemsize(self.dtype) > 4 else self.ctype}, {self.offset})"
         n = self.offset // itemsize(self.dtype)
         return self.base if n == 0 else f"{self.base} + {n}"
 
@@ -66,7 +69,7 @@ class ArenaMap:
         for b in plan.buffers:
             if b.dtype not in CTYPES:
                 raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is {b.dtype}; the C backend has no kernels for it")
-            if b.offset % itemsize(b.dtype):
+            if b.offset % min(itemsize(b.dtype), 4):  # 8-byte elements are accessed bytewise
                 raise BadInputError(f"cannot compile: buffer of {b.tensor!r} is at offset {b.offset}, not {b.dtype}-aligned")
             self.buffers[b.tensor].append(b)
 

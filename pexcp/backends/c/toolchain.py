@@ -19,7 +19,7 @@ SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all"
 ARM_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 XORSHIFT_SEED = 0x2545F491  # main.c's built-in inputs
 _OUTPUT = re.compile(r"^y(\d+)\[(\d+)\] = 0x([0-9a-f]{8})", re.M)
-_OUTPUT_TYPE = re.compile(r"^output (\d+) .*, (int8|float32)\)$", re.M)
+_OUTPUT_TYPE = re.compile(r"^output (\d+) .*, (float32|u?int\d+)\)$", re.M)
 _FIGURE = re.compile(
     r"^(static RAM \(\.data \+ \.bss\)|stack high-water \(model_run\)|instructions \(model_run\)): (\d+)", re.M
 )
@@ -58,12 +58,12 @@ def run_host(
     tag: str = "",
     output_dtypes: list[str] | None = None,
 ) -> list[np.ndarray]:
-    """Run model_host on inputs given in the declared layout, each as raw bytes of its own dtype (float32 or
-    int8); outputs in the declared layout, float32 unless `output_dtypes` says otherwise."""
+    """Run model_host on inputs given in the declared layout, each as raw bytes of its own dtype; outputs in
+    the declared layout, float32 unless `output_dtypes` says otherwise."""
     paths = []
     for i, x in enumerate(inputs):
         path = project / f"in{i}{tag}.bin"
-        np.ascontiguousarray(x, dtype=np.int8 if x.dtype == np.int8 else "<f4").tofile(path)
+        np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<")).tofile(path)
         paths.append(str(path))
     dtypes = output_dtypes or ["float32"] * len(output_shapes)
     outdir = project / f"out{tag}"
@@ -73,7 +73,7 @@ def run_host(
     if result.returncode != 0:
         raise BuildError(f"model_host failed ({result.returncode}):\n{result.stderr[-4000:]}")
     return [
-        np.fromfile(outdir / f"out{j}.bin", dtype=np.int8 if d == "int8" else "<f4").reshape(s)
+        np.fromfile(outdir / f"out{j}.bin", dtype=np.dtype(d).newbyteorder("<")).reshape(s)
         for j, (s, d) in enumerate(zip(output_shapes, dtypes))
     ]
 
@@ -106,7 +106,13 @@ def run_qemu(project: Path, timeout: float = 120) -> QemuRun:
         flat = np.zeros(len(values[j]), dtype=np.uint32)
         for offset, bits in values[j].items():
             flat[offset] = bits
-        outputs.append(flat.astype(np.uint8).view(np.int8) if dtypes.get(j) == "int8" else flat.view(np.float32))
+        dtype = dtypes.get(j, "float32")
+        if dtype == "int8":
+            outputs.append(flat.astype(np.uint8).view(np.int8))
+        elif dtype != "float32":  # other integers: their low 32 bits
+            outputs.append(flat.view(np.int32).astype(dtype))
+        else:
+            outputs.append(flat.view(np.float32))
     figures = {name: int(v) for name, v in _FIGURE.findall(text)}
     if len(figures) != 3:
         raise BuildError(f"QEMU run printed no figures:\n{text[-2000:]}")

@@ -7,14 +7,20 @@ from typing import Any
 from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import Call, Lowering, clamp_of, op_dtype, refuse
 from pexcp.backends.c.ops.binary import BinaryLowering, check_broadcast
+from pexcp.backends.c.ops.cast import CastLowering
 from pexcp.backends.c.ops.concat import ConcatLowering
 from pexcp.backends.c.ops.conv import ConvLowering
+from pexcp.backends.c.ops.conv_transpose import ConvTransposeLowering
 from pexcp.backends.c.ops.copy import CopyLowering
+from pexcp.backends.c.ops.depth_to_space import DepthToSpaceLowering
+from pexcp.backends.c.ops.gather import GatherLowering
 from pexcp.backends.c.ops.gemm import GemmLowering
 from pexcp.backends.c.ops.pad import PadLowering
 from pexcp.backends.c.ops.pool import GlobalAveragePoolLowering, PoolLowering
 from pexcp.backends.c.ops.quantize import QuantizeLowering
-from pexcp.backends.c.ops.reduce import ReduceMeanLowering, SoftmaxLowering
+from pexcp.backends.c.ops.reduce import ArgMaxLowering, ReduceMeanLowering, SoftmaxLowering
+from pexcp.backends.c.ops.resize import ResizeLowering
+from pexcp.backends.c.ops.slice import SliceLowering, SplitLowering
 from pexcp.backends.c.ops.transpose import TransposeLowering
 from pexcp.backends.c.ops.unary import UnaryLowering, unary_call, unary_files
 from pexcp.errors import BadInputError
@@ -26,7 +32,8 @@ LOWERINGS: dict[str, Lowering] = {
     for lowering in [
         ConvLowering(), GemmLowering(), PoolLowering(), GlobalAveragePoolLowering(), ReduceMeanLowering(),
         SoftmaxLowering(), ConcatLowering(), PadLowering(), TransposeLowering(), CopyLowering(), UnaryLowering(),
-        QuantizeLowering(), _BINARY,
+        QuantizeLowering(), _BINARY, SliceLowering(), SplitLowering(), GatherLowering(), ResizeLowering(),
+        CastLowering(), ArgMaxLowering(), DepthToSpaceLowering(), ConvTransposeLowering(),
     ]
     for t in lowering.op_types
 }

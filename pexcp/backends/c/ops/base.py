@@ -120,16 +120,25 @@ class Call:
         return "0" if ptr is None else str(ptr)
 
 
+# float-model ops whose tensors are not all float32: their kernels convert (Cast) or write indices (ArgMax)
+MIXED_TYPES = {"Cast", "ArgMax", "ArgMin"}
+# data movement whose kernels move elements of any size: on integer tensors of a float model they run as is
+ANY_ELEMENT = {"Slice", "Split", "Gather", "DepthToSpace", "SpaceToDepth"}
+
+
 def op_dtype(graph: Graph, op: Op) -> str:
     """`s8` for the ops of an int8 QDQ model (quantized kernels, the quantize/dequantize at its boundary,
-    data movement on int8 tensors), `f32` for float32 ops; BadInputError for anything else."""
+    data movement on int8 tensors), `f32` for float32 ops (and the casts, index outputs and data movement
+    on integer tensors of a float model); BadInputError for anything else."""
     if op.quant or op.requant or op.op_type in ("QuantizeLinear", "DequantizeLinear"):
         return "s8"
-    dtypes = {graph.tensors[t].dtype for t in graph.activation_inputs(op) + op.outputs}
+    dtypes = {graph.tensors[t].dtype for t in graph.activation_inputs(op) + op.outputs if t in graph.tensors}
     if dtypes == {"float32"}:
         return "f32"
     if dtypes == {"int8"}:
         return "s8"
+    if dtypes <= set(CTYPES) and (op.op_type in MIXED_TYPES or op.op_type in ANY_ELEMENT and len(dtypes) == 1):
+        return "f32"
     raise BadInputError(
         f"cannot compile: node {op.name!r} works on {', '.join(sorted(dtypes))} tensors; the C backend runs "
         "float32 models and int8 QDQ models"
@@ -269,6 +278,15 @@ def window_attrs(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...], 
         "k_h": kernel[0], "k_w": kernel[1], "stride_h": strides[0], "stride_w": strides[1],
         "dil_h": dils[0], "dil_w": dils[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
     }
+
+
+def sliced_outer(call: Call, outer: int) -> int:
+    """The `outer` count of an outer x n x inner kernel (outer covering batch and channels) for the call's
+    output channels: all of it for a whole call, (c1 - c0) / C of it for a channel slice (batch 1)."""
+    if call.whole_output:
+        return outer
+    c0, c1 = call.out_range
+    return outer // (call.out.channels or 1) * (c1 - c0)
 
 
 def mode_name(mode: int) -> str:

@@ -1,4 +1,4 @@
-"""Add, Sub, Mul, Div, PRelu -> pexcp_binary with broadcasting, as ops (either operand may be a constant)
+"""Add, Sub, Mul, Div, PRelu, Min, Max (of two operands), Pow -> pexcp_binary with broadcasting, as ops (either operand may be a constant)
 or as the epilogue of another op's call (a constant operand applied in place to the region it wrote).
 int8 QDQ Add of two activations of the same shape (TFLite's ADD) -> pexcp_add_s8."""
 
@@ -9,12 +9,15 @@ import numpy as np
 from pexcp.backends.c import quant
 from pexcp.backends.c.memory import Ptr
 from pexcp.backends.c.ops.base import (
-    NO_CLAMP, RANK, Call, Lowering, check_rank, contiguous_strides, padded, refuse,
+    NO_CLAMP, RANK, Call, Lowering, check_rank, contiguous_strides, op_dtype, padded, refuse,
 )
 from pexcp.backends.c.ops.qdq import activation_limits, output_quant, tensor_quant
 from pexcp.ir import Graph, Node, Op
 
-OPS = {"Add": "PEXCP_ADD", "Sub": "PEXCP_SUB", "Mul": "PEXCP_MUL", "Div": "PEXCP_DIV", "PRelu": "PEXCP_PRELU"}
+OPS = {
+    "Add": "PEXCP_ADD", "Sub": "PEXCP_SUB", "Mul": "PEXCP_MUL", "Div": "PEXCP_DIV", "PRelu": "PEXCP_PRELU",
+    "Min": "PEXCP_MIN", "Max": "PEXCP_MAX", "Pow": "PEXCP_POW",
+}
 
 
 def _shape(graph: Graph, name: str) -> tuple[int, ...]:
@@ -46,29 +49,79 @@ def _params(call: Call, node: Op | Node, a: tuple[int, ...], b: tuple[int, ...],
     })
 
 
+def _operand_quant(graph: Graph, op: Op, name: str) -> tuple[float, int]:
+    """(scale, zero point) of an int8 operand: an activation's, or a constant's behind its DequantizeLinear."""
+    if name in graph.tensors:
+        return tensor_quant(op, name)
+    q = graph.quantized.get(name)
+    if q is None or q.values.dtype != np.int8 or q.scale.size != 1:
+        raise refuse(op, f"its constant {name!r} is not an int8 constant quantized per tensor")
+    return float(q.scale.ravel()[0]), int(q.zero_point.ravel()[0])
+
+
 class BinaryLowering(Lowering):
     op_types = tuple(OPS)
     fuses_clamp = True
     files = {"f32": ("binary",), "s8": ("add_s8",)}
 
+    def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
+        if op.op_type in ("Min", "Max", "PRelu") and op_dtype(graph, op) == "s8":
+            return ("prelu_s8",) if op.op_type == "PRelu" else ("minmax_s8",)
+        return super().runtime(graph, op)
+
     def prepare_f32(self, graph: Graph, op: Op) -> None:
         names = op.inputs[:2]
+        if len(op.inputs) != 2 or not all(op.inputs):
+            raise refuse(op, f"{len(op.inputs)} operands: only two are supported")
         if not any(n in graph.tensors for n in names):
             raise refuse(op, "needs an activation operand")
         check_broadcast(op, [_shape(graph, n) for n in names], graph.tensors[op.outputs[0]].shape)
 
-    def prepare_s8(self, graph: Graph, op: Op) -> quant.AddQuant:
+    def prepare_s8(self, graph: Graph, op: Op) -> quant.AddQuant | dict[str, object]:
         a, b = op.inputs[:2]
         out = graph.tensors[op.outputs[0]]
+        if op.op_type in ("Min", "Max", "PRelu"):
+            return self._prepare_s8_compare(graph, op)
         if op.op_type != "Add" or a not in graph.tensors or b not in graph.tensors:
-            raise refuse(op, "int8 binary ops: only Add of two activations")
+            raise refuse(op, "int8 binary ops: Add of two activations, Min, Max, PRelu")
         if graph.tensors[a].shape != out.shape or graph.tensors[b].shape != out.shape:
             raise refuse(op, "int8 Add needs operands of the output's shape (no broadcasting)")
         return quant.add_quant(
             *tensor_quant(op, a), *tensor_quant(op, b), *output_quant(op), activation_limits(graph, op, op.epilogue)
         )
 
+    def _prepare_s8_compare(self, graph: Graph, op: Op) -> dict[str, object]:
+        """MAXIMUM / MINIMUM (one scale and zero point everywhere) and PRELU (TFLite Micro's two
+        multipliers, s_in / s_out and s_in * s_alpha / s_out in double)."""
+        self.prepare_f32(graph, op)
+        if op.epilogue:
+            raise refuse(op, "an int8 Min, Max or PRelu has no fused activation")
+        out = graph.tensors[op.outputs[0]].shape
+        a, b = op.inputs[:2]
+        shape = {"dims": padded(out), "a_strides": broadcast_strides(_shape(graph, a), out),
+                 "b_strides": broadcast_strides(_shape(graph, b), out)}
+        (s_a, z_a), (s_b, z_b), (s_out, z_out) = _operand_quant(graph, op, a), _operand_quant(graph, op, b), output_quant(op)
+        if op.op_type != "PRelu":
+            if not (s_a == s_b == s_out and z_a == z_b == z_out):
+                raise refuse(op, "int8 Min/Max need one scale and zero point on operands and output")
+            return shape
+        if a not in graph.tensors:
+            raise refuse(op, "int8 PRelu needs an activation input")
+        m_pos, e_pos = quant.quantize_multiplier(float(np.float64(s_a) / np.float64(s_out)))
+        m_neg, e_neg = quant.quantize_multiplier(float(np.float64(s_a) * np.float64(s_b) / np.float64(s_out)))
+        return {"shape": shape, "in_offset": -z_a, "alpha_offset": -z_b, "out_offset": z_out,
+                "mult_pos": m_pos, "shift_pos": e_pos, "mult_neg": m_neg, "shift_neg": e_neg}
+
     def emit_s8(self, call: Call) -> list[str]:
+        if call.op.op_type in ("Min", "Max", "PRelu"):
+            c0, c1 = call.out_range
+            x, y = (self._operand(call, n) for n in call.op.inputs[:2])
+            if call.op.op_type == "PRelu":
+                params = call.struct("pexcp_prelu_s8_params", call.data)
+                return [f"pexcp_prelu_s8(&{params}, {x}, {y}, {call.output()}, {c0}, {c1});"]
+            params = call.struct("pexcp_broadcast_s8_params", call.data)
+            kernel = "pexcp_maximum_s8" if call.op.op_type == "Max" else "pexcp_minimum_s8"
+            return [f"{kernel}(&{params}, {x}, {y}, {call.output()}, {c0}, {c1});"]
         q = call.data
         params = call.struct("pexcp_add_s8_params", {
             "in1_offset": q.in1_offset, "in2_offset": q.in2_offset, "out_offset": q.out_offset,
@@ -85,6 +138,8 @@ class BinaryLowering(Lowering):
         stride_c = broadcast_strides(shape, out)[1] if len(out) > 1 else 0
         c0, c1 = call.out_range
         if name in call.graph.constants:
+            if call.dtype == "s8":
+                return call.const(name, call.graph.quantized[name].values, tag="int8", dtype="int8").shifted(c0 * stride_c)
             return call.const(name).shifted(c0 * stride_c)
         if call.whole_output or stride_c == 0:
             return call.input(name, sliced=False)

@@ -27,7 +27,7 @@ class ConvS8:
     weights: np.ndarray
     bias: np.ndarray | None
     q: quant.ConvQuant
-    scratch: Scratch  # what the Cortex-M4 DSP path works in (quant.conv_scratch_bytes)
+    scratch: Scratch | None  # what the Cortex-M4 DSP path works in (quant.conv_scratch_bytes); None: no DSP path
 
 
 class ConvLowering(Lowering):
@@ -124,15 +124,18 @@ class ConvLowering(Lowering):
     def accumulates(self, graph: Graph, op: Op) -> bool:
         return self._group(op) == 1
 
+    kernel_f32 = "pexcp_conv"  # its params struct is <kernel>_params
+
     def emit_f32(self, call: Call) -> list[str]:
         op = call.op
         x = call.tensor(op.inputs[0])
-        params = call.struct("pexcp_conv_params", {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]})
+        fields = {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]}
+        params = call.struct(f"{self.kernel_f32}_params", fields)
         bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
         oc0, oc1 = call.out_range
         ic0, ic1 = call.in_range or (0, x.shape[1])
         line = (
-            f"pexcp_conv(&{params}, {{src}}, {{dst}}, {call.const(op.inputs[1])}, {bias}, "
+            f"{self.kernel_f32}(&{params}, {{src}}, {{dst}}, {call.const(op.inputs[1])}, {bias}, "
             f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
         )
         return per_image(call, line)

@@ -1,4 +1,5 @@
-"""Gemm and MatMul -> pexcp_gemm (float32) / pexcp_fully_connected_s8 (int8 QDQ: TFLite's FULLY_CONNECTED,
+"""Gemm and MatMul -> pexcp_gemm (float32; MatMul with batch axes on B, a 1-D operand, or batch axes that
+broadcast -> pexcp_matmul) / pexcp_fully_connected_s8 (int8 QDQ: TFLite's FULLY_CONNECTED,
 its bias the constant Add epilogue of a MatMul or the C input of a Gemm). Constant B is emitted transposed
 (N x K) so the kernel reads both operands of each dot product contiguously; beta * C is folded into one bias
 array at compile time."""
@@ -11,7 +12,8 @@ import numpy as np
 
 from pexcp.backends.c import quant
 from pexcp.backends.c.memory import Ptr
-from pexcp.backends.c.ops.base import Call, Lowering, mode_name, optional_constant, refuse
+from pexcp.backends.c.cfmt import c_float
+from pexcp.backends.c.ops.base import NO_CLAMP, Call, Lowering, clamp_of, mode_name, optional_constant, refuse
 from pexcp.backends.c.ops.qdq import (
     activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
 )
@@ -25,6 +27,43 @@ class _Dims:
     k: int
     trans_a: bool
     trans_b: bool  # B as given is N x K
+
+
+@dataclass
+class _Batched:
+    """A MatMul with batch axes: pexcp_matmul's fields."""
+
+    fields: dict[str, object]
+
+
+def batched_dims(op: Op, a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> dict[str, object]:
+    """numpy matmul: 1-D operands get a unit axis, batch axes broadcast (at most two of them)."""
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    if b2[-2] != k:
+        raise refuse(op, f"shapes {a} x {b} do not multiply")
+    try:
+        batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
+    except ValueError:
+        raise refuse(op, f"batch axes of {a} x {b} do not broadcast") from None
+    if len(batch) > 2:
+        raise refuse(op, f"{len(batch)} batch axes: at most two are supported")
+    if int(np.prod(out)) != int(np.prod(batch)) * m * n:
+        raise refuse(op, f"output {out} is not the product of {a} x {b}")
+
+    def strides(dims: tuple[int, ...], matrix: int) -> list[int]:
+        aligned = (1,) * (len(batch) - len(dims)) + dims
+        result, step = [], matrix
+        for d, o in reversed(list(zip(aligned, batch))):
+            result.append(0 if d == 1 and o != 1 else step)
+            step *= d
+        return [0] * (2 - len(batch)) + result[::-1]
+
+    return {
+        "batch": [1] * (2 - len(batch)) + list(batch), "a_strides": strides(a2[:-2], m * k),
+        "b_strides": strides(b2[:-2], k * n), "m": m, "n": n, "k": k,
+    }
 
 
 @dataclass
@@ -45,13 +84,20 @@ class GemmLowering(Lowering):
     files = {"f32": ("gemm",), "s8": ("fully_connected_s8",)}
     has_scratch = True
 
+    def _shapes(self, graph: Graph, op: Op) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        a, b = op.inputs[:2]
+        return tuple(
+            graph.constants[n].shape if n in graph.constants else graph.tensors[n].shape for n in (a, b)
+        )  # type: ignore[return-value]
+
+    def _batched(self, graph: Graph, op: Op) -> bool:
+        """A MatMul pexcp_gemm cannot run: B has batch axes or is 1-D, or A is 1-D."""
+        a, b = self._shapes(graph, op)
+        return op.op_type == "MatMul" and (len(a) < 2 or len(b) != 2)
+
     def _dims(self, graph: Graph, op: Op) -> _Dims:
-        a = graph.tensors[op.inputs[0]].shape
-        b_name = op.inputs[1]
-        b = graph.constants[b_name].shape if b_name in graph.constants else graph.tensors[b_name].shape
+        a, b = self._shapes(graph, op)
         if op.op_type == "MatMul":
-            if len(a) < 2 or len(b) != 2:
-                raise refuse(op, f"shapes {a} x {b}: only (..., M, K) x (K, N) products are supported")
             return _Dims(int(np.prod(a[:-1])), b[1], a[-1], False, False)
         if len(a) != 2 or len(b) != 2:
             raise refuse(op, "Gemm operands must be 2-D")
@@ -60,13 +106,18 @@ class GemmLowering(Lowering):
         return _Dims(m, b[0] if trans_b else b[1], k, trans_a, trans_b)
 
     def check(self, graph: Graph, op: Op) -> _Dims:
-        if op.inputs[0] not in graph.tensors:
-            raise refuse(op, "its A input must be an activation")
+        if op.inputs[0] not in graph.tensors or self._batched(graph, op):
+            raise refuse(op, "only products of an activation A (..., M, K) and a matrix B (K, N) are supported")
         if op.op_type == "Gemm":
             optional_constant(graph, op, 2)
         return self._dims(graph, op)
 
-    def prepare_f32(self, graph: Graph, op: Op) -> _Dims:
+    def prepare_f32(self, graph: Graph, op: Op) -> _Dims | _Batched:
+        if op.op_type == "MatMul" and (op.inputs[0] not in graph.tensors or self._batched(graph, op)):
+            a, b = self._shapes(graph, op)
+            if op.inputs[0] not in graph.tensors and op.inputs[1] not in graph.tensors:
+                raise refuse(op, "needs an activation operand")
+            return _Batched(batched_dims(op, a, b, graph.tensors[op.outputs[0]].shape))
         return self.check(graph, op)
 
     def prepare_s8(self, graph: Graph, op: Op) -> FullyConnectedS8:
@@ -115,7 +166,15 @@ class GemmLowering(Lowering):
     def finish(self, call: Call, acc: Ptr) -> list[str]:
         return requant_acc(call, acc, call.data.q)
 
+    def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
+        batched = op.op_type == "MatMul" and (op.inputs[0] not in graph.tensors or self._batched(graph, op))
+        if batched:  # a fused clamp runs as its own pass
+            return ("matmul", "clip") if op.epilogue and clamp_of(graph, op.epilogue[0]) else ("matmul",)
+        return super().runtime(graph, op)
+
     def _single_row(self, graph: Graph, op: Op) -> bool:
+        if op.op_type == "MatMul" and (op.inputs[0] not in graph.tensors or self._batched(graph, op)):
+            return False
         d = self._dims(graph, op)
         return d.m == 1 and not d.trans_a and len(graph.tensors[op.outputs[0]].shape) == 2
 
@@ -128,6 +187,14 @@ class GemmLowering(Lowering):
     def emit_f32(self, call: Call) -> list[str]:
         op, graph = call.op, call.graph
         d = call.data
+        if isinstance(d, _Batched):
+            params = call.struct("pexcp_matmul_params", d.fields)
+            a, b = (call.const(n) if n in graph.constants else call.input(n, sliced=False) for n in op.inputs[:2])
+            lines = [f"pexcp_matmul(&{params}, {a}, {b}, {call.output()});"]
+            if call.clamp != NO_CLAMP:
+                out = call.output()
+                lines.append(f"pexcp_clip({out}, {out}, {call.out_count()}, {c_float(call.clamp[0])}, {c_float(call.clamp[1])});")
+            return lines
         b_name = op.inputs[1]
         if b_name in graph.constants:
             b = graph.constants[b_name]

@@ -1,7 +1,8 @@
-"""Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh: elementwise, as ops or as the epilogue
-of another op's kernel call (then in place on the region that call wrote). int8 QDQ Sigmoid and HardSwish
-ops are TFLite's LOGISTIC (pexcp_logistic_s8, output scale 1/256, zero point -128) and HARD_SWISH
-(pexcp_hard_swish_s8); int8 Relu and Clip run fused into the kernel before them."""
+"""Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, Exp, Log, Sqrt, Abs, Neg, Reciprocal:
+elementwise, as ops or as the epilogue of another op's kernel call (then in place on the region that call
+wrote). int8 QDQ Sigmoid and HardSwish ops are TFLite's LOGISTIC (pexcp_logistic_s8, output scale 1/256,
+zero point -128) and HARD_SWISH (pexcp_hard_swish_s8); int8 Relu and Clip run fused into the kernel before
+them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from pexcp.ir import Graph, Node, Op
 _S8 = {"Sigmoid": "logistic_s8", "HardSwish": "hard_swish_s8"}  # int8 kernels by op type (runtime file stem)
 
 
+# functions without parameters: op type -> kernel (pexcp_<name>) and runtime file (<name>.c)
+SIMPLE = {
+    "Sigmoid": "sigmoid", "HardSwish": "hard_swish", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
+    "Abs": "abs", "Neg": "neg", "Reciprocal": "reciprocal",
+}
+
+
 def unary_call(graph: Graph, node: Node, src: Ptr, dst: Ptr, count: int) -> str:
     head = f"{src}, {dst}, {count}"
     bounds = clamp_of(graph, node)
@@ -27,19 +35,18 @@ def unary_call(graph: Graph, node: Node, src: Ptr, dst: Ptr, count: int) -> str:
         return f"pexcp_leaky_relu({head}, {c_float(attrs.get('alpha', 0.01))});"
     if node.op_type == "HardSigmoid":
         return f"pexcp_hard_sigmoid({head}, {c_float(attrs.get('alpha', 0.2))}, {c_float(attrs.get('beta', 0.5))});"
-    return {"Sigmoid": "pexcp_sigmoid", "HardSwish": "pexcp_hard_swish", "Tanh": "pexcp_tanh"}[node.op_type] + f"({head});"
+    return f"pexcp_{SIMPLE[node.op_type]}({head});"
 
 
 def unary_files(graph: Graph, node: Node) -> tuple[str, ...]:
     """The runtime file of a float unary node's kernel."""
     if clamp_of(graph, node) is not None:
         return ("clip",)
-    return ({"LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "Sigmoid": "sigmoid", "HardSwish": "hard_swish",
-             "Tanh": "tanh"}[node.op_type],)
+    return ({"LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", **SIMPLE}[node.op_type],)
 
 
 class UnaryLowering(Lowering):
-    op_types = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
+    op_types = ("Relu", "Clip", "LeakyRelu", "HardSigmoid", *SIMPLE)
 
     def prepare_f32(self, graph: Graph, op: Op) -> None:
         clamp_of(graph, op)  # Clip bounds must be constants

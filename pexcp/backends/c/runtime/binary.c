@@ -1,4 +1,4 @@
-/* Add, Sub, Mul, Div and PRelu with numpy-style broadcasting (stride 0 along broadcast axes), with the
+/* Add, Sub, Mul, Div, PRelu, Min, Max and Pow with numpy-style broadcasting (stride 0 along broadcast axes), with the
  * fused clamp of an activation that follows (Add + Relu in residual blocks). */
 #include "pexcp_runtime.h"
 
@@ -13,8 +13,14 @@ static float apply(int op, float x, float y)
         return x * y;
     case PEXCP_DIV:
         return x / y;
-    default: /* PEXCP_PRELU: y is the slope */
+    case PEXCP_PRELU: /* y is the slope */
         return x < 0.0f ? x * y : x;
+    case PEXCP_MIN:
+        return x < y ? x : y;
+    case PEXCP_MAX:
+        return x > y ? x : y;
+    default: /* PEXCP_POW */
+        return powf(x, y);
     }
 }
 

@@ -13,6 +13,8 @@
 #define PEXCP_RUNTIME_H
 
 #include <math.h> /* INFINITY for open activation ranges, expf, tanhf */
+#include <stdint.h>
+#include <string.h> /* memcpy */
 
 /* mode bits of the kernels that accumulate partial sums over input-channel slices */
 #define PEXCP_INIT 1 /* start from the bias; without it, add to what the output already holds */
@@ -104,6 +106,9 @@ void pexcp_transpose(const pexcp_transpose_params *p, const float *in, float *ou
 #define PEXCP_MUL 2
 #define PEXCP_DIV 3
 #define PEXCP_PRELU 4
+#define PEXCP_MIN 5
+#define PEXCP_MAX 6
+#define PEXCP_POW 7
 typedef struct {
     int op;
     int dims[PEXCP_RANK];                        /* the output's */
@@ -122,5 +127,116 @@ void pexcp_sigmoid(const float *in, float *out, int n);
 void pexcp_hard_sigmoid(const float *in, float *out, int n, float alpha, float beta);
 void pexcp_hard_swish(const float *in, float *out, int n);
 void pexcp_tanh(const float *in, float *out, int n);
+
+/* ---- data movement on elements of any size (float32, int8, int64, ...): `elem` bytes each ---- */
+
+/* one element of `elem` bytes (1, 2, 4 or 8); constant-size memcpy compiles to one load and store */
+static inline void pexcp_move(void *dst, const void *src, int elem)
+{
+    switch (elem) {
+    case 1:
+        memcpy(dst, src, 1);
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    default:
+        memcpy(dst, src, 8);
+        break;
+    }
+}
+
+typedef struct {
+    int out_dims[PEXCP_RANK];
+    long in_strides[PEXCP_RANK]; /* elements between neighbours along each output axis (negative: reversed) */
+    long in_start;               /* input element of output element 0 */
+    int elem;
+} pexcp_slice_params;
+
+/* Slice / StridedSlice / one output of Split: out[i] = in[in_start + sum_k i_k * in_strides[k]], output
+ * channels [c0, c1) (`in` and `out` at channel c0; a channel range needs an unsliced channel axis) */
+void pexcp_slice(const pexcp_slice_params *p, const void *in, void *out, int c0, int c1);
+
+/* Gather along one axis with constant indices: in is outer x axis x inner, out is outer x n_idx x inner */
+void pexcp_gather(const void *in, void *out, long outer, long axis, long inner, const int32_t *idx, int n_idx, int elem);
+
+typedef struct {
+    int in_c, in_h, in_w; /* batch 1 per call */
+    int block;
+    int crd; /* DepthToSpace mode: 0 DCR, 1 CRD */
+    int elem;
+} pexcp_d2s_params;
+
+void pexcp_depth_to_space(const pexcp_d2s_params *p, const void *in, void *out);
+void pexcp_space_to_depth(const pexcp_d2s_params *p, const void *in, void *out);
+
+typedef struct {
+    int in_h, in_w, out_h, out_w;
+    int elem;
+} pexcp_resize_params;
+
+/* nearest neighbour: output row y reads input row iy[y], column x reads ix[x]; `planes` (batch x channels)
+ * planes of in_h x in_w elements */
+void pexcp_resize_nearest(const pexcp_resize_params *p, const void *in, void *out, const int32_t *iy, const int32_t *ix,
+                          int planes);
+
+/* (bi)linear: output row y mixes input rows y0[y] and y1[y] with weight fy[y] on y1 (columns alike) */
+void pexcp_resize_linear(const pexcp_resize_params *p, const float *in, float *out, const int32_t *y0, const int32_t *y1,
+                         const float *fy, const int32_t *x0, const int32_t *x1, const float *fx, int planes);
+
+/* ---- type conversion ---- */
+#define PEXCP_T_F32 0
+#define PEXCP_T_I8 1
+#define PEXCP_T_U8 2
+#define PEXCP_T_I16 3
+#define PEXCP_T_I32 4
+#define PEXCP_T_I64 5
+#define PEXCP_T_BOOL 6
+/* Cast: float to integer truncates toward zero, anything to bool is (x != 0); out may be in when the output
+ * elements are no larger */
+void pexcp_cast(const void *in, int in_type, void *out, int out_type, long n);
+
+/* ---- more elementwise functions over n floats; out may be in ---- */
+void pexcp_exp(const float *in, float *out, int n);
+void pexcp_log(const float *in, float *out, int n);
+void pexcp_sqrt(const float *in, float *out, int n);
+void pexcp_abs(const float *in, float *out, int n);
+void pexcp_neg(const float *in, float *out, int n);
+void pexcp_reciprocal(const float *in, float *out, int n);
+
+/* ---- reductions over the middle axis of outer x n x inner ---- */
+void pexcp_log_softmax(const float *in, float *out, int outer, int n, int inner);
+void pexcp_reduce_max(const float *in, float *out, int outer, int reduce, int inner);
+void pexcp_reduce_sum(const float *in, float *out, int outer, int reduce, int inner);
+/* index of the largest (ArgMax) or smallest (ArgMin) value, the first one or with `last` the last one */
+void pexcp_arg_max(const float *in, void *out, int outer, int n, int inner, int last);
+void pexcp_arg_min(const float *in, void *out, int outer, int n, int inner, int last);
+
+/* ---- MatMul with batch axes (numpy broadcasting: stride 0 along broadcast batch axes) ---- */
+typedef struct {
+    int batch[2];                         /* the output's batch axes (1 when absent) */
+    long a_strides[2], b_strides[2];      /* elements between batch items of each operand */
+    int m, n, k;
+} pexcp_matmul_params;
+
+/* out[b] = a[b] (m x k) times b[b] (k x n), out contiguous */
+void pexcp_matmul(const pexcp_matmul_params *p, const float *a, const float *b, float *out);
+
+/* ---- ConvTranspose (1-D as one row), gathered per output pixel ---- */
+typedef struct {
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int group;
+    float act_min, act_max;
+} pexcp_conv_transpose_params;
+
+/* Output channels [oc0, oc1) from input channels [ic0, ic1) (modes as pexcp_conv); `in` points at input
+ * channel ic0, `out` at output channel oc0; weights are [in_c][out_c / group][k_h][k_w]; bias may be NULL. */
+void pexcp_conv_transpose(const pexcp_conv_transpose_params *p, const float *in, float *out, const float *w,
+                          const float *bias, int oc0, int oc1, int ic0, int ic1, int mode);
 
 #endif

@@ -277,6 +277,49 @@ typedef struct {
 /* channels [c0, c1) (channels are never padded when c0, c1 is not the whole range) */
 void pexcp_pad_s8(const pexcp_pad_s8_params *p, const int8_t *in, int8_t *out, int c0, int c1);
 
+/* ---- elementwise with numpy broadcasting over four axes (stride 0 along broadcast axes) ---- */
+typedef struct {
+    int dims[4];                      /* the output's */
+    int a_strides[4], b_strides[4];
+} pexcp_broadcast_s8_params;
+
+/* MAXIMUM / MINIMUM: operands and output share one scale and zero point, so the int8 values compare as
+ * the real ones; channels [c0, c1) (pointers at channel c0 of each operand that has channels) */
+void pexcp_maximum_s8(const pexcp_broadcast_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out, int c0, int c1);
+void pexcp_minimum_s8(const pexcp_broadcast_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out, int c0, int c1);
+
+/* PRELU: x >= 0 ? mbqm(x, mult_pos, shift_pos) : mbqm(x * alpha, mult_neg, shift_neg), x and alpha offset by
+ * their zero points, then + out_offset and clamped */
+typedef struct {
+    pexcp_broadcast_s8_params shape; /* a: the input, b: alpha */
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t mult_pos, shift_pos, mult_neg, shift_neg;
+} pexcp_prelu_s8_params;
+
+void pexcp_prelu_s8(const pexcp_prelu_s8_params *p, const int8_t *in, const int8_t *alpha, int8_t *out, int c0, int c1);
+
+/* TRANSPOSE_CONV (TFLite Micro's reference_integer_ops::TransposeConv, here gathered per output pixel: the
+ * same exact int32 sums) with the conv's parameters (stride, pads at the start, dilation) and modes:
+ * output channels [oc0, oc1) from input channels [ic0, ic1); weights are [in_c][out_c / group][k_h][k_w];
+ * `in` at input channel ic0, `out` and `acc` at output channel oc0. */
+void pexcp_conv_transpose_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int oc0, int oc1, int ic0, int ic1, int mode);
+
+/* RESIZE_BILINEAR (TFLite Micro's ResizeBilinearInteger, input and output sharing scale and zero point):
+ * output row y mixes input rows y0[y] and y1[y] with 10-bit weights 1024 - fy[y] and fy[y] (fy may be
+ * negative at a half-pixel edge, as in TFLite), columns alike; the 20-bit sum rounds half away from zero.
+ * `planes` planes of in_h x in_w. */
+void pexcp_resize_bilinear_s8(const int8_t *in, int8_t *out, int in_h, int in_w, int out_h, int out_w,
+                              const int32_t *y0, const int32_t *y1, const int32_t *fy, const int32_t *x0,
+                              const int32_t *x1, const int32_t *fx, int planes);
+
+/* ---- reductions over the middle axis of outer x n x inner (input and output share scale, zero point) ---- */
+void pexcp_reduce_max_s8(const int8_t *in, int8_t *out, int outer, int n, int inner);
+/* ARG_MAX / ARG_MIN of the int8 values (the first extreme, or the last with `last`), int64 indices */
+void pexcp_arg_max_s8(const int8_t *in, void *out, int outer, int n, int inner, int last);
+void pexcp_arg_min_s8(const int8_t *in, void *out, int outer, int n, int inner, int last);
+
 /* ---- byte movers (the float ones move 4-byte elements) ---- */
 /* copies `outer` blocks of `in_block` bytes into `out`, whose blocks are `out_block` bytes apart */
 void pexcp_concat_s8(const int8_t *in, int8_t *out, int outer, int in_block, int out_block);

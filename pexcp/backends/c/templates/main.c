@@ -1,7 +1,7 @@
 /* main.c: test harness of a model compiled by `pexcp compile --harness`.
  *
  * Host build (make host):  ./model_host in0.bin [in1.bin ...] -o outdir
- *   Input i is read from the i-th file as raw little-endian values of its type (float32 or int8) in the
+ *   Input i is read from the i-th file as raw little-endian values of its type (float32, int8, int64, ...) in the
  *   model's declared layout (as onnxruntime and TFLite Micro take it); output j is written to
  *   outdir/out<j>.bin the same way.
  * Cortex-M build (make qemu, PEXCP_QEMU defined): fills the inputs with built-in pseudo-random values
@@ -17,6 +17,18 @@
 
 #include "harness.h"
 #include "model.h"
+
+static const char *type_name(const harness_port *p)
+{
+    static const char *const names[] = {"float32", "int8", "uint8", "int16", "int32", "int64"};
+    return names[p->dtype];
+}
+
+static size_t elem_size(const harness_port *p)
+{
+    static const size_t sizes[] = {4, 1, 1, 2, 4, 8};
+    return sizes[p->dtype];
+}
 
 static long port_size(const harness_port *p)
 {
@@ -40,15 +52,10 @@ static long declared_offset(const harness_port *p, long i)
 #ifndef PEXCP_QEMU
 #include <stdlib.h>
 
-static size_t elem_bytes(const harness_port *p)
-{
-    return p->dtype == HARNESS_INT8 ? 1 : 4;
-}
-
 static int load(const harness_port *p, void *stored, const char *path)
 {
     const long n = port_size(p);
-    const size_t size = elem_bytes(p);
+    const size_t size = elem_size(p);
     unsigned char *raw = malloc((size_t)n * size);
     FILE *f = fopen(path, "rb");
     int ok = raw && f && fread(raw, size, (size_t)n, f) == (size_t)n && fgetc(f) == EOF;
@@ -56,8 +63,7 @@ static int load(const harness_port *p, void *stored, const char *path)
         for (long i = 0; i < n; ++i)
             memcpy((unsigned char *)stored + (size_t)i * size, raw + (size_t)declared_offset(p, i) * size, size);
     else
-        fprintf(stderr, "%s: expected exactly %ld %s values for input %s\n", path, n,
-                p->dtype == HARNESS_INT8 ? "int8" : "float32", p->name);
+        fprintf(stderr, "%s: expected exactly %ld %s values for input %s\n", path, n, type_name(p), p->name);
     if (f)
         fclose(f);
     free(raw);
@@ -67,7 +73,7 @@ static int load(const harness_port *p, void *stored, const char *path)
 static int save(const harness_port *p, const void *stored, const char *path)
 {
     const long n = port_size(p);
-    const size_t size = elem_bytes(p);
+    const size_t size = elem_size(p);
     unsigned char *raw = malloc((size_t)n * size);
     FILE *f = fopen(path, "wb");
     int ok = raw && f;
@@ -155,6 +161,26 @@ static uint32_t xorshift32(uint32_t *state)
     return x;
 }
 
+/* an integer value of any integer port, as a long */
+static long int_value(const harness_port *p, const void *y, long i)
+{
+    switch (p->dtype) {
+    case HARNESS_INT8:
+        return ((const int8_t *)y)[i];
+    case HARNESS_UINT8:
+        return ((const uint8_t *)y)[i];
+    case HARNESS_INT16:
+        return ((const int16_t *)y)[i];
+    case HARNESS_INT32:
+        return (long)((const int32_t *)y)[i];
+    default: {
+        int64_t v; /* 8-byte ports may be only 4-byte aligned */
+        memcpy(&v, (const char *)y + i * 8, 8);
+        return (long)v;
+    }
+    }
+}
+
 /* a float input: xorshift32 mapped to k / 2^23 - 1 for a 24-bit k, exact in float32, easy to reproduce
  * elsewhere; an int8 input: the top byte */
 static void next_value(uint32_t *state, const harness_port *p, void *x, long k)
@@ -162,6 +188,8 @@ static void next_value(uint32_t *state, const harness_port *p, void *x, long k)
     const uint32_t bits = xorshift32(state);
     if (p->dtype == HARNESS_INT8)
         ((int8_t *)x)[k] = (int8_t)(bits >> 24); /* two's complement of the top byte */
+    else if (p->dtype != HARNESS_FLOAT32)
+        memset((char *)x + k * (long)elem_size(p), 0, elem_size(p)); /* other integer inputs: zeros */
     else
         ((float *)x)[k] = (float)((int32_t)(bits >> 8) - 8388608) * (1.0f / 8388608.0f);
 }
@@ -224,17 +252,19 @@ int main(void)
     for (int j = 0; j < MODEL_NUM_OUTPUTS; ++j) {
         const harness_port *p = &harness_outputs[j];
         const void *y = model_output(j);
-        const int int8 = p->dtype == HARNESS_INT8;
-        printf("output %d %s (%ld values, declared order, %s)\n", j, p->name, port_size(p), int8 ? "int8" : "float32");
+        const int integer = p->dtype != HARNESS_FLOAT32;
+        printf("output %d %s (%ld values, declared order, %s)\n", j, p->name, port_size(p), type_name(p));
         for (long i = 0; i < port_size(p); ++i) {
             uint32_t bits;
-            if (int8)
+            if (p->dtype == HARNESS_INT8)
                 bits = (uint32_t)(uint8_t)((const int8_t *)y)[i];
+            else if (integer)
+                bits = (uint32_t)int_value(p, y, i); /* the low 32 bits */
             else
                 memcpy(&bits, (const float *)y + i, sizeof bits);
             printf("y%d[%ld] = 0x%08lx ", j, declared_offset(p, i), (unsigned long)bits);
-            if (int8)
-                printf("%d", (int)((const int8_t *)y)[i]);
+            if (integer)
+                printf("%ld", int_value(p, y, i));
             else
                 print_decimal(((const float *)y)[i]);
             putchar('\n');

@@ -1,0 +1,8 @@
+/* Exp. */
+#include "pexcp_runtime.h"
+
+void pexcp_exp(const float *in, float *out, int n)
+{
+    for (int i = 0; i < n; ++i)
+        out[i] = expf(in[i]);
+}
