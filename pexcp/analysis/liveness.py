@@ -12,6 +12,8 @@ A schedule is an op order plus a slice width for each group it runs in channel s
   region reused every round, its inputs stay live until its last round, its output is allocated at its
   first round, and a tail's partial sums live in an accumulator that the final step requantizes (or
   activates) in place;
+- a depthwise conv the schedule runs in place (analysis/inplace.py) writes its output over its input like an
+  in-place output, with a one-channel temporary `temp:<op>` live at its step;
 - an op whose kernel needs scratch (Graph.scratch) gets a buffer `scratch:<op>` live at exactly its step, or
   at each of its steps in a split group (sized for the largest slice call; one layout item, one offset).
 Every buffer that owns bytes is a block of a layout item; blocks of one item share an offset.
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from pexcp.analysis.partial import Group
-from pexcp.ir import SCRATCH, Graph, Op, Slice, Step
+from pexcp.analysis.inplace import extra_calls, temp_bytes
+from pexcp.ir import SCRATCH, TEMP, Graph, Op, Slice, Step
 from pexcp.layout.problem import Block, load
 from pexcp.units import WORD as ALIGN
 from pexcp.units import align_up as align
@@ -33,6 +36,7 @@ from pexcp.units import align_up as align
 class Schedule:
     order: list[str]  # op names, each once, a topological order with every split group contiguous
     splits: dict[str, int] = field(default_factory=dict)  # group id -> slice width (channels per round)
+    in_place: list[str] = field(default_factory=list)  # depthwise convs run in place (analysis/inplace.py)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Expanded:
     buffers: list[Lifetime]
     blocks: list[Block]  # one per buffer owning bytes, plus one per group region; id = item id
     regions: dict[str, tuple[int, int]]  # group id -> (first step, last step)
+    in_place_calls: int = 0  # kernel calls the in-place depthwise convs add (one per channel)
 
     def item_of(self, block_id: str) -> str:
         """The item (common offset) a block belongs to: its buffer's item, or itself for a region."""
@@ -97,8 +102,10 @@ class Expanded:
 
 
 class _Builder:
-    def __init__(self, graph: Graph, unit: int):
+    def __init__(self, graph: Graph, unit: int, in_place: list[str] = ()):
         self.graph, self.unit = graph, unit
+        self.in_place = set(in_place)
+        self.in_place_calls = 0
         self.steps: list[Step] = []
         self.bufs: dict[str, Lifetime] = {}
         self.holder: dict[str, str] = {}  # tensor -> key of the buffer holding it whole
@@ -136,9 +143,9 @@ class _Builder:
             self.read(life.alias_of, step)
 
     def step(self, op: Op, nodes: list[str], sl: Slice | None = None, accumulate: bool = False,
-             scratch: int = 0) -> int:
+             scratch: int = 0, in_place: bool = False) -> int:
         """A kernel call of `op`, with its `scratch` bytes live during it (one item per op)."""
-        self.steps.append(Step(len(self.steps), op.name, op.op_type, nodes, sl, accumulate))
+        self.steps.append(Step(len(self.steps), op.name, op.op_type, nodes, sl, accumulate, in_place))
         s = len(self.steps) - 1
         if scratch:
             item = SCRATCH + op.name
@@ -152,11 +159,18 @@ class _Builder:
         return 0 if need is None else need.bytes(inputs)
 
     def unsplit(self, op: Op) -> None:
-        s = self.step(op, list(op.nodes), scratch=self.scratch(op))
+        in_place = op.name in self.in_place
+        s = self.step(op, list(op.nodes), scratch=self.scratch(op), in_place=in_place)
         for t in self.graph.activation_inputs(op):
             self.read(self.holder[t], s)
+        if in_place:
+            self.new(TEMP + op.name, TEMP + op.name, self.graph.tensors[op.outputs[0]].dtype, temp_bytes(self.graph, op), s)
+            self.in_place_calls += extra_calls(self.graph, op)
         for t in op.outputs:
-            if op.view:
+            if in_place:
+                base = self.holder[self.graph.activation_inputs(op)[0]]
+                self.whole(t, s, alias_of=base, inplace=True, item=self.bufs[base].item)
+            elif op.view:
                 base = self.bufs[self.holder[self.graph.activation_inputs(op)[0]]]
                 self.whole(t, s, alias_of=base.key, item=base.item, rel=base.rel).bytes = 0
             elif op.inplace:
@@ -219,7 +233,7 @@ class _Builder:
 
 def expand(graph: Graph, schedule: Schedule, groups: dict[str, Group] | None = None, unit: int = ALIGN) -> Expanded:
     """Steps, buffers and layout blocks of `schedule` (see module docstring)."""
-    b = _Builder(graph, unit)
+    b = _Builder(graph, unit, schedule.in_place)
     for t in graph.inputs:
         b.whole(t, 0)
     grouped = {name: groups[gid] for gid in schedule.splits for name in groups[gid].names} if groups else {}
@@ -239,7 +253,7 @@ def expand(graph: Graph, schedule: Schedule, groups: dict[str, Group] | None = N
         b.read(b.holder[t], end)
     for life in b.bufs.values():  # a buffer nobody reads is freed right after its step
         life.last = max(life.last, life.first)
-    return Expanded(b.steps, list(b.bufs.values()), b.blocks(), b.regions)
+    return Expanded(b.steps, list(b.bufs.values()), b.blocks(), b.regions, b.in_place_calls)
 
 
 def lifetimes(graph: Graph, order: Sequence[Op]) -> list[Lifetime]:

@@ -51,6 +51,12 @@ class OpSpec:
         """Output channel c (axis 1) depends only on channel c of each activation input."""
         return False
 
+    def overwrites_by_channel(self, graph: Graph, op: Op) -> bool:
+        """It may write its output over its input channel by channel through a one-channel temporary (an
+        in-place depthwise conv): output channel c depends on input channel c alone and takes no more bytes,
+        so writing channel c in its place destroys only input channels already consumed."""
+        return False
+
     def split_rule(self, graph: Graph, op: Op) -> Rule:
         """How partial execution may split it, given that its tensors are batch-1 NC... (checked by the
         caller, analysis.partial.split_rule)."""

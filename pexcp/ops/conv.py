@@ -15,6 +15,13 @@ class Conv(OpSpec):
         c_in = graph.tensors[op.inputs[0]].channels if op.inputs[0] in graph.tensors else None
         return 1 < op.attrs.get("group", 1) == c_in == graph.tensors[op.outputs[0]].channels
 
+    def overwrites_by_channel(self, graph: Graph, op: Op) -> bool:
+        # a transposed conv's output channel is larger than its input channel
+        if op.op_type != "Conv" or not self.channelwise(graph, op) or op.inputs[0] not in graph.tensors:
+            return False
+        x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+        return x.itemsize == y.itemsize and y.numel <= x.numel
+
     def split_rule(self, graph: Graph, op: Op) -> Rule:
         if len(graph.activation_inputs(op)) != 1:
             return Rule.OPAQUE

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pexcp.ir import SCRATCH, Slice, Step
+from pexcp.ir import SCRATCH, TEMP, Slice, Step
 
-__all__ = ["FORMAT", "SCRATCH", "STATUSES", "Buffer", "Plan", "Slice", "Step"]
+__all__ = ["FORMAT", "SCRATCH", "TEMP", "STATUSES", "Buffer", "Plan", "Slice", "Step"]
 
 FORMAT = "pexcp-plan/1"
 STATUSES = ("optimal", "feasible", "heuristic")

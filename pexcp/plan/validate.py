@@ -3,10 +3,11 @@
 It reads the model itself and checks, in the model's own node and value names: buffers fit the arena and
 never overlap another live buffer; buffer sizes match their tensors; every computing node runs, once, or in
 channel slices that cover every channel exactly once; producers run before consumers; every input of a step
-and every output it writes is resident at that step, in exactly one buffer. Aliases are of three kinds only:
+and every output it writes is resident at that step, in exactly one buffer. Aliases are of four kinds only:
 a view (an op that moves no data) inside its input's bytes, an input of a Concat written in place at its
 place in the Concat's output, or an in-place output that takes over the bytes of an input its op reads
-element by element. Finally it follows every byte through the schedule: each value a step reads must be
+element by element, or the output of a depthwise conv the plan runs in place (channel by channel through a
+one-channel `temp:<op>` buffer) over its input. Finally it follows every byte through the schedule: each value a step reads must be
 the one its producer wrote there, not overwritten since (by a later write, or by the same step writing over
 bytes it still reads). Kernel scratch buffers (`scratch:<op>`) are live only at steps running that op's
 kernel, overlap nothing live, and hold at least the bytes the int8 kernels' fast paths need for the step's
@@ -30,7 +31,7 @@ from onnx import helper, numpy_helper
 from pexcp.errors import InvalidPlanError
 from pexcp.importer.onnx_reader import read_model, subgraph_inputs
 from pexcp.layout.problem import Block, addresses_overlap, layout_problems, live_together
-from pexcp.plan.plan import FORMAT, SCRATCH, STATUSES, Buffer, Plan, Slice, Step
+from pexcp.plan.plan import FORMAT, SCRATCH, STATUSES, TEMP, Buffer, Plan, Slice, Step
 
 # ---- the validator's view of ONNX operators ------------------------------------------------------------
 
@@ -297,6 +298,7 @@ def plan_problems(plan: Plan, model_path: Path) -> list[str]:
     problems += _layout_problems(plan)
     problems += _size_problems(plan, m)
     problems += _scratch_problems(plan, m)
+    problems += _in_place_problems(plan, m)
     problems += _alias_problems(plan, m)
     problems += _coverage_problems(plan, m)
     problems += _holder_problems(plan, m)
@@ -500,8 +502,8 @@ def _layout_problems(plan: Plan) -> list[str]:
 def _size_problems(plan: Plan, m: _Model) -> list[str]:
     problems = []
     for b in plan.buffers:
-        if b.tensor.startswith(SCRATCH):
-            continue  # _scratch_problems
+        if b.tensor.startswith((SCRATCH, TEMP)):
+            continue  # _scratch_problems, _in_place_problems
         if b.tensor not in m.shapes or b.tensor in m.constants:
             problems.append(f"buffer {b.id}: {b.tensor!r} is not an activation of the model")
             continue
@@ -593,6 +595,99 @@ def _scratch_problems(plan: Plan, m: _Model) -> list[str]:
     return problems
 
 
+# ---- in-place depthwise convs -------------------------------------------------------------------------
+
+
+def _unary_path(m: _Model, names: list[str], src: str, dst: str) -> bool:
+    """`dst` is `src`, or made from it by a chain of unary nodes among `names` (a dequantize, an activation,
+    a quantize), each keeping its input's elements."""
+    t, seen = src, set()
+    while t != dst:
+        nxt = [m.nodes[n] for n in names if m.nodes[n].op_type in UNARY and m.nodes[n].input[:1] == [t]
+               and len(m.nodes[n].output) == 1 and _elements(m, m.nodes[n].output[0]) == _elements(m, t)]
+        if len(nxt) != 1 or t in seen:
+            return False
+        seen.add(t)
+        t = nxt[0].output[0]
+    return True
+
+
+def dw_in_place_values(m: _Model, step: Step) -> tuple[str, str] | None:
+    """For a step whose core is a depthwise conv without channel multiplier (group = input channels = output
+    channels, batch 1): (the stored value it reads, the stored value it writes), each joined to the conv by
+    unary nodes of the step. None for any other step."""
+    core = m.nodes.get(step.op)
+    if core is None or core.op_type != "Conv" or not core.input or core.input[0] in m.constants:
+        return None
+    x, y = core.input[0], core.output[0]
+    sx, sy = m.shape(x), m.shape(y)
+    if len(sx) < 3 or len(sy) != len(sx) or sx[0] != 1 or not (_attr(core, "group", 1) == sx[1] == sy[1]):
+        return None
+    names = [n for n in dict.fromkeys(step.nodes) if n in m.nodes]
+    made = {o for n in names for o in m.nodes[n].output}
+    reads = [t for n in names for t in m.reads[n] if t not in made and t not in m.constants]
+    src = next((t for t in dict.fromkeys(reads) if _unary_path(m, names, t, x)), None)
+    dst = next((t for t in made if _unary_path(m, names, y, t) and (t in m.outputs or m.consumers.get(t))
+                and not any(_unary_path(m, names, t, u) and u != t for u in made)), None)
+    return None if src is None or dst is None else (src, dst)
+
+
+def _in_place_problems(plan: Plan, m: _Model) -> list[str]:
+    """A step marked `in_place` is a depthwise conv (no channel multiplier, batch 1, channels contiguous)
+    that writes output channel c, computed into the one-channel temporary `temp:<op>`, over its input once
+    input channel c is consumed: its output buffer is an alias of its input's buffer (same start, elements of
+    the same size, no more bytes), the input dies at that step, and the temporary is an owned buffer live at
+    exactly that step holding at least one output channel. A `temp:` buffer serves such a step only."""
+    problems = []
+    temps: dict[str, list[Buffer]] = defaultdict(list)
+    for b in plan.buffers:
+        if b.tensor.startswith(TEMP):
+            temps[b.tensor[len(TEMP):]].append(b)
+    by_id = {b.id: b for b in plan.buffers}
+    served: set[int] = set()
+    for step in plan.steps:
+        if not step.in_place:
+            continue
+        what = f"step {step.index} runs {step.op!r} in place"
+        pair = dw_in_place_values(m, step)
+        if pair is None or step.slice is not None or step.accumulate:
+            problems.append(f"{what}, but it is not a whole depthwise conv without channel multiplier")
+            continue
+        src, dst = pair
+        if src in m.layouts or dst in m.layouts:
+            problems.append(f"{what} on a value stored transposed")
+            continue
+        outs = [b for b in plan.buffers if b.tensor == dst and b.first_step == step.index]
+        out = outs[0] if len(outs) == 1 else None
+        base = by_id.get(out.alias_of) if out is not None and out.alias_of is not None else None
+        if out is None or base is None or base.tensor != src:
+            problems.append(f"{what}, but its output {dst!r} is not a buffer aliasing the buffer of its input {src!r}")
+            continue
+        if (out.alias_offset or out.slice is not None or base.slice is not None or out.bytes > base.bytes
+                or np.dtype(out.dtype).itemsize != np.dtype(base.dtype).itemsize):
+            problems.append(f"{what}, but its output is not at its input's start with elements of its size and "
+                            f"no more bytes")
+        if base.last_step != step.index:
+            problems.append(f"{what}, but its input {src!r} (buffer {base.id}) is live after it")
+        channel = out.bytes // _channels(m, dst)
+        mine = [t for t in temps.get(step.op, []) if t.first_step <= step.index <= t.last_step]
+        if len(mine) != 1:
+            problems.append(f"{what} with {len(mine)} temporary buffers {TEMP}{step.op} live there, not one")
+            continue
+        temp = mine[0]
+        served.add(temp.id)
+        if temp.first_step != temp.last_step or temp.alias_of is not None or temp.slice is not None:
+            problems.append(f"temporary buffer {temp.id} ({temp.tensor}) is not an owned buffer live at one step")
+        if temp.bytes < channel:
+            problems.append(f"temporary buffer {temp.id} ({temp.tensor}) has {temp.bytes} bytes, one output channel "
+                            f"of {dst!r} needs {channel}")
+    for bufs in temps.values():
+        for b in bufs:
+            if b.id not in served:
+                problems.append(f"temporary buffer {b.id} ({b.tensor}) serves no step running that node in place")
+    return problems
+
+
 def _joined(m: _Model, tensor: str) -> tuple[list[str], bool] | None:
     """When `tensor` is the output of a Concat (in int8 QDQ models, of its QuantizeLinear): the stored tensors
     it joins, in order, and whether each is an unchanged byte range of it (every axis before the concat axis
@@ -657,12 +752,13 @@ def _derived_elementwise(m: _Model, steps: list[Step], src: str, dst: str) -> bo
 
 
 def _alias_problems(plan: Plan, m: _Model) -> list[str]:
-    """Every alias is one of three kinds, at its place in its base (`offset` = base's + `alias_offset`):
+    """Every alias is one of four kinds, at its place in its base (`offset` = base's + `alias_offset`):
     - a view: its value is made by a view op (see `is_view`) from its base's value; the same bytes, offset 0;
     - a part of a Concat's output: an input of the Concat written at its place in the output (the Concat must
       join contiguous byte ranges: every axis before the concat axis has size 1);
     - an in-place output: computed from its base's value element by element (each node on the way reads
-      it elementwise, the output has the same elements, each no larger), offset 0.
+      it elementwise, the output has the same elements, each no larger), offset 0;
+    - the output of a depthwise conv run in place over its input (see `_in_place_problems`).
     """
     problems = []
     by_id = {b.id: b for b in plan.buffers}
@@ -686,6 +782,8 @@ def _alias_problems(plan: Plan, m: _Model) -> list[str]:
         elif producer is not None and is_view(m, producer) and producer.input[0] == base.tensor:
             if b.alias_offset != 0 or b.bytes != base.bytes or b.slice != base.slice or b.dtype != base.dtype:
                 problems.append(f"{what} as a view, but not exactly its bytes")
+        elif _dw_in_place_alias(plan, m, b, base):
+            pass  # checked by _in_place_problems
         elif _derived_elementwise(m, _writers(plan, m, b.tensor), base.tensor, b.tensor):
             if b.alias_offset != 0 or b.slice != base.slice or _elements(m, b.tensor) != _elements(m, base.tensor):
                 problems.append(f"{what} in place, but not element for element from its start")
@@ -695,6 +793,14 @@ def _alias_problems(plan: Plan, m: _Model) -> list[str]:
             problems.append(f"{what}, but it is neither a view of it, a part of the Concat making it, nor "
                             f"computed from it element by element in place")
     return problems
+
+
+def _dw_in_place_alias(plan: Plan, m: _Model, b: Buffer, base: Buffer) -> bool:
+    """`b` is the output of a step running a depthwise conv in place, over `base`, that conv's input."""
+    if not 0 <= b.first_step < len(plan.steps):
+        return False
+    step = plan.steps[b.first_step]
+    return step.in_place and dw_in_place_values(m, step) == (base.tensor, b.tensor)
 
 
 def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
@@ -982,6 +1088,8 @@ def _in_place(m: _Model, step: Step, r: _Place, w: _Place) -> bool:
     for a view, w is r's bytes where they are), and w's elements are no larger."""
     if w.origin != r.origin:
         return False
+    if step.in_place and dw_in_place_values(m, step) == (r.value, w.value):
+        return w.itemsize == r.itemsize and w.hi - w.lo <= r.hi - r.lo  # channel c lands on channels <= c
     if m.canonical.get(w.value, w.value) == m.canonical.get(r.value, r.value) and w.itemsize == r.itemsize:
         return True  # a view where its base is: nothing moves
     return w.itemsize <= r.itemsize and _derived_elementwise(m, [step], r.value, w.value)

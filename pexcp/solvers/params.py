@@ -30,6 +30,10 @@ class SolverParams:
     """consider partial execution: split candidate groups into channel rounds"""
     reorder: bool = True
     """free operator order (false: the file's order)"""
+    inplace_depthwise: bool = False
+    """let each depthwise conv whose input dies with it run in place over that input, channel by channel
+    through a one-channel temporary (TinyEngine's in-place depthwise), where that lowers the arena or lets a
+    budget be met; each such run costs a kernel call per channel"""
 
     # the CP-SAT model
     order: str = "positions"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from pexcp.analysis.inplace import temp_bytes
 from pexcp.ir import Graph, Op
 from pexcp.units import align_up
 from pexcp.layout.pinned import best_of_items
@@ -164,10 +165,12 @@ def scratch_bytes(graph: Graph, op: Op) -> int:
     return 0 if need is None else align_up(need.whole)
 
 
-def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozenset()) -> int:
+def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozenset(),
+                    in_place: frozenset[str] | set[str] = frozenset()) -> int:
     """Bytes any schedule needs: all model inputs at the first step, all outputs at the last, and each op
     that must run whole (not in `splittable`) with its inputs, output and kernel scratch at once (views own
-    none, and an in-place output lives in its input's bytes)."""
+    none, and an in-place output lives in its input's bytes; an op that may run `in_place` over its input
+    needs only its one-channel temporary besides it)."""
     def total(tensors) -> int:
         return sum(align_up(graph.tensors[t].nbytes) for t in tensors)
 
@@ -176,7 +179,8 @@ def footprint_bound(graph: Graph, splittable: frozenset[str] | set[str] = frozen
         if op.name in splittable:
             continue
         tensors = {graph.storage_root(t) for t in graph.activation_inputs(op)}
-        if not op.view and not op.inplace:
+        temp = align_up(temp_bytes(graph, op)) if op.name in in_place else 0
+        if not op.view and not op.inplace and not temp:
             tensors |= {graph.storage_root(t) for t in op.outputs}
-        best = max(best, total(tensors) + scratch_bytes(graph, op))
+        best = max(best, total(tensors) + temp + scratch_bytes(graph, op))
     return best

@@ -57,6 +57,7 @@ static void model_poison(unsigned long offset, unsigned long bytes)
 #endif
 
 """
+_STRING = "#include <string.h>\n"  # memcpy, for in-place depthwise convs
 _CALL = re.compile(r"\bpexcp_([a-z_]+)\(")
 
 
@@ -206,6 +207,8 @@ def _describe(op: Op, step: Step, steps: list[Step]) -> str:
         where = f" ({len(op.gathered)} of {len(op.inputs)} inputs already in place)"
     elif _finishes_accumulator(step, steps):
         where = ", epilogue on the completed accumulator"
+    elif step.in_place:
+        where = ", over its input"
     return f"{kind} {c_comment(op.name, 70)}{where}"
 
 
@@ -261,7 +264,7 @@ def _call(
     if fused is not None:  # the kernel clamps; the rest of the epilogue runs after it
         epilogue.pop(0)
     c = Call(graph, op, step, arena, pools, target, out_range, in_range, mode, fused or NO_CLAMP, data)
-    lines = lowering.emit(c)
+    lines = lowering.emit_in_place(c, arena.temp(step.index, op.name)) if step.in_place else lowering.emit(c)
     files |= set(lowering.runtime(graph, op))
     if finishes and c.dtype == "f32":
         lines += epilogue_lines(c, epilogue, c.output())
@@ -381,7 +384,7 @@ def _model_c(
         f"/* model.c: {c_comment(graph.name, 60)} as straight-line calls of the pexcp runtime.\n{_origin(graph, plan)}"
         " * Layout: the arena, the weights (static const: they stay in flash), the kernel parameters, the API,\n"
         " * and model_run() at the end. Pointers are AT(C type, byte offset into the arena), as in the plan.\n */\n"
-        f'#include <stdint.h>\n\n#include "model.h"\n{includes}\n'
+        f'#include <stdint.h>\n{_STRING if any("memcpy(" in line for line in body) else ""}\n#include "model.h"\n{includes}\n'
         "#if defined(__GNUC__) || defined(__clang__)\n#define MODEL_ALIGNED __attribute__((aligned(16)))\n"
         "#else\n#define MODEL_ALIGNED\n#endif\n\n"
         f"/* every activation tensor at a fixed offset: {plan.arena_bytes} bytes */\n"

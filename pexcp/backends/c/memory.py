@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pexcp.errors import BadInputError, InvalidPlanError
-from pexcp.ir import SCRATCH, Graph, Tensor
+from pexcp.ir import SCRATCH, TEMP, Graph, Tensor
 from pexcp.plan.plan import Buffer, Plan
 
 CTYPES = {
@@ -93,6 +93,13 @@ class ArenaMap:
             if b.first_step <= step <= b.last_step and b.bytes >= nbytes:
                 return Ptr(ARENA, b.offset, "int8")
         return None
+
+    def temp(self, step: int, op: str) -> Ptr:
+        """The one-channel temporary of `op` run in place at `step` (the validator has checked its size)."""
+        for b in self.buffers.get(TEMP + op, []):
+            if b.first_step <= step <= b.last_step:
+                return Ptr(ARENA, b.offset, b.dtype)
+        raise InvalidPlanError([f"step {step} runs {op!r} in place without a buffer {TEMP}{op}"])
 
     def dead_after(self, step: int) -> list[tuple[int, int]]:
         """(offset, bytes) ranges whose contents no later step reads: bytes of buffers that die at `step`,

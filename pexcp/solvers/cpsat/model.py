@@ -15,9 +15,10 @@ from typing import Callable
 import networkx as nx
 from ortools.sat.python import cp_model
 
+from pexcp.analysis.inplace import extra_calls, in_place_ops, temp_bytes
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
-from pexcp.ir import SCRATCH, Graph
+from pexcp.ir import SCRATCH, TEMP, Graph
 
 Expr = cp_model.LinearExprT
 
@@ -47,6 +48,7 @@ class ScheduleModel:
     choice: dict[tuple[str, int], cp_model.IntVar] = field(default_factory=dict)
     region: dict[str, cp_model.IntVar] = field(default_factory=dict)
     whole_op: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place ops that may be split
+    in_place: dict[str, cp_model.IntVar] = field(default_factory=dict)  # depthwise conv -> runs over its input
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
     slices: Expr = 0  # extra kernel calls of the chosen splits
@@ -65,9 +67,11 @@ class ScheduleModel:
         return align(nbytes) // self.unit
 
 
-def size_unit(graph: Graph, groups: dict[str, Group]) -> int:
-    """gcd of every block size the model can use: the coarsest grid offsets can live on exactly."""
+def size_unit(graph: Graph, groups: dict[str, Group], in_place: bool = False) -> int:
+    """gcd of every block size the model can use (with `in_place`, the temporaries of in-place depthwise
+    convs too): the coarsest grid offsets can live on exactly."""
     sizes = [align(t.nbytes) for t in graph.tensors.values()]
+    sizes += [align(temp_bytes(graph, op)) for op in in_place_ops(graph)] if in_place else []
     for g in groups.values():
         sizes += [o.region_bytes for o in g.options] + ([align(g.acc_bytes)] if g.acc_tensor else [])
     sizes += [align(n) for by_width in scratch_sizes(graph, groups).values() for n in by_width.values()]
@@ -145,6 +149,21 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
     sm.cost = sum(cost)
 
 
+def add_in_place(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
+    """A choice per depthwise conv that may run over its input (analysis/inplace.py): only when it runs
+    whole; it then makes one kernel call per channel (extra calls, and with `costs` their estimated
+    instructions and the copy of every output element out of the temporary). Its output's block starts after
+    its step at its input's offset (add_pins), and its temporary is live at its step (add_lifetimes)."""
+    for op in in_place_ops(sm.graph):
+        b = sm.in_place[op.name] = sm.model.new_bool_var(f"in_place[{op.name}]")
+        whole = _whole_op(sm, op.name)
+        if not isinstance(whole, int):
+            sm.model.add_implication(b, whole)
+        sm.slices = sm.slices + extra_calls(sm.graph, op) * b
+        if costs is not None:
+            sm.cost = sm.cost + costs.in_place(sm.graph, op) * b
+
+
 @dataclass(frozen=True)
 class SplitCosts:
     """Instructions a split adds in the C backend (in hundredths, so the objective stays integral): per extra
@@ -157,6 +176,11 @@ class SplitCosts:
     def extra(self, graph: Graph, g: Group, rounds: int) -> int:
         accumulated = graph.tensors[g.output].numel if g.tail else 0
         return (rounds - 1) * (len(g.members) * self.per_call + accumulated * self.per_element)
+
+    def in_place(self, graph: Graph, op) -> int:
+        """An in-place depthwise conv: a call per channel, and every output element copied once (priced as
+        an accumulated element: an over-estimate of a byte copy)."""
+        return extra_calls(graph, op) * self.per_call + graph.tensors[op.outputs[0]].numel * self.per_element
 
 
 def _first(sm: ScheduleModel, g: Group) -> cp_model.IntVar:
@@ -195,6 +219,9 @@ def add_lifetimes(sm: ScheduleModel) -> None:
             size = sm.sizes.get(f"acc:{g.id}", sm.units(g.acc_bytes))
             _block(sm, f"acc:{g.id}", g.acc_tensor, _first(sm, g), end, size, b)
     add_scratch(sm)
+    for name, b in sm.in_place.items():  # the one-channel temporary of an in-place run
+        start = sm.pos[name]
+        _block(sm, TEMP + name, TEMP + name, start, start + 1, sm.units(temp_bytes(graph, graph.op(name))), b)
 
 
 def scratch_sizes(graph: Graph, groups: dict[str, Group]) -> dict[str, dict[tuple[str, int] | None, int]]:
@@ -247,6 +274,7 @@ def _written(sm: ScheduleModel, name: str) -> Expr:
             after = g.acc_tensor is not None or g.overwrites is not None  # (in place of its accumulator or input)
             shift.append((1 if after else -(len(g.members) - 1)) * sm.split[g.id])
     whole = _whole_op(sm, producer.name) if producer.inplace else 0  # in place: owns bytes from the next step
+    whole = sm.in_place.get(producer.name, whole)
     if isinstance(whole, int) and not shift:
         return sm.pos[producer.name] + whole
     start = m.new_int_var(0, sm.n, f"start[{name}]")
@@ -332,6 +360,9 @@ def add_pins(sm: ScheduleModel) -> None:
             pin = m.add(sm.blocks[op.outputs[0]].offset == sm.blocks[op.inplace].offset)
             if not isinstance(whole, int):
                 pin.only_enforce_if(whole)
+    for name, b in sm.in_place.items():
+        op = graph.op(name)
+        m.add(sm.blocks[op.outputs[0]].offset == sm.blocks[graph.activation_inputs(op)[0]].offset).only_enforce_if(b)
     for g in sm.groups.values():
         under = f"acc:{g.id}" if g.acc_tensor is not None else g.overwrites
         if under is not None:
@@ -345,7 +376,9 @@ def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:
 
 
 def max_slices(sm: ScheduleModel) -> int:
-    return sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
+    """The most extra kernel calls any choice of splits and in-place runs makes."""
+    splits = sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
+    return splits + sum(extra_calls(sm.graph, sm.graph.op(name)) for name in sm.in_place)
 
 
 def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None, by_cost: bool = False) -> None:
@@ -371,6 +404,8 @@ def add_hint(sm: ScheduleModel, schedule: Schedule, offsets: dict[str, int] | No
         m.add_hint(var, int(schedule.splits.get(gid) == width))
     for gid, var in sm.split.items():
         m.add_hint(var, int(gid in schedule.splits))
+    for name, var in sm.in_place.items():
+        m.add_hint(var, int(name in schedule.in_place))
     if offsets is not None:
         for b in sm.blocks.values():
             if b.offset is not None:

@@ -28,7 +28,9 @@ class Candidate:
         return self.expanded.arena(self.offsets)
 
     def slices(self, groups: dict[str, Group]) -> int:
-        return sum((groups[g].option(w).rounds - 1) * len(groups[g].members) for g, w in self.schedule.splits.items())
+        """Extra kernel calls: of split rounds and of in-place depthwise convs."""
+        split = sum((groups[g].option(w).rounds - 1) * len(groups[g].members) for g, w in self.schedule.splits.items())
+        return split + self.expanded.in_place_calls
 
 
 @dataclass
@@ -105,7 +107,7 @@ def pick(candidates: list[Candidate], groups: dict[str, Group], budget: int | No
 
 
 def whole(graph: Graph, groups: dict[str, Group], params: SolverParams) -> Part:
-    return Part(graph, groups, {}, params.unit or cm.size_unit(graph, groups), "")
+    return Part(graph, groups, {}, params.unit or cm.size_unit(graph, groups, params.inplace_depthwise), "")
 
 
 def parts(graph: Graph, groups: dict[str, Group], params: SolverParams) -> list[Part]:
@@ -114,7 +116,7 @@ def parts(graph: Graph, groups: dict[str, Group], params: SolverParams) -> list[
     if len(pieces) <= 1:
         return [whole(graph, groups, params)]
     return [
-        Part(s.graph, s.groups, s.pins, params.unit or cm.size_unit(s.graph, s.groups), f"segment {k + 1}/{len(pieces)}")
+        Part(s.graph, s.groups, s.pins, params.unit or cm.size_unit(s.graph, s.groups, params.inplace_depthwise), f"segment {k + 1}/{len(pieces)}")
         for k, s in enumerate(pieces)
     ]
 
@@ -126,6 +128,7 @@ def combine(graph: Graph, parts: list[Part]) -> tuple[Candidate, dict[str, Group
         return chosen[0], parts[0].groups
     groups = {gid: g for p in parts for gid, g in p.groups.items()}
     schedule = Schedule([name for c in chosen for name in c.schedule.order],
-                        {gid: w for c in chosen for gid, w in c.schedule.splits.items()})
+                        {gid: w for c in chosen for gid, w in c.schedule.splits.items()},
+                        [name for c in chosen for name in c.schedule.in_place])
     offsets = {item: offset for c in chosen for item, offset in c.offsets.items()}
     return Candidate(schedule, expand(graph, schedule, groups), offsets), groups

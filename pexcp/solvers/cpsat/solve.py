@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from pexcp.analysis.inplace import in_place_ops
 from pexcp.analysis.partial import candidate_groups
 from pexcp.errors import BudgetError
 from pexcp.ir import Graph
@@ -93,7 +94,8 @@ def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
 
     best, groups = combine(graph, parts)
     splittable = {name for g in groups.values() for name in g.names}
-    bound = max([p.bound for p in parts] + [footprint_bound(graph, splittable)])
+    in_place = {op.name for op in in_place_ops(graph)} if params.inplace_depthwise else set()
+    bound = max([p.bound for p in parts] + [footprint_bound(graph, splittable, in_place)])
     proof = ""
     if pinned and best.arena > bound and params.address == "joint":
         best, bound, proof = prove.prove(ctx, graph, parts, best, bound)

@@ -189,6 +189,11 @@ class Lowering:
         """The op can consume a range of its input channels and add partial sums into its whole output."""
         return False
 
+    def emit_in_place(self, call: Call, temp: Ptr) -> list[str]:
+        """A whole call writing the output over its input channel by channel through `temp` (a plan step
+        marked `in_place`)."""
+        raise refuse(call.op, "cannot run in place over its input")
+
 
 
 def refuse(op: Op | Node, why: str) -> BadInputError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pexcp.backends.c import quant
-from pexcp.backends.c.memory import Ptr
+from pexcp.backends.c.memory import Ptr, channel_size, itemsize
 from pexcp.backends.c.ops.base import (
     Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial, window_attrs,
 )
@@ -98,16 +98,40 @@ class ConvLowering(Lowering):
         return Scratch(size(f["in_c"], f["group"]), sliced)
 
     def emit_s8(self, call: Call) -> list[str]:
+        oc0, oc1 = call.out_range
+        ic0, ic1 = call.in_range or (0, call.tensor(call.op.inputs[0]).shape[1])
+        return [self._line_s8(call, call.input(call.op.inputs[0]), output_and_accumulator(call), oc0, oc1, ic0, ic1,
+                              call.scratch(call.data.scratch.bytes(ic1 - ic0)))]
+
+    def _line_s8(self, call: Call, src: object, dst: str, oc0: object, oc1: object, ic0: object, ic1: object,
+                 scratch: str) -> str:
         op, d = call.op, call.data
         params = call.struct("pexcp_conv_s8_params", d.fields)
         w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
         bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
-        oc0, oc1 = call.out_range
-        ic0, ic1 = call.in_range or (0, call.tensor(op.inputs[0]).shape[1])
+        return (
+            f"pexcp_conv_s8(&{params}, {src}, {dst}, {w}, {bias}, {requant_arrays(call, d.q)}, "
+            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, {scratch});"
+        )
+
+    def emit_in_place(self, call: Call, temp: Ptr) -> list[str]:
+        """A whole depthwise conv over its own input (pexcp/analysis/inplace.py): output channel c is computed
+        into the one-channel temporary, then copied to its place, which covers input channels <= c only, all
+        consumed by then."""
+        x, y = call.tensor(call.op.inputs[0]), call.out
+        src, dst = call.input(call.op.inputs[0], sliced=False), call.output()
+        in_hw, out_hw = channel_size(x), channel_size(y)
+        tmp = Ptr(temp.base, temp.offset, dst.dtype)
+        at = f"{src} + (long)c * {in_hw}"
+        if call.dtype == "s8":
+            kernel = self._line_s8(call, at, f"{tmp}, 0", "c", "c + 1", "c", "c + 1", call.scratch(call.data.scratch.whole))
+        else:
+            kernel = self._line_f32(call).format(src=at, dst=tmp, oc0="c", oc1="c + 1", ic0="c", ic1="c + 1")
         return [
-            f"pexcp_conv_s8(&{params}, {call.input(op.inputs[0])}, {output_and_accumulator(call)}, {w}, {bias}, "
-            f"{requant_arrays(call, d.q)}, "
-            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)}, {call.scratch(d.scratch.bytes(ic1 - ic0))});"
+            f"for (int c = 0; c < {y.shape[1]}; ++c) {{ /* in place, channel by channel */",
+            f"    {kernel}",
+            f"    memcpy({dst} + (long)c * {out_hw}, {tmp}, {out_hw * itemsize(dst.dtype)});",
+            "}",
         ]
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:
@@ -127,16 +151,19 @@ class ConvLowering(Lowering):
     kernel_f32 = "pexcp_conv"  # its params struct is <kernel>_params
 
     def emit_f32(self, call: Call) -> list[str]:
+        x = call.tensor(call.op.inputs[0])
+        oc0, oc1 = call.out_range
+        ic0, ic1 = call.in_range or (0, x.shape[1])
+        line = self._line_f32(call).format(src="{src}", dst="{dst}", oc0=oc0, oc1=oc1, ic0=ic0, ic1=ic1)
+        return per_image(call, line)
+
+    def _line_f32(self, call: Call) -> str:
+        """The float kernel call, with {src}, {dst} and the channel ranges left to format."""
         op = call.op
-        x = call.tensor(op.inputs[0])
         fields = {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]}
         params = call.struct(f"{self.kernel_f32}_params", fields)
         bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
-        oc0, oc1 = call.out_range
-        ic0, ic1 = call.in_range or (0, x.shape[1])
-        line = (
+        return (
             f"{self.kernel_f32}(&{params}, {{src}}, {{dst}}, {call.const(op.inputs[1])}, {bias}, "
-            f"{oc0}, {oc1}, {ic0}, {ic1}, {mode_name(call.mode)});"
+            f"{{oc0}}, {{oc1}}, {{ic0}}, {{ic1}}, {mode_name(call.mode)});"
         )
-        return per_image(call, line)
-

@@ -1,0 +1,48 @@
+"""In-place depthwise convolution (TinyEngine's trick): which ops may write their output over their input.
+
+A depthwise conv without a channel multiplier computes output channel c from input channel c alone. Run one
+channel at a time, each output channel computed into a temporary of one output channel and then copied to
+its place, it needs no output buffer of its own: output channel c (no larger than an input channel) covers
+only input channels <= c, which are consumed by then. The input must die at that step: its only reader is
+the conv, it is no model output, and no view or Concat shares its bytes. The plan says so with the
+step's `in_place` flag, the output as an alias of the input's buffer and a buffer `temp:<op>`.
+"""
+
+from __future__ import annotations
+
+from pexcp.ir import Graph, Op
+from pexcp.ops import spec
+
+
+def temp_bytes(graph: Graph, op: Op) -> int:
+    """The temporary of an in-place run: one output channel."""
+    out = graph.tensors[op.outputs[0]]
+    return out.numel // (out.channels or 1) * out.itemsize
+
+
+def extra_calls(graph: Graph, op: Op) -> int:
+    """Kernel calls an in-place run adds: one per channel instead of one for all."""
+    return (graph.tensors[op.outputs[0]].channels or 1) - 1
+
+
+def in_place_ops(graph: Graph) -> list[Op]:
+    """The ops of `graph` that may run in place (module docstring), in the graph's order."""
+    found = []
+    for op in graph.ops:
+        acts = graph.activation_inputs(op)
+        if op.view or op.inplace or op.gathered or len(acts) != 1 or len(op.outputs) != 1:
+            continue
+        x, y = acts[0], op.outputs[0]
+        if not spec(op.op_type).overwrites_by_channel(graph, op):
+            continue
+        tx, ty = graph.tensors[x], graph.tensors[y]
+        if tx.shape[0] != 1 or tx.perm is not None or ty.perm is not None:
+            continue
+        if x in graph.outputs or y in graph.outputs or y in graph.carved:
+            continue
+        if graph.storage_root(x) != x or any(graph.storage_root(t) == x for t in graph.tensors if t != x):
+            continue
+        if [c.name for c in graph.consumers[x]] != [op.name]:
+            continue
+        found.append(op)
+    return found
