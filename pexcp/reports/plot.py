@@ -22,7 +22,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from pexcp.analysis.liveness import lifetimes, live_bytes  # noqa: E402
 from pexcp.errors import BadInputError  # noqa: E402
-from pexcp.ir import Graph  # noqa: E402
+from pexcp.ir import SCRATCH, TEMP, Graph  # noqa: E402
 from pexcp.plan.plan import Buffer, Plan  # noqa: E402
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ ROLES = {  # role -> (colour, legend text)
     "slice": ("#f58518", "channel slice (split group round)"),
     "acc": ("#54a24b", "accumulator (partial sums)"),
     "alias": ("#b279a2", "view / in-place output (another buffer's bytes)"),
+    "work": ("#e45756", "kernel scratch / in-place depthwise temporary"),
 }
 SUFFIXES = (".png", ".svg")
 
@@ -43,6 +44,8 @@ def role(buffer: Buffer, graph: Graph | None) -> str:
         return "alias"
     if buffer.slice is not None:
         return "slice"
+    if buffer.tensor.startswith((SCRATCH, TEMP)):
+        return "work"
     if graph is not None and buffer.tensor not in graph.tensors:
         return "acc"
     if graph is not None and (buffer.tensor in graph.inputs or buffer.tensor in graph.outputs):
