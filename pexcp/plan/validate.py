@@ -598,13 +598,15 @@ def _scratch_problems(plan: Plan, m: _Model) -> list[str]:
 # ---- in-place depthwise convs -------------------------------------------------------------------------
 
 
-def _unary_path(m: _Model, names: list[str], src: str, dst: str) -> bool:
-    """`dst` is `src`, or made from it by a chain of unary nodes among `names` (a dequantize, an activation,
-    a quantize), each keeping its input's elements."""
+def _channel_path(m: _Model, names: list[str], src: str, dst: str, pads: bool = False) -> bool:
+    """`dst` is `src`, or made from it by a chain of nodes among `names` that keep each channel apart: unary
+    nodes (a dequantize, an activation, a quantize) and, with `pads`, Pads that add nothing on the batch or
+    channel axes (a folded spatial Pad)."""
     t, seen = src, set()
     while t != dst:
-        nxt = [m.nodes[n] for n in names if m.nodes[n].op_type in UNARY and m.nodes[n].input[:1] == [t]
-               and len(m.nodes[n].output) == 1 and _elements(m, m.nodes[n].output[0]) == _elements(m, t)]
+        nxt = [m.nodes[n] for n in names if m.nodes[n].input[:1] == [t] and len(m.nodes[n].output) == 1 and (
+            m.nodes[n].op_type in UNARY and _elements(m, m.nodes[n].output[0]) == _elements(m, t)
+            or pads and m.nodes[n].op_type == "Pad" and t in channel_inputs(m, m.nodes[n]))]
         if len(nxt) != 1 or t in seen:
             return False
         seen.add(t)
@@ -614,8 +616,9 @@ def _unary_path(m: _Model, names: list[str], src: str, dst: str) -> bool:
 
 def dw_in_place_values(m: _Model, step: Step) -> tuple[str, str] | None:
     """For a step whose core is a depthwise conv without channel multiplier (group = input channels = output
-    channels, batch 1): (the stored value it reads, the stored value it writes), each joined to the conv by
-    unary nodes of the step. None for any other step."""
+    channels, batch 1): (the stored value it reads, the stored value it writes), joined to the conv by nodes
+    of the step that keep channels apart (unary nodes, and before the conv spatial Pads). None for any other
+    step."""
     core = m.nodes.get(step.op)
     if core is None or core.op_type != "Conv" or not core.input or core.input[0] in m.constants:
         return None
@@ -626,9 +629,9 @@ def dw_in_place_values(m: _Model, step: Step) -> tuple[str, str] | None:
     names = [n for n in dict.fromkeys(step.nodes) if n in m.nodes]
     made = {o for n in names for o in m.nodes[n].output}
     reads = [t for n in names for t in m.reads[n] if t not in made and t not in m.constants]
-    src = next((t for t in dict.fromkeys(reads) if _unary_path(m, names, t, x)), None)
-    dst = next((t for t in made if _unary_path(m, names, y, t) and (t in m.outputs or m.consumers.get(t))
-                and not any(_unary_path(m, names, t, u) and u != t for u in made)), None)
+    src = next((t for t in dict.fromkeys(reads) if _channel_path(m, names, t, x, pads=True)), None)
+    dst = next((t for t in made if _channel_path(m, names, y, t) and (t in m.outputs or m.consumers.get(t))
+                and not any(_channel_path(m, names, t, u) and u != t for u in made)), None)
     return None if src is None or dst is None else (src, dst)
 
 
