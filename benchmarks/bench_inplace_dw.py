@@ -16,6 +16,7 @@ the per-channel calls and copies cost.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from rich.console import Console  # noqa: E402
 
 from bench_c_backend import _table  # noqa: E402
 from bench_int8 import tflm_reference  # noqa: E402
-from pexcp.analysis.inplace import in_place_ops  # noqa: E402
+from pexcp.analysis.inplace import extra_calls, in_place_ops  # noqa: E402
 from pexcp.analysis.liveness import Schedule, expand  # noqa: E402
 from pexcp.backends.c import emit  # noqa: E402
 from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu, section_sizes  # noqa: E402
@@ -43,6 +44,7 @@ from pexcp.plan.validate import validate_plan  # noqa: E402
 from pexcp.solvers.options import SolveOptions  # noqa: E402
 from pexcp.solvers.params import SolverParams  # noqa: E402
 
+COSTS = REPO / "pexcp" / "solvers" / "cpsat" / "costs.json"
 MODELS = ("te_mcunet_vww", "vww_96_int8", "kws_ref_model_int8", "ic_resnet8_int8")
 
 
@@ -52,6 +54,7 @@ class Run:
     instructions: int
     static_ram: int
     exact: bool
+    added_calls: int  # kernel calls its in-place steps add (one per channel instead of one)
 
 
 def file_order(model: Path, in_place: bool) -> tuple[Graph, Plan]:
@@ -75,7 +78,8 @@ def image(model: Path, graph: Graph, plan: Plan, tflite: Path, opt: str, outdir:
     want = tflm_reference(model, graph, tflite, x)
     sizes = section_sizes(elf)
     return Run(plan, run.instructions, sizes.get(".data", 0) + sizes.get(".bss", 0),
-               bool(np.array_equal(run.outputs[0].astype(np.int64), want)))
+               bool(np.array_equal(run.outputs[0].astype(np.int64), want)),
+               sum(extra_calls(graph, graph.op(s.op)) for s in plan.steps if s.in_place))
 
 
 def main() -> int:
@@ -86,6 +90,7 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=Path(shared), help="the shared models folder")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--keep", type=Path, help="keep the generated projects in this directory")
+    parser.add_argument("--write", action="store_true", help=f"store the fitted cost per call in {COSTS.relative_to(REPO)}")
     args = parser.parse_args()
     console = Console(width=220)
     missing = missing_tools()
@@ -95,6 +100,7 @@ def main() -> int:
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="pexcp-bench-inplace-"))
     failed = False
     rows, forced_rows = [], []
+    added, calls = 0, 0  # instructions and extra kernel calls of the forced in-place runs
     for name in MODELS:
         model = args.models / "onnx_int8" / f"{name}.onnx"
         tflite = args.models / "tflite" / f"{name}.tflite"
@@ -122,10 +128,13 @@ def main() -> int:
             f"{(on.instructions / unsplit.instructions - 1) * 100:+.2f}%", f"{off.static_ram:,}", f"{on.static_ram:,}",
             f"{on.plan.solve_seconds:.1f}",
         ])
+        added += all_in.instructions - file.instructions
+        calls += all_in.added_calls
         forced_rows.append([
             name, f"{sum(s.in_place for s in all_in.plan.steps)}", f"{file.plan.arena_bytes:,}",
             f"{all_in.plan.arena_bytes:,}", f"{file.instructions / 1e6:.3f} M", f"{all_in.instructions / 1e6:.3f} M",
-            f"{(all_in.instructions / file.instructions - 1) * 100:+.2f}%",
+            f"{(all_in.instructions / file.instructions - 1) * 100:+.2f}%", f"{all_in.added_calls:,}",
+            f"{(all_in.instructions - file.instructions) / max(all_in.added_calls, 1):.0f}",
         ])
     _table(
         "cpsat --io int8 without / with --solver inplace_depthwise=true (arena: model input and output in the "
@@ -138,9 +147,17 @@ def main() -> int:
     _table(
         "what the per-channel calls and copies cost: the file's order unsplit (greedy layout) without and with "
         "every eligible depthwise conv in place",
-        ["model", "in-place steps", "arena without B", "arena with B", "insns without", "insns with", "insns change"],
+        ["model", "in-place steps", "arena without B", "arena with B", "insns without", "insns with", "insns change",
+         "extra calls", "insns per extra call"],
         forced_rows, args.markdown, console,
     )
+    per_call = added / max(calls, 1)
+    console.print(f"fit: {per_call:.1f} instructions per extra call of an in-place depthwise conv, copy included")
+    if args.write:
+        data = json.loads(COSTS.read_text())
+        data.update({"in_place_per_call": round(per_call, 1), "in_place_measured_by": "benchmarks/bench_inplace_dw.py"})
+        COSTS.write_text(json.dumps(data, indent=1) + "\n")
+        console.print(f"written to {COSTS.relative_to(REPO)}")
     if args.keep is None:
         console.print(f"projects in {workdir}")
     return 1 if failed else 0

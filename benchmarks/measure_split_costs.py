@@ -101,7 +101,8 @@ def main() -> int:
     console.print(f"fit: {per_call:,.1f} instructions per extra call, {per_element:.2f} per accumulated element "
                   f"and extra round; worst relative residual {worst:.1%}")
     if args.write:
-        COSTS.write_text(json.dumps({"per_call": round(per_call, 1), "per_element": round(per_element, 2),
+        kept = json.loads(COSTS.read_text())  # figures other scripts measured (bench_inplace_dw.py)
+        COSTS.write_text(json.dumps({**kept, "per_call": round(per_call, 1), "per_element": round(per_element, 2),
                                      "measured_by": "benchmarks/measure_split_costs.py", "opt": args.opt,
                                      "target": "Cortex-M4F (QEMU mps2-an386, icount)"}, indent=1) + "\n")
         console.print(f"written to {COSTS.relative_to(REPO)}")

@@ -47,7 +47,8 @@ class Context:
         if self.params.objective != "instructions":
             return None
         data = json.loads(resources.files("pexcp.solvers.cpsat").joinpath("costs.json").read_text())
-        return cm.SplitCosts(round(100 * data["per_call"]), round(100 * data["per_element"]))  # hundredths
+        return cm.SplitCosts(round(100 * data["per_call"]), round(100 * data["per_element"]),  # hundredths
+                             round(100 * data["in_place_per_call"]))
 
     def base_model(self, part: Part, capacity_bytes: int) -> cm.ScheduleModel:
         """Order, split choices and lifetimes: what every model of a part shares."""

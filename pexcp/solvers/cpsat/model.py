@@ -18,7 +18,7 @@ from ortools.sat.python import cp_model
 from pexcp.analysis.inplace import extra_calls, in_place_ops, temp_bytes
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
-from pexcp.ir import SCRATCH, TEMP, Graph
+from pexcp.ir import SCRATCH, TEMP, Graph, Op
 
 Expr = cp_model.LinearExprT
 
@@ -152,7 +152,7 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
 def add_in_place(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
     """A choice per depthwise conv that may run over its input (analysis/inplace.py): only when it runs
     whole; it then makes one kernel call per channel (extra calls, and with `costs` their estimated
-    instructions and the copy of every output element out of the temporary). Its output's block starts after
+    instructions, copies included). Its output's block starts after
     its step at its input's offset (add_pins), and its temporary is live at its step (add_lifetimes)."""
     for op in in_place_ops(sm.graph):
         b = sm.in_place[op.name] = sm.model.new_bool_var(f"in_place[{op.name}]")
@@ -168,19 +168,20 @@ def add_in_place(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
 class SplitCosts:
     """Instructions a split adds in the C backend (in hundredths, so the objective stays integral): per extra
     kernel call, and per element accumulated into a tail's partial sums in every round after the first
-    (measured by benchmarks/measure_split_costs.py into costs.json)."""
+    (measured by benchmarks/measure_split_costs.py into costs.json); and per extra call of an in-place
+    depthwise conv, its channel's copy included (measured by benchmarks/bench_inplace_dw.py)."""
 
     per_call: int
     per_element: int
+    in_place_per_call: int = 0
 
     def extra(self, graph: Graph, g: Group, rounds: int) -> int:
         accumulated = graph.tensors[g.output].numel if g.tail else 0
         return (rounds - 1) * (len(g.members) * self.per_call + accumulated * self.per_element)
 
-    def in_place(self, graph: Graph, op) -> int:
-        """An in-place depthwise conv: a call per channel, and every output element copied once (priced as
-        an accumulated element: an over-estimate of a byte copy)."""
-        return extra_calls(graph, op) * self.per_call + graph.tensors[op.outputs[0]].numel * self.per_element
+    def in_place(self, graph: Graph, op: Op) -> int:
+        """An in-place depthwise conv: a call per channel, each copying its channel out of the temporary."""
+        return extra_calls(graph, op) * self.in_place_per_call
 
 
 def _first(sm: ScheduleModel, g: Group) -> cp_model.IntVar:
