@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend_helpers import check_project, needs_cc
-from conftest import SHARED_MODELS
+from conftest import SHARED_MODELS, Cli
 from int8_oracle import cases
 from onnx_builders import GraphBuilder, mbconv_chain, save
 from pexcp.analysis.inplace import in_place_ops
@@ -145,6 +145,30 @@ def test_cpsat_in_place_on_mcunet_vww() -> None:
     assert (plain.arena_bytes, plain.status) == (51_568, "optimal")
     assert (inplace.arena_bytes, inplace.status) == (44_912, "optimal")
     assert any(s.in_place for s in inplace.steps)
+
+
+@needs_vww
+def test_cpsat_budget_with_instruction_objective() -> None:
+    """With a budget only in-place execution meets, the instruction objective still finds the plan."""
+    _, plan = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8", budget=44_912, params=SolverParams(
+        inplace_depthwise=True, objective="instructions")))
+    assert plan.arena_bytes <= 44_912 and any(s.in_place for s in plan.steps)
+
+
+@needs_cc
+def test_cli_solve_validate_compile_plan(cli: Cli, tmp_path: Path) -> None:
+    """`solve --solver inplace_depthwise=true --solver split=false --json`, then `validate` and `compile --plan` of that file."""
+    b = GraphBuilder("dw_cli", qdq=True, seed=4)
+    e = b.conv(b.input((1, 3, 12, 12)), 16, kernel=1, act="relu")
+    b.output(b.conv(b.depthwise(e, act="relu6"), 2, kernel=1))
+    path = save(b.build(), tmp_path)
+    plan_json = tmp_path / "plan.json"
+    assert cli("solve", path, "--solver", "inplace_depthwise=true", "--solver", "split=false", "--json", plan_json).code == 0
+    plan = Plan.load(plan_json)
+    assert [s.kernel for s in plan.steps if s.in_place] == ["Conv"]
+    assert cli("validate", path, plan_json).code == 0
+    assert cli("compile", path, "--plan", plan_json, "-o", tmp_path / "c", "--harness").code == 0
+    assert "memcpy(" in (tmp_path / "c" / "model.c").read_text()
 
 
 # ---- C backend -----------------------------------------------------------------------------------------
