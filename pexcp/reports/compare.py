@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from rich.table import Table
 
+from pexcp.analysis.inplace import extra_calls as in_place_calls
 from pexcp.errors import InvalidPlanError, PexcpError
 from pexcp.ir import Graph
 from pexcp.pipeline import load_for, over_budget, solve
@@ -59,13 +60,15 @@ class Result:
     graph: Graph | None = None
 
 
-def extra_calls(plan: Plan) -> int:
-    """Kernel calls beyond one per op: an op run in k channel rounds costs k-1."""
+def extra_calls(plan: Plan, graph: Graph) -> int:
+    """Kernel calls beyond one per op: an op run in k channel rounds costs k-1, a depthwise conv run in place
+    one per channel but the first."""
     rounds: dict[str, int] = {}
     for step in plan.steps:
         if step.slice is not None:
             rounds[step.op] = rounds.get(step.op, 0) + 1
-    return sum(k - 1 for k in rounds.values())
+    in_place = sum(in_place_calls(graph, graph.op(s.op)) for s in plan.steps if s.in_place)
+    return sum(k - 1 for k in rounds.values()) + in_place
 
 
 def run_one(model: Path, method: str, options: SolveOptions) -> Result:
@@ -83,7 +86,7 @@ def run_one(model: Path, method: str, options: SolveOptions) -> Result:
         return Result(Row(name, method, "failed", error=f"BUG: {e}", bug=True))
     problem = over_budget(plan)
     row = Row(name, method, "over budget" if problem else plan.status, plan.arena_bytes, None, plan.load_bytes,
-              plan.lower_bound_bytes, plan.gap, sum(s.slice is not None for s in plan.steps), extra_calls(plan),
+              plan.lower_bound_bytes, plan.gap, sum(s.slice is not None for s in plan.steps), extra_calls(plan, graph),
               plan.solve_seconds, str(problem) if problem else "")
     return Result(row, plan, graph)
 
