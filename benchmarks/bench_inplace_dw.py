@@ -31,7 +31,7 @@ from rich.console import Console  # noqa: E402
 
 from bench_c_backend import _table  # noqa: E402
 from bench_int8 import tflm_reference  # noqa: E402
-from pexcp.analysis.inplace import extra_calls, in_place_ops  # noqa: E402
+from pexcp.analysis.inplace import extra_calls, in_place_ops, runs_last  # noqa: E402
 from pexcp.analysis.liveness import Schedule, expand  # noqa: E402
 from pexcp.backends.c import emit  # noqa: E402
 from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu, section_sizes  # noqa: E402
@@ -61,8 +61,9 @@ def file_order(model: Path, in_place: bool) -> tuple[Graph, Plan]:
     """The file's order, unsplit, laid out greedily (validated); with `in_place`, every eligible depthwise
     conv in place."""
     graph = load_for(model, "reorder", SolveOptions(io="int8"))
-    names = [op.name for op in in_place_ops(graph)] if in_place else []
-    expanded = expand(graph, Schedule([op.name for op in graph.ops], {}, names))
+    order = [op.name for op in graph.ops]
+    names = [op.name for op in in_place_ops(graph) if in_place and runs_last(graph, order, op)]
+    expanded = expand(graph, Schedule(order, {}, names))
     offsets = item_offsets(expanded, best_of_items(expanded.items()))
     plan = make_plan(graph, expanded, offsets, method="reorder", status="heuristic", lower_bound=expanded.load,
                      seconds=0.0)

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend_helpers import check_project, needs_cc
+from backend_helpers import check_project, compile_and_check, needs_cc
 from conftest import SHARED_MODELS, Cli
 from int8_oracle import cases
 from onnx_builders import GraphBuilder, mbconv_chain, save
-from pexcp.analysis.inplace import in_place_ops
+from pexcp.analysis.inplace import in_place_ops, runs_last
 from pexcp.analysis.liveness import Schedule, expand
 from pexcp.backends.c import emit
 from pexcp.backends.c.toolchain import build_host, build_qemu, missing_tools, qemu_inputs, run_host, run_qemu
@@ -41,8 +41,9 @@ needs_vww = pytest.mark.skipif(VWW is None or not VWW.exists(), reason="needs th
 def forced_plan(path: Path, io: str = "model") -> tuple[Graph, Plan]:
     """The file's order with every eligible depthwise conv in place, laid out greedily, validated."""
     graph = load_for(path, "reorder", SolveOptions(io=io))
-    names = [op.name for op in in_place_ops(graph)]
-    expanded = expand(graph, Schedule([op.name for op in graph.ops], {}, names))
+    order = [op.name for op in graph.ops]
+    names = [op.name for op in in_place_ops(graph) if runs_last(graph, order, op)]
+    expanded = expand(graph, Schedule(order, {}, names))
     offsets = item_offsets(expanded, best_of_items(expanded.items()))
     plan = make_plan(graph, expanded, offsets, method="reorder", status="heuristic", lower_bound=expanded.load,
                      seconds=0.0)
@@ -121,6 +122,36 @@ def test_eligibility_excludes_inputs_read_again(tmp_path: Path) -> None:
     b.output(b.add(x, b.depthwise(x)))
     graph = load_for(save(b.build(), tmp_path), "reorder", SolveOptions())
     assert in_place_ops(graph) == []
+
+
+def _two_readers(tmp_path: Path) -> Path:
+    """x feeds a depthwise conv (first in the file) and a 1x1 conv that does not depend on it; their
+    branches meet in an Add. In place only if the 1x1 conv runs first."""
+    b = GraphBuilder("dw_two_readers", seed=6)
+    x = b.conv(b.input((1, 3, 10, 10)), 16, kernel=1, act="relu")
+    a = b.conv(b.depthwise(x, act="relu"), 2, kernel=1)
+    b.output(b.add(a, b.conv(x, 2, kernel=1)))
+    return save(b.build(), tmp_path)
+
+
+@needs_cc
+def test_cpsat_runs_other_readers_first_to_run_in_place(tmp_path: Path) -> None:
+    """The solver moves the other reader of the input before the depthwise conv so that it can run in place:
+    x (6,400 B) + temporary (400 B) + the other branch (800 B) instead of x + the conv's output (6,400 B) +
+    branch; the peak is then the depthwise output with both 800 B branch outputs."""
+    path = _two_readers(tmp_path)
+    graph = load_for(path, "reorder", SolveOptions())
+    (dw,) = in_place_ops(graph)
+    assert not runs_last(graph, [op.name for op in graph.ops], dw)
+    options = dict(timeout=20, params=SolverParams(split=False, inplace_depthwise=True))
+    graph, plan = solve(path, "cpsat", SolveOptions(**options))
+    _, plain = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False)))
+    (step,) = [s for s in plan.steps if s.in_place]
+    assert plan.status == plain.status == "optimal"
+    assert (plan.arena_bytes, plain.arena_bytes) == (8_000, 13_600)
+    readers = [s.index for s in plan.steps if s.kernel == "Conv" and s.index != step.index and not s.in_place]
+    assert len(readers) == 3  # the first conv, the other branch (before the in-place step), the tail conv
+    compile_and_check(path, graph, plan, tmp_path / "c", runs=2)
 
 
 def test_cpsat_chooses_in_place_only_where_it_lowers_the_arena(tmp_path: Path) -> None:

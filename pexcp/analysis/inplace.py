@@ -3,12 +3,15 @@
 A depthwise conv without a channel multiplier computes output channel c from input channel c alone. Run one
 channel at a time, each output channel computed into a temporary of one output channel and then copied to
 its place, it needs no output buffer of its own: output channel c (no larger than an input channel) covers
-only input channels <= c, which are consumed by then. The input must die at that step: its only reader is
-the conv, it is no model output, and no view or Concat shares its bytes. The plan says so with the
-step's `in_place` flag, the output as an alias of the input's buffer and a buffer `temp:<op>`.
+only input channels <= c, which are consumed by then. The input must die at that step: the conv is its last
+reader in the schedule (every other reader can run before it: none depends on the conv's output, none
+writes over the input), it is no model output, and no view or Concat shares its bytes. The plan says so
+with the step's `in_place` flag, the output as an alias of the input's buffer and a buffer `temp:<op>`.
 """
 
 from __future__ import annotations
+
+import networkx as nx
 
 from pexcp.ir import Graph, Op
 from pexcp.ops import spec
@@ -25,9 +28,21 @@ def extra_calls(graph: Graph, op: Op) -> int:
     return (graph.tensors[op.outputs[0]].channels or 1) - 1
 
 
+def other_readers(graph: Graph, op: Op) -> list[Op]:
+    """The ops besides `op` that read its input: an in-place run must come after all of them."""
+    return [r for r in graph.consumers[graph.activation_inputs(op)[0]] if r.name != op.name]
+
+
+def runs_last(graph: Graph, order: list[str], op: Op) -> bool:
+    """In `order`, `op` is the last reader of its input (it may run in place there)."""
+    at = {name: i for i, name in enumerate(order)}
+    return all(at[r.name] < at[op.name] for r in other_readers(graph, op))
+
+
 def in_place_ops(graph: Graph) -> list[Op]:
-    """The ops of `graph` that may run in place (module docstring), in the graph's order."""
+    """The ops of `graph` that may run in place in some schedule (module docstring), in the graph's order."""
     found = []
+    dag = None
     for op in graph.ops:
         acts = graph.activation_inputs(op)
         if op.view or op.inplace or op.gathered or len(acts) != 1 or len(op.outputs) != 1:
@@ -42,7 +57,12 @@ def in_place_ops(graph: Graph) -> list[Op]:
             continue
         if graph.storage_root(x) != x or any(graph.storage_root(t) == x for t in graph.tensors if t != x):
             continue
-        if [c.name for c in graph.consumers[x]] != [op.name]:
+        others = other_readers(graph, op)
+        if any(r.inplace == x for r in others):
             continue
+        if others:
+            dag = dag if dag is not None else graph.dag()
+            if any(r.name in nx.descendants(dag, op.name) for r in others):
+                continue
         found.append(op)
     return found

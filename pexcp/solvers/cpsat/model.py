@@ -15,7 +15,7 @@ from typing import Callable
 import networkx as nx
 from ortools.sat.python import cp_model
 
-from pexcp.analysis.inplace import extra_calls, in_place_ops, temp_bytes
+from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
 from pexcp.ir import SCRATCH, TEMP, Graph, Op
@@ -151,11 +151,13 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
 
 def add_in_place(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
     """A choice per depthwise conv that may run over its input (analysis/inplace.py): only when it runs
-    whole; it then makes one kernel call per channel (extra calls, and with `costs` their estimated
+    whole and after every other reader of its input; it then makes one kernel call per channel (extra calls, and with `costs` their estimated
     instructions, copies included). Its output's block starts after
     its step at its input's offset (add_pins), and its temporary is live at its step (add_lifetimes)."""
     for op in in_place_ops(sm.graph):
         b = sm.in_place[op.name] = sm.model.new_bool_var(f"in_place[{op.name}]")
+        for r in other_readers(sm.graph, op):  # the input dies with the in-place run
+            sm.model.add(sm.pos[r.name] + 1 <= sm.pos[op.name]).only_enforce_if(b)
         whole = _whole_op(sm, op.name)
         if not isinstance(whole, int):
             sm.model.add_implication(b, whole)
