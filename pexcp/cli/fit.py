@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import onnx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.cli.options import METHOD, MODEL, SEED, WORKERS, existing_file
 from pexcp.errors import BadInputError, BudgetError
 from pexcp.fit import FitResult, fit as run_fit
@@ -78,6 +77,9 @@ def fit(
     for path, kinds in ((output, (".onnx",)), (plot, (".png", ".svg"))):
         if path is not None and path.suffix.lower() not in kinds:
             raise BadInputError(f"{path}: expected a {' or '.join(kinds)} file")
+    for path, option in ((output, "-o"), (plot, "--plot")):
+        if path is not None:
+            outputs.check_file(path, option, model)
     limit = parse_bytes(budget)
     err = Console(stderr=True)
     options = SolveOptions(timeout=timeout, seed=seed, workers=workers)
@@ -98,5 +100,5 @@ def fit(
         )
     console.print(f"largest resolution that fits: {best.h}x{best.w} (arena {best.arena:,} B, {best.status})")
     if output is not None and resized is not None:
-        onnx.save(resized, str(output))
+        outputs.write_file(output, resized.SerializeToString(), "-o")
         console.print(f"resized model written to {output}")
