@@ -325,13 +325,16 @@ def test_unwritable_json_is_refused_before_solving(target: str, cli: Cli, small:
 
 
 @pytest.mark.parametrize("target", ["/proc/c", "file"])
-def test_unwritable_compile_folder_is_refused_before_solving(target: str, cli: Cli, small: Path,
-                                                             tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("pexcp.cli.compile.run_solve", lambda *a, **k: pytest.fail("solved"))
+@pytest.mark.parametrize("command, option, work", [("compile", "-o", "pexcp.cli.compile.run_solve"),
+                                                   ("compare", "--plot", "pexcp.cli.compare.run_compare")])
+def test_unwritable_output_folder_is_refused_before_solving(command: str, option: str, work: str, target: str,
+                                                            cli: Cli, small: Path, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr(work, lambda *a, **k: pytest.fail("solved"))
     path = Path(target) if target.startswith("/") else tmp_path / "file"
     if target == "file":
         path.write_text("")
-    one_line(cli("compile", small, "-o", path))
+    one_line(cli(command, small, option, path))
 
 
 COMMANDS_WITH_OUTPUTS = [  # command, its output option, a file name it accepts, the work that must not start
@@ -362,16 +365,6 @@ def test_other_commands_refuse_unwritable_outputs_before_work(command: str, opti
     before = small.read_bytes()
     one_line(cli(command, small, *extra, option, path))
     assert small.read_bytes() == before
-
-
-@pytest.mark.parametrize("target", ["/proc/x", "file"])
-def test_compare_refuses_an_unwritable_plot_folder_before_solving(target: str, cli: Cli, small: Path,
-                                                                  tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("pexcp.cli.compare.run_compare", lambda *a, **k: pytest.fail("solved"))
-    path = Path(target) if target.startswith("/") else tmp_path / "file"
-    if target == "file":
-        path.write_text("")
-    one_line(cli("compare", small, "--plot", path))
 
 
 @pytest.fixture
