@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from conftest import SHARED_MODELS, needs_models
 from onnx_builders import GraphBuilder, mbconv_chain, save

@@ -22,9 +22,9 @@ from test_cli import assert_one_line_error
 OPTIONS = SolveOptions(timeout=5, workers=1)
 
 
-def pooled_net(pool_window: bool = True) -> onnx.ModelProto:
+def pooled_net(pool_window: bool = True, qdq: bool = False) -> onnx.ModelProto:
     """Conv body, a pool whose window is its whole 8x8 input (or a Reshape that fixes the spatial size)."""
-    b = GraphBuilder("pooled")
+    b = GraphBuilder("pooled", qdq=qdq)
     x = b.conv(b.input((1, 3, 16, 16)), 8, stride=2, act="relu")
     x = b.conv(x, 16, act="relu")
     if pool_window:
@@ -85,6 +85,27 @@ def test_fit_cli_writes_the_model_and_plot_and_exits_1_when_nothing_fits(cli: Cl
     run = cli("fit", path, "--budget", "64", "--timeout", "5")  # progress lines on stderr, then the error
     assert run.code == 1 and run.err.strip().splitlines()[-1].startswith("error: no resolution fits")
     assert "Traceback" not in run.err
+
+
+@pytest.mark.slow
+def test_fit_cli_counts_int8_io_when_asked(cli: Cli, tmp_path: Path) -> None:
+    """--io int8 plans each resolution without the float input and output (te_mcunet_vww: float I/O around
+    an int8 body). Brute force: the resolutions either side of the answer, planned with io=int8."""
+    path = SHARED_MODELS / "onnx_int8" / "te_mcunet_vww.onnx"
+    run = cli("fit", path, "--budget", "64k", "--io", "int8", "--timeout", "10")
+    assert run.code == 0, run.err
+    assert "model int8 input" in run.out
+    h = int(run.out.split("largest resolution that fits: ")[1].split("x")[0])
+    arenas = {}
+    for size in (h, h + 8):
+        model, _ = resize(path, size, size)
+        onnx.save(model, str(tmp_path / f"r{size}.onnx"))
+        plan = solve(tmp_path / f"r{size}.onnx", "cpsat", SolveOptions(timeout=10, io="int8"))[1]
+        assert plan.status == "optimal"
+        arenas[size] = plan.arena_bytes
+    assert arenas[h] <= 64 * 1024 < arenas[h + 8]
+    float_io = cli("fit", path, "--budget", "64k", "--timeout", "10")
+    assert f"largest resolution that fits: {h}x{h}" not in float_io.out  # the float input costs rows
 
 
 def test_fit_cli_refuses_models_it_cannot_resize_on_one_line(cli: Cli, tmp_path: Path) -> None:

@@ -325,13 +325,46 @@ def test_unwritable_json_is_refused_before_solving(target: str, cli: Cli, small:
 
 
 @pytest.mark.parametrize("target", ["/proc/c", "file"])
-def test_unwritable_compile_folder_is_refused_before_solving(target: str, cli: Cli, small: Path,
-                                                             tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("pexcp.cli.compile.run_solve", lambda *a, **k: pytest.fail("solved"))
+@pytest.mark.parametrize("command, option, work", [("compile", "-o", "pexcp.cli.compile.run_solve"),
+                                                   ("compare", "--plot", "pexcp.cli.compare.run_compare")])
+def test_unwritable_output_folder_is_refused_before_solving(command: str, option: str, work: str, target: str,
+                                                            cli: Cli, small: Path, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr(work, lambda *a, **k: pytest.fail("solved"))
     path = Path(target) if target.startswith("/") else tmp_path / "file"
     if target == "file":
         path.write_text("")
-    one_line(cli("compile", small, "-o", path))
+    one_line(cli(command, small, option, path))
+
+
+COMMANDS_WITH_OUTPUTS = [  # command, its output option, a file name it accepts, the work that must not start
+    ("fit", "-o", "r.onnx", "pexcp.cli.fit.run_fit", ["--budget", "8k"]),
+    ("fit", "--plot", "f.png", "pexcp.cli.fit.run_fit", ["--budget", "8k"]),
+    ("prune", "-o", "p.onnx", "pexcp.prune.driver.prune", ["--budget", "8k"]),
+    ("prune", "--kept", "k.json", "pexcp.prune.driver.prune", ["--budget", "8k"]),
+    ("prune", "--json", "r.json", "pexcp.prune.driver.prune", ["--budget", "8k"]),
+    ("inspect", "--plot", "i.png", "pexcp.cli.inspect.load_graph", []),
+]
+
+
+@pytest.mark.parametrize(
+    "command, option, name, work, extra, target",
+    [pytest.param(*c, t, id=f"{c[0]} {c[1]} {t}") for c in COMMANDS_WITH_OUTPUTS
+     for t in ("/proc/x", "folder", "missing/x", "model")
+     if t != "model" or c[2].endswith(".onnx")],  # the model is refused as an output where it could be one
+)
+def test_other_commands_refuse_unwritable_outputs_before_work(command: str, option: str, name: str, work: str,
+                                                              extra: list[str], target: str, cli: Cli,
+                                                              small: Path, tmp_path: Path, monkeypatch) -> None:
+    suffix = Path(name).suffix
+    monkeypatch.setattr(work, lambda *a, **k: pytest.fail("worked before checking the output"))
+    path = {"folder": tmp_path / f"dir{suffix}", "model": small, "missing/x": tmp_path / "missing" / name}.get(
+        target, Path(f"/proc/x{suffix}"))
+    if target == "folder":  # a folder with the name of an accepted file
+        path.mkdir()
+    before = small.read_bytes()
+    one_line(cli(command, small, *extra, option, path))
+    assert small.read_bytes() == before
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import tflite_oracle as to
 from conftest import SHARED_MODELS
 from pexcp.backends.c import quant
-from s8_kernels import ACT, INIT, STORE, Kernels, build_library
+from s8_kernels import ACT, INIT, Kernels, build_library
 
 TFLITE = SHARED_MODELS / "tflite"
 INT8_TFLITE = sorted(TFLITE.glob("*int8*.tflite")) + [TFLITE / "te_mcunet_vww.tflite"]

@@ -13,7 +13,7 @@ import pytest
 import s8_qemu
 from pexcp.backends.c import quant
 from pexcp.backends.c.toolchain import missing_tools
-from s8_kernels import ACT, INIT, STORE, Kernels, build_library
+from s8_kernels import ACT, INIT, Kernels, build_library
 
 pytestmark = [
     pytest.mark.qemu,

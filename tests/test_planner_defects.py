@@ -10,15 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from onnx_builders import GraphBuilder, random_dag_model, save
 from plan_helpers import assert_sound
 from test_planners import brute_force_load
-from pexcp.importer import ALL_REWRITES, load_graph
+from pexcp.importer import load_graph
 from pexcp.pipeline import solve
 from pexcp.solvers.options import SolveOptions
 from pexcp.solvers.registry import METHODS

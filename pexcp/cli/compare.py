@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.cli.options import (
     BUDGET, INPUT_SHAPE, IO, REWRITES, SCRATCH, SEED, SOLVER, TIMEOUT, WORKERS, solve_options,
 )
@@ -65,8 +65,8 @@ def compare(
     missing = [m for m in models if not m.is_file()]
     if missing:
         raise BadInputError(f"no such model file: {missing[0]}")
-    if plot is not None and plot.exists() and not plot.is_dir():
-        raise BadInputError(f"--plot {plot}: exists and is not a directory")
+    if plot is not None:
+        outputs.check_folder(plot, "--plot")
     options = solve_options(budget, timeout, seed, workers, input_shape, rewrites, solver, None, io, scratch)
     err = Console(stderr=True)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

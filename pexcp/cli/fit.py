@@ -5,20 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import onnx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pexcp.cli import app
-from pexcp.cli.options import METHOD, MODEL, SEED, WORKERS, existing_file
+from pexcp.cli import app, outputs
+from pexcp.cli.options import IO, METHOD, MODEL, SCRATCH, SEED, WORKERS, existing_file, solve_options
 from pexcp.errors import BadInputError, BudgetError
 from pexcp.fit import FitResult, fit as run_fit
 from pexcp.solvers.options import SolveOptions
 from pexcp.units import format_bytes, parse_bytes
 
 
-def _table(result: FitResult) -> Table:
+def _table(result: FitResult, options: SolveOptions) -> Table:
     table = Table(title=f"arena against input resolution (budget {result.budget:,} B)", title_justify="left")
     for name, justify in (("resolution", "left"), ("arena", "right"), ("lower bound", "right"),
                           ("status", "left"), ("solve", "right"), ("", "left")):
@@ -28,7 +27,9 @@ def _table(result: FitResult) -> Table:
         colour = {"fits": "green", "over": "red", "undecided": "yellow"}[verdict]
         table.add_row(f"{p.h}x{p.w}", f"{p.arena:,} B", f"{p.lower_bound:,} B", p.status, f"{p.seconds:.1f} s",
                       f"[{colour}]{verdict}[/{colour}]")
-    table.caption = "bytes: activation arena, model input and output included, as TFLite Micro counts them"
+    io = "int8 " if options.io == "int8" else ""
+    scratch = "kernel scratch included" if options.scratch else "no kernel scratch (--scratch off)"
+    table.caption = f"bytes: activation arena, model {io}input and output included, {scratch}, as TFLite Micro counts them"
     table.caption_justify = "left"
     return table
 
@@ -68,6 +69,8 @@ def fit(
     seed: int = SEED,
     workers: int = WORKERS,
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|svg", help="Draw the arena against resolution."),
+    io: Optional[str] = IO,
+    scratch: str = SCRATCH,
 ) -> None:
     """Find the largest input resolution of MODEL whose plan fits BUDGET (fully convolutional models with a
     global pooling head; others are refused with the reason).
@@ -78,12 +81,15 @@ def fit(
     for path, kinds in ((output, (".onnx",)), (plot, (".png", ".svg"))):
         if path is not None and path.suffix.lower() not in kinds:
             raise BadInputError(f"{path}: expected a {' or '.join(kinds)} file")
+    for path, option in ((output, "-o"), (plot, "--plot")):
+        if path is not None:
+            outputs.check_file(path, option, model)
     limit = parse_bytes(budget)
     err = Console(stderr=True)
-    options = SolveOptions(timeout=timeout, seed=seed, workers=workers)
+    options = solve_options(None, timeout, seed, workers, None, None, io=io, scratch=scratch)
     result, resized = run_fit(model, limit, step, keep_aspect, method, options, lambda m: err.print(f"[dim]{m}[/dim]"))
     console = Console()
-    console.print(_table(result))
+    console.print(_table(result, options))
     if result.pools:
         console.print(f"pooling made global so the head follows the resolution: {', '.join(result.pools)}")
     if plot is not None:
@@ -98,5 +104,5 @@ def fit(
         )
     console.print(f"largest resolution that fits: {best.h}x{best.w} (arena {best.arena:,} B, {best.status})")
     if output is not None and resized is not None:
-        onnx.save(resized, str(output))
+        outputs.write_file(output, resized.SerializeToString(), "-o")
         console.print(f"resized model written to {output}")

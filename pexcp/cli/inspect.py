@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.errors import BadInputError
 from pexcp.cli.options import INPUT_SHAPE, MODEL, REWRITES, parse_rewrites
 from pexcp.importer import ALL_REWRITES, load_graph, parse_input_shapes
@@ -30,6 +30,8 @@ def inspect(
     """
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise BadInputError(f"--plot {plot}: the name must end in .png or .svg")
+    if plot is not None:
+        outputs.check_file(plot, "--plot", model)
     chosen = parse_rewrites(rewrites)
     graph = load_graph(model, parse_input_shapes(input_shape), ALL_REWRITES if chosen is None else chosen)
     console = Console()

@@ -56,15 +56,16 @@ def check_folder(path: Path, option: str) -> None:
     _probe(existing, f"{option} {path}")
 
 
-def write_file(path: Path, text: str, option: str) -> None:
-    """Write `text` to `path` atomically (see the module docstring); failures are one-line OutputErrors."""
+def write_file(path: Path, data: str | bytes, option: str) -> None:
+    """Write `data` (text, or bytes such as a serialised model) to `path` atomically (see the module
+    docstring); failures are one-line OutputErrors."""
     try:
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         raise OutputError(f"cannot write {option} {path}: {e.strerror}") from None
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") if isinstance(data, bytes) else os.fdopen(fd, "w", newline="") as f:
+            f.write(data)
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
         os.chmod(temp, mode)
         os.replace(temp, path)

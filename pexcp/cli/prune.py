@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import onnx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pexcp.cli import app
+from pexcp.cli import app, outputs
 from pexcp.cli.options import INPUT_SHAPE, MODEL, SEED, TIMEOUT, WORKERS, existing_file
 from pexcp.errors import BadInputError
 from pexcp.importer import parse_input_shapes
@@ -106,9 +105,9 @@ def prune(
     for path, kind in ((output, ".onnx"), (kept, ".json")):
         if path is not None and path.suffix.lower() != kind:
             raise BadInputError(f"{path}: expected a {kind} file")
-    for path in (output, kept, None if json_out == Path("-") else json_out):
-        if path is not None and not path.resolve().parent.is_dir():
-            raise BadInputError(f"{path}: no such directory {path.parent}")
+    for path, option in ((output, "-o"), (kept, "--kept"), (None if json_out == Path("-") else json_out, "--json")):
+        if path is not None:
+            outputs.check_file(path, option, model)
     value_range = _range(input_range)
     fidelity.require()
     err = Console(stderr=True)
@@ -123,15 +122,12 @@ def prune(
             console.print(table)
         for note in result.notes:
             console.print(f"note: {note}")
-    try:
-        if json_out is not None and json_out != Path("-"):
-            json_out.write_text(json.dumps(result.record(), indent=1) + "\n")
-            err.print(f"report written to {json_out}")
-        if output is not None:
-            onnx.save(pruned, str(output))
-            err.print(f"pruned model written to {output}")
-        if kept is not None:
-            kept.write_text(json.dumps({"model": result.model, "layers": result.kept}, indent=1) + "\n")
-            err.print(f"kept channels written to {kept}")
-    except OSError as e:
-        raise BadInputError(f"cannot write {e.filename}: {e.strerror}") from None
+    if json_out is not None and json_out != Path("-"):
+        outputs.write_file(json_out, json.dumps(result.record(), indent=1) + "\n", "--json")
+        err.print(f"report written to {json_out}")
+    if output is not None:
+        outputs.write_file(output, pruned.SerializeToString(), "-o")
+        err.print(f"pruned model written to {output}")
+    if kept is not None:
+        outputs.write_file(kept, json.dumps({"model": result.model, "layers": result.kept}, indent=1) + "\n", "--kept")
+        err.print(f"kept channels written to {kept}")

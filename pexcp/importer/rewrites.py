@@ -270,12 +270,14 @@ def _moves_bytes_unchanged(graph: Graph, op: Op) -> bool:
 
 def _gatherable(graph: Graph, op: Op) -> list[str]:
     """The inputs whose producer can write them straight into their place in the output: fresh buffers, not
-    model inputs or outputs, views, in-place outputs, another Concat's output (no nesting) or input. The
-    Concat copies the others. When an op overwrites the output in place, an input read by someone else
-    would be overwritten too: then none is gathered."""
+    model inputs or outputs, views, in-place outputs, another Concat's output (no nesting) or input, nor
+    bytes another input of the same Concat also lives in (a view of it): the copy of that input would
+    read the output it writes. The Concat copies the others. When an op overwrites the output in place,
+    an input read by someone else would be overwritten too: then none is gathered."""
     out = op.outputs[0]
+    roots = [graph.storage_root(t) for t in op.inputs]
     chosen = []
-    for t in op.inputs:
+    for t, root in zip(op.inputs, roots):
         producer = graph.producer.get(t)
         if (
             producer is not None
@@ -283,6 +285,7 @@ def _gatherable(graph: Graph, op: Op) -> list[str]:
             and len(producer.outputs) == 1
             and t not in graph.outputs
             and t not in graph.carved
+            and roots.count(root) == 1
         ):
             chosen.append(t)
     read_elsewhere = any(graph.consumers[t] != [op] for t in chosen)
