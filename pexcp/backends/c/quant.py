@@ -299,15 +299,17 @@ def conv_scratch_bytes(
     """Scratch pexcp_conv_s8's DSP path uses (the portable path ignores it; without it the DSP build runs the
     portable loops). Full/grouped conv: two im2col columns of int16, each rounded up to whole groups of four:
     4 * ceil4(in_c / group * k_h * k_w). Depthwise (group == in_c > 1, no dilation, k_h <= 16): the weights
-    of one channel as halfword pairs (4 * k_h * ceil(k_w / 2)) and k_h + 1 int16 lines (a ring of input rows
-    and a zero line for padding rows) of (out_w - 1) * stride_w + 2 * ceil(k_w / 2) elements."""
+    of one channel as halfword pairs (4 * k_h * ceil(k_w / 2)), an int32 row of n = out_w rounded up to even
+    sums, and k_h + 1 int16 lines (a ring of input rows and a zero line for padding rows) of
+    (n - 1) * stride_w + 2 * ceil(k_w / 2) elements."""
     del out_c  # the size does not depend on it; kept so callers pass the whole conv shape
     if group == in_c and group > 1:
         if dil_h != 1 or dil_w != 1 or k_h > DEPTHWISE_DSP_MAX_KH:
             return 0
         pairs = (k_w + 1) // 2
-        width = (out_w - 1) * stride_w + 2 * pairs
-        return 4 * k_h * pairs + 2 * (k_h + 1) * width
+        n = (out_w + 1) & ~1
+        width = (n - 1) * stride_w + 2 * pairs
+        return 4 * k_h * pairs + 4 * n + 2 * (k_h + 1) * width
     k = in_c // group * k_h * k_w
     return 4 * ((k + 3) & ~3)
 

@@ -82,6 +82,17 @@ static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int
     }
 }
 
+/* pexcp_mbqm_neg's sum shifted right by 32, plus rnd, for shifts <= -2: its 64-bit start value
+ * 2^30 - 2^31 [x < 0] + 2^32 rnd comes from the sign of x in two instructions (low word 2^30 | (x & 2^31),
+ * high word rnd + (x >> 31)), so one SMLAL remains */
+static inline int32_t mbqm_neg_high(int32_t x, int32_t m, int32_t rnd)
+{
+    uint32_t l = ((uint32_t)x & 0x80000000u) | 0x40000000u;
+    int32_t h = rnd + (x >> 31);
+    __asm__("smlal %0, %1, %2, %3" : "+r"(l), "+r"(h) : "r"(x), "r"(m));
+    return h;
+}
+
 /* per-channel requantization constants of the folded pexcp_mbqm_neg (when it applies) */
 typedef struct {
     int32_t m, shift, out_offset, act_min, act_max, folded;
@@ -310,48 +321,6 @@ __attribute__((noinline)) static void rows3x3(const int16_t *lines, int d1, int 
     }
 }
 
-/* a whole channel of a 3x3 depthwise conv in PEXCP_STORE mode with the folded requantization: the ring of
- * three lines, the weights and the requantization constants stay put across the channel's rows */
-__attribute__((noinline)) static void dw_channel_3x3(const pexcp_conv_s8_params *p, const int8_t *plane,
-                                                     const int32_t *w, int32_t bias, const requant_consts *q,
-                                                     int8_t *o, int16_t *lines, const int16_t *zeros, int width)
-{
-    const int in_h = p->in_h, in_w = p->in_w, pad_l = p->pad_l, stride = p->stride_w, n = p->out_w;
-    const int16_t offset = (int16_t)p->in_offset;
-    int held[3] = {-1, -1, -1};
-    for (int oy = 0; oy < p->out_h; ++oy, o += n) {
-        const int iy0 = oy * p->stride_h - p->pad_t;
-        const int16_t *r[3];
-        for (int ky = 0; ky < 3; ++ky) {
-            const int iy = iy0 + ky;
-            if (iy < 0 || iy >= in_h) {
-                r[ky] = zeros;
-                continue;
-            }
-            const int slot = iy % 3;
-            int16_t *line = lines + slot * width;
-            if (held[slot] != iy) {
-                fill_line(line, plane + (long)iy * in_w, in_w, pad_l, width, offset);
-                held[slot] = iy;
-            }
-            r[ky] = line;
-        }
-        const int16_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
-        const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-        const int32_t m = q->m, out_offset = q->out_offset, lo = q->act_min, hi = q->act_max;
-        const pexcp_mbqm_neg_consts c = q->c;
-        for (int ox = 0, x = 0; ox < n; ++ox, x += stride) {
-            int32_t s = __smlad(pexcp_load32(r0 + x), w0, bias);
-            s = __smlad(pexcp_load32(r0 + x + 2), w1, s);
-            s = __smlad(pexcp_load32(r1 + x), w2, s);
-            s = __smlad(pexcp_load32(r1 + x + 2), w3, s);
-            s = __smlad(pexcp_load32(r2 + x), w4, s);
-            s = __smlad(pexcp_load32(r2 + x + 2), w5, s);
-            o[ox] = (int8_t)pexcp_clamp_s32(pexcp_mbqm_neg(s, m, &c) + out_offset, lo, hi);
-        }
-    }
-}
-
 /* one output row of any depthwise window: rows[r] (r < nr) meet weight pairs w[r * pairs + j] */
 __attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr, const int32_t *w, int pairs,
                                              int stride, int n, int32_t bias, const requant_consts *q, int8_t *o,
@@ -372,21 +341,153 @@ __attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr,
     }
 }
 
+/* o[i] = the requantized a[i] for i < n, with the channel's constants in registers */
+static inline __attribute__((always_inline)) void requant_row_fast(const int32_t *a, int n, const requant_consts *q,
+                                                                   int8_t *o, int full)
+{
+    const int32_t m = q->m, rnd = q->c.rnd, right = q->c.right, off = q->out_offset;
+    const int32_t lo = q->act_min, hi = q->act_max;
+    for (const int32_t *end = a + n; a < end; ++a, ++o) {
+        const int32_t y = (mbqm_neg_high(*a, m, rnd) >> right) + off;
+        *o = (int8_t)(full ? __ssat(y, 8) : pexcp_clamp_s32(y, lo, hi));
+    }
+}
+
+__attribute__((noinline)) static void requant_row(const int32_t *a, int n, const requant_consts *q, int8_t *o)
+{
+    if (!q->folded || q->shift > -2) /* mbqm_neg_high needs shift <= -2 */
+        for (int i = 0; i < n; ++i)
+            o[i] = requant_store(q, a[i]);
+    else if (q->act_min == -128 && q->act_max == 127)
+        requant_row_fast(a, n, q, o, 1);
+    else
+        requant_row_fast(a, n, q, o, 0);
+}
+
+/* a[i] += one kernel row's sums of outputs i and i + 1 (i even, n even): `pairs` weight pairs w from line x
+ * at output stride `stride` (constants where inlined, so the pairs stay in registers) */
+static inline __attribute__((always_inline)) void dw_pass(const int16_t *x, const int32_t *w, int pairs, int stride,
+                                                          int n, int32_t *a)
+{
+    int32_t wr[4];
+    for (int j = 0; j < pairs && j < 4; ++j)
+        wr[j] = w[j];
+    for (int32_t *end = a + n; a < end; a += 2, x += 2 * stride) {
+        int32_t s0 = a[0], s1 = a[1];
+#pragma GCC unroll 4
+        for (int j = 0; j < pairs; ++j) {
+            const int32_t wj = j < 4 ? wr[j] : w[j];
+            s0 = __smlad(pexcp_load32(x + 2 * j), wj, s0);
+            s1 = __smlad(pexcp_load32(x + stride + 2 * j), wj, s1);
+        }
+        a[0] = s0, a[1] = s1;
+    }
+}
+
+#define PEXCP_S8_DW_PASS(P, S)                                                                                  \
+    __attribute__((noinline)) static void dw_pass_##P##_##S(const int16_t *x, const int32_t *w, int n, int32_t *a) \
+    {                                                                                                           \
+        dw_pass(x, w, P, S, n, a);                                                                              \
+    }
+PEXCP_S8_DW_PASS(3, 1)
+PEXCP_S8_DW_PASS(3, 2)
+PEXCP_S8_DW_PASS(4, 1)
+PEXCP_S8_DW_PASS(4, 2)
+
+/* the passes with the weight pairs in registers for the kernel widths of the shared models (5 and 7) */
+static void dw_pass_any(const int16_t *x, const int32_t *w, int pairs, int stride, int n, int32_t *a)
+{
+    if (pairs == 3 && stride == 1)
+        dw_pass_3_1(x, w, n, a);
+    else if (pairs == 3 && stride == 2)
+        dw_pass_3_2(x, w, n, a);
+    else if (pairs == 4 && stride == 1)
+        dw_pass_4_1(x, w, n, a);
+    else if (pairs == 4 && stride == 2)
+        dw_pass_4_2(x, w, n, a);
+    else
+        dw_pass(x, w, pairs, stride, n, a);
+}
+
+/* one output row of a 3x3 depthwise window, all three kernel rows at once from the bias: a[i] for i < n (even),
+ * two outputs per step. Stride 1: the second output's last tap x3 * w2 is the top half of the word (x2, x3)
+ * the first output already loaded, against the weight pair (w2, 0): SMLATB. */
+static inline __attribute__((always_inline)) void dw3_row(const int16_t *r0, const int16_t *r1, const int16_t *r2,
+                                                          const int32_t *w, int stride, int n, int32_t bias,
+                                                          int32_t *a)
+{
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+    for (int32_t *end = a + n; a < end; a += 2, r0 += 2 * stride, r1 += 2 * stride, r2 += 2 * stride) {
+        int32_t s0, s1;
+        if (stride == 1) {
+            int32_t d = pexcp_load32(r0 + 2);
+            s0 = __smlad(pexcp_load32(r0), w0, bias);
+            s1 = __smlad(pexcp_load32(r0 + 1), w0, bias);
+            s0 = __smlabb(d, w1, s0);
+            s1 = __smlatb(d, w1, s1);
+            d = pexcp_load32(r1 + 2);
+            s0 = __smlad(pexcp_load32(r1), w2, s0);
+            s1 = __smlad(pexcp_load32(r1 + 1), w2, s1);
+            s0 = __smlabb(d, w3, s0);
+            s1 = __smlatb(d, w3, s1);
+            d = pexcp_load32(r2 + 2);
+            s0 = __smlad(pexcp_load32(r2), w4, s0);
+            s1 = __smlad(pexcp_load32(r2 + 1), w4, s1);
+            s0 = __smlabb(d, w5, s0);
+            s1 = __smlatb(d, w5, s1);
+        } else {
+            int32_t d = pexcp_load32(r0 + 2);
+            s0 = __smlad(pexcp_load32(r0), w0, bias);
+            s1 = __smlad(d, w0, bias);
+            s0 = __smlabb(d, w1, s0);
+            s1 = __smlabb(pexcp_load32(r0 + 4), w1, s1);
+            d = pexcp_load32(r1 + 2);
+            s0 = __smlad(pexcp_load32(r1), w2, s0);
+            s1 = __smlad(d, w2, s1);
+            s0 = __smlabb(d, w3, s0);
+            s1 = __smlabb(pexcp_load32(r1 + 4), w3, s1);
+            d = pexcp_load32(r2 + 2);
+            s0 = __smlad(pexcp_load32(r2), w4, s0);
+            s1 = __smlad(d, w4, s1);
+            s0 = __smlabb(d, w5, s0);
+            s1 = __smlabb(pexcp_load32(r2 + 4), w5, s1);
+        }
+        a[0] = s0, a[1] = s1;
+    }
+}
+
+__attribute__((noinline)) static void dw3_row_1(const int16_t *const *r, const int32_t *w, int n, int32_t bias,
+                                                int32_t *a)
+{
+    dw3_row(r[0], r[1], r[2], w, 1, n, bias, a);
+}
+
+__attribute__((noinline)) static void dw3_row_2(const int16_t *const *r, const int32_t *w, int n, int32_t bias,
+                                                int32_t *a)
+{
+    dw3_row(r[0], r[1], r[2], w, 2, n, bias, a);
+}
+
 /* depthwise (one input channel per group), no dilation: the k_h input rows of a window sit in a ring of
  * int16 lines (x + in_offset, zeros for the padding columns; padding rows read a zero line), the weights of a
- * channel in halfword pairs */
+ * channel in halfword pairs (the last pair of an odd width padded with 0). An output row's sums are made in
+ * an int32 row of an even length (two outputs per step), kernel row by kernel row (3x3 windows: all three
+ * rows at once), then requantized in one pass. */
 static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                           const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
                           int oc1, int ic0, int mode, int32_t *wq)
 {
     const int mult_c = p->out_c / p->in_c, taps = p->k_h * p->k_w, pairs = (p->k_w + 1) / 2;
-    const int width = (p->out_w - 1) * p->stride_w + 2 * pairs; /* line length */
+    const int n = p->out_w, n2 = (n + 1) & ~1, stride = p->stride_w;
+    const int width = (n2 - 1) * stride + 2 * pairs; /* line length */
     const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
     const int16_t off = (int16_t)p->in_offset;
-    int16_t *lines = (int16_t *)(wq + p->k_h * pairs);
+    int32_t *row = wq + p->k_h * pairs;
+    int16_t *lines = (int16_t *)(row + n2);
     int16_t *zeros = lines + (long)p->k_h * width;
     for (long j = 0; j < (long)(p->k_h + 1) * width; ++j) /* padding columns of the lines, and the zero line */
         lines[j] = 0;
+    const int fused3 = p->k_h == 3 && pairs == 2 && (stride == 1 || stride == 2) && (mode & PEXCP_INIT);
     int line_row[PEXCP_S8_DW_MAX_KH];
     const int16_t *rows[PEXCP_S8_DW_MAX_KH];
     int cur_c = -1;
@@ -407,11 +508,6 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
         }
         const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
         const int32_t b = bias ? bias[oc] : 0;
-        if (mode == PEXCP_STORE && q.folded && p->k_h == 3 && pairs == 2) {
-            dw_channel_3x3(p, plane, wq, b, &q, out + (long)(oc - oc0) * out_hw, lines, zeros, width);
-            cur_c = -1; /* the ring now holds rows the bookkeeping below does not know */
-            continue;
-        }
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             for (int ky = 0; ky < p->k_h; ++ky) {
@@ -427,9 +523,21 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
                 fill_line(line, plane + (long)iy * p->in_w, p->in_w, p->pad_l, width, off);
                 line_row[slot] = iy;
             }
-            const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
-            int32_t *a = acc ? acc + at : 0;
-            dw_row(rows, p->k_h, wq, pairs, p->stride_w, p->out_w, b, &q, out + at, a, mode);
+            const long at = (long)(oc - oc0) * out_hw + (long)oy * n;
+            if (fused3) {
+                (stride == 1 ? dw3_row_1 : dw3_row_2)(rows, wq, n2, b, row);
+            } else {
+                for (int i = 0; i < n2; ++i)
+                    row[i] = (mode & PEXCP_INIT) ? b : (i < n ? acc[at + i] : 0);
+                for (int ky = 0; ky < p->k_h; ++ky)
+                    if (rows[ky] != zeros) /* padding rows add nothing */
+                        dw_pass_any(rows[ky], wq + ky * pairs, pairs, stride, n2, row);
+            }
+            if (mode & PEXCP_ACT)
+                requant_row(row, n, &q, out + at);
+            else
+                for (int i = 0; i < n; ++i)
+                    acc[at + i] = row[i];
         }
     }
 }
