@@ -291,6 +291,7 @@ def pool_quant(s_in: float, zp_in: int, s_out: float, zp_out: int, act: tuple[fl
 # ---- scratch of the Cortex-M4 DSP fast paths (bytes, 4-byte aligned; 0: the kernel needs none) ----------
 
 DEPTHWISE_DSP_MAX_KH = 16  # PEXCP_S8_DW_MAX_KH in pexcp_s8.h
+POINTWISE_BUDGET, POINTWISE_MAX_BLOCK, POINTWISE_MAX_K = 1536, 32, 64  # PEXCP_S8_PW_* in pexcp_s8.h
 
 
 def conv_scratch_bytes(
@@ -311,7 +312,17 @@ def conv_scratch_bytes(
         width = (n - 1) * stride_w + 2 * pairs
         return 4 * k_h * pairs + 4 * n + 2 * (k_h + 1) * width
     k = in_c // group * k_h * k_w
-    return 4 * ((k + 3) & ~3)
+    im2col = 4 * ((k + 3) & ~3)
+    block = pointwise_block(k) if group == 1 and k_h == k_w == 1 else 0
+    return max(im2col, block * (2 * k + 4))
+
+
+def pointwise_block(k: int) -> int:
+    """Pixels per block of the DSP pointwise path (1x1 convs over k <= 64 inputs, k a multiple of 4; 0: it does
+    not apply): as many multiples of 4 as fit PEXCP_S8_PW_BUDGET bytes of int16 block and int32 sums, at most
+    32. Wider reductions keep the im2col path, whose two-channel loop needs no block."""
+    b = (POINTWISE_BUDGET // (2 * k + 4)) & ~3
+    return 0 if k % 4 or k > POINTWISE_MAX_K or b < 4 else min(b, POINTWISE_MAX_BLOCK)
 
 
 def fully_connected_scratch_bytes(k: int) -> int:

@@ -605,6 +605,144 @@ static int conv_rows_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t
     return 1;
 }
 
+/* pointwise_dsp's block of pixels for k inputs (0: the path does not apply); quant.conv_scratch_bytes mirrors it */
+static int pointwise_block(int k)
+{
+    const int k4 = (k + 3) & ~3, b = (PEXCP_S8_PW_BUDGET / (2 * k4 + 4)) & ~3;
+    return k % 4 || k > PEXCP_S8_PW_MAX_K || b < 4 ? 0 : min_int(b, PEXCP_S8_PW_MAX_BLOCK);
+}
+
+/* sums of one output channel over a block of pixels, four at a time: per group of four inputs one weight word
+ * unpacked (SXTB16) and four pixels' two words each */
+__attribute__((noinline)) static void pw_sums(const int32_t *data, const int8_t *w, int groups, int quads, int32_t s0,
+                                              int32_t *row)
+{
+    for (int qd = 0; qd < quads; ++qd, row += 4) {
+        int32_t a = s0, b = s0, c = s0, d = s0;
+        const int8_t *wg = w;
+        for (const int32_t *end = data + 8 * groups; data < end; data += 8, wg += 4) {
+            const int32_t wv = pexcp_load32(wg), lo = __sxtb16(wv), hi = pexcp_sxtb16_ror8(wv);
+            a = __smlad(data[0], lo, a);
+            a = __smlad(data[1], hi, a);
+            b = __smlad(data[2], lo, b);
+            b = __smlad(data[3], hi, b);
+            c = __smlad(data[4], lo, c);
+            c = __smlad(data[5], hi, c);
+            d = __smlad(data[6], lo, d);
+            d = __smlad(data[7], hi, d);
+        }
+        row[0] = a, row[1] = b, row[2] = c, row[3] = d;
+    }
+}
+
+/* pw_sums for G = 2 or 4 groups (8 or 16 inputs): the unpacked weights stay in registers across the block */
+static inline __attribute__((always_inline)) void pw_sums_small(const int32_t *data, const int8_t *w, int G,
+                                                                int quads, int32_t s0, int32_t *row)
+{
+    int32_t lo[4], hi[4];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) {
+        const int32_t wv = pexcp_load32(w + 4 * g);
+        lo[g] = __sxtb16(wv), hi[g] = pexcp_sxtb16_ror8(wv);
+    }
+    for (int qd = 0; qd < quads; ++qd, row += 4, data += 8 * G) {
+        int32_t a = s0, b = s0, c = s0, d = s0;
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) {
+            const int32_t *x = data + 8 * g;
+            a = __smlad(x[0], lo[g], a);
+            a = __smlad(x[1], hi[g], a);
+            b = __smlad(x[2], lo[g], b);
+            b = __smlad(x[3], hi[g], b);
+            c = __smlad(x[4], lo[g], c);
+            c = __smlad(x[5], hi[g], c);
+            d = __smlad(x[6], lo[g], d);
+            d = __smlad(x[7], hi[g], d);
+        }
+        row[0] = a, row[1] = b, row[2] = c, row[3] = d;
+    }
+}
+
+__attribute__((noinline)) static void pw_sums_2(const int32_t *data, const int8_t *w, int quads, int32_t s0,
+                                                int32_t *row)
+{
+    pw_sums_small(data, w, 2, quads, s0, row);
+}
+
+__attribute__((noinline)) static void pw_sums_4(const int32_t *data, const int8_t *w, int quads, int32_t s0,
+                                                int32_t *row)
+{
+    pw_sums_small(data, w, 4, quads, s0, row);
+}
+
+/* (x_i + off, y_i + off) for the four int8 of x and of y: word i of `out` */
+static inline void pair_bytes(int32_t x, int32_t y, int32_t off2, int32_t out[4])
+{
+    const int32_t x02 = __sadd16(__sxtb16(x), off2), x13 = __sadd16(pexcp_sxtb16_ror8(x), off2);
+    const int32_t y02 = __sadd16(__sxtb16(y), off2), y13 = __sadd16(pexcp_sxtb16_ror8(y), off2);
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(out[0]) : "r"(x02), "r"(y02));
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(out[1]) : "r"(x13), "r"(y13));
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(out[2]) : "r"(y02), "r"(x02));
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(out[3]) : "r"(y13), "r"(x13));
+}
+
+/* 1x1, stride 1, no padding, k = ic1 - ic0 a multiple of 4: a block of pixels is widened once (x + in_offset
+ * as int16, inputs of a group of four in the weights' SXTB16 order (0, 2), (1, 3), four pixels interleaved),
+ * then each output channel sums it into an int32 row and requantizes the row in one pass. The scratch holds
+ * the block and the row. */
+static void pointwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                          const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
+                          int oc1, int ic0, int ic1, int mode, void *scratch, int block)
+{
+    const long hw = (long)p->out_h * p->out_w;
+    const int k = ic1 - ic0, groups = k / 4;
+    int32_t *data = (int32_t *)scratch, *row = data + (long)2 * groups * block;
+    const int32_t off2 = (int32_t)((uint32_t)(uint16_t)p->in_offset * 0x00010001u);
+    for (long p0 = 0; p0 < hw; p0 += block) {
+        const int n = (int)(hw - p0 < block ? hw - p0 : block), quads = (n + 3) / 4;
+        for (int qd = 0; qd < quads; ++qd)
+            for (int g = 0; g < groups; ++g) {
+                int32_t *d = data + ((long)qd * groups + g) * 8;
+                const int8_t *x = in + (long)4 * g * hw + p0 + 4 * qd;
+                int32_t xs[4];
+                for (int j = 0; j < 4; ++j) /* the last quad may reach past the plane: those pixels read 0 */
+                    if (p0 + 4 * qd + 4 <= hw) {
+                        xs[j] = pexcp_load32(x + j * hw);
+                    } else {
+                        xs[j] = 0;
+                        for (int i = 0; p0 + 4 * qd + i < hw; ++i)
+                            xs[j] |= (int32_t)((uint32_t)(uint8_t)x[j * hw + i] << (8 * i));
+                    }
+                int32_t w02[4], w13[4];
+                pair_bytes(xs[0], xs[2], off2, w02);
+                pair_bytes(xs[1], xs[3], off2, w13);
+                for (int i = 0; i < 4; ++i) /* pixel i: inputs (0, 2) then (1, 3) */
+                    d[2 * i] = w02[i], d[2 * i + 1] = w13[i];
+            }
+        for (int oc = oc0; oc < oc1; ++oc) {
+            const long at = (long)(oc - oc0) * hw + p0;
+            const int8_t *w_oc = w + (long)oc * p->in_c + ic0;
+            const int32_t s0 = (mode & PEXCP_INIT) && bias ? bias[oc] : 0;
+            if (groups == 2)
+                pw_sums_2(data, w_oc, quads, s0, row);
+            else if (groups == 4)
+                pw_sums_4(data, w_oc, quads, s0, row);
+            else
+                pw_sums(data, w_oc, groups, quads, s0, row);
+            if (!(mode & PEXCP_INIT))
+                for (int i = 0; i < n; ++i)
+                    row[i] += acc[at + i];
+            if (mode & PEXCP_ACT) {
+                const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+                requant_row(row, n, &q, out + at);
+            } else {
+                for (int i = 0; i < n; ++i)
+                    acc[at + i] = row[i];
+            }
+        }
+    }
+}
+
 /* returns 0 when the portable loops must run (no scratch, or a shape the fast paths do not take) */
 static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
@@ -618,6 +756,12 @@ static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out
             (oc1 - 1) / mult_c >= ic1)
             return 0;
         depthwise_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, mode, (int32_t *)scratch);
+        return 1;
+    }
+    if (p->group == 1 && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 &&
+        p->pad_l == 0 && p->in_h == p->out_h && p->in_w == p->out_w && pointwise_block(ic1 - ic0)) {
+        pointwise_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch,
+                      pointwise_block(ic1 - ic0));
         return 1;
     }
     if (p->group == 1 && oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC && p->k_h * p->k_w > 1 && p->dil_h == 1 &&
