@@ -291,7 +291,7 @@ def pool_quant(s_in: float, zp_in: int, s_out: float, zp_out: int, act: tuple[fl
 # ---- scratch of the Cortex-M4 DSP fast paths (bytes, 4-byte aligned; 0: the kernel needs none) ----------
 
 DEPTHWISE_DSP_MAX_KH = 16  # PEXCP_S8_DW_MAX_KH in pexcp_s8.h
-POINTWISE_BUDGET, POINTWISE_MAX_BLOCK, POINTWISE_MAX_K = 1536, 32, 64  # PEXCP_S8_PW_* in pexcp_s8.h
+POINTWISE_BUDGET, POINTWISE_MAX_BLOCK, POINTWISE_MAX_K = 1536, 32, 48  # PEXCP_S8_PW_* in pexcp_s8.h
 
 
 def conv_scratch_bytes(
@@ -318,7 +318,7 @@ def conv_scratch_bytes(
 
 
 def pointwise_block(k: int) -> int:
-    """Pixels per block of the DSP pointwise path (1x1 convs over k <= 64 inputs, k a multiple of 4; 0: it does
+    """Pixels per block of the DSP pointwise path (1x1 convs over k <= 48 inputs, k a multiple of 4; 0: it does
     not apply): as many multiples of 4 as fit PEXCP_S8_PW_BUDGET bytes of int16 block and int32 sums, at most
     32. Wider reductions keep the im2col path, whose two-channel loop needs no block."""
     b = (POINTWISE_BUDGET // (2 * k + 4)) & ~3

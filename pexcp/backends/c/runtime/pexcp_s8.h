@@ -188,7 +188,7 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
  * PEXCP_S8_PW_BUDGET scratch bytes (block and sums) */
 #define PEXCP_S8_PW_BUDGET 1536
 #define PEXCP_S8_PW_MAX_BLOCK 32
-#define PEXCP_S8_PW_MAX_K 64
+#define PEXCP_S8_PW_MAX_K 48
 
 /* ---- fully connected: y[m][n] = sum_k x[m][k] * w[n][k] (weights n x k, as TFLite stores them) ---- */
 typedef struct {
