@@ -468,24 +468,35 @@ __attribute__((noinline)) static void dw3_row_2(const int16_t *const *r, const i
     dw3_row(r[0], r[1], r[2], w, 2, n, bias, a);
 }
 
-/* depthwise (one input channel per group), no dilation: the k_h input rows of a window sit in a ring of
- * int16 lines (x + in_offset, zeros for the padding columns; padding rows read a zero line), the weights of a
- * channel in halfword pairs (the last pair of an odd width padded with 0). An output row's sums are made in
- * an int32 row of an even length (two outputs per step), kernel row by kernel row (3x3 windows: all three
- * rows at once), then requantized in one pass. */
-static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
-                          const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
-                          int oc1, int ic0, int mode, int32_t *wq)
+/* whether the depthwise path keeps every input row a channel's windows span (padding rows included) instead
+ * of a ring of k_h: when that costs at most PEXCP_S8_DW_PLANE_EXTRA bytes more (small feature maps, where
+ * the ring's bookkeeping per output row weighs most); quant.conv_scratch_bytes mirrors it */
+static int dw_plane_rows(const pexcp_conv_s8_params *p, int width)
+{
+    const int rows = (p->out_h - 1) * p->stride_h + p->k_h;
+    return 2L * (rows - p->k_h - 1) * width <= PEXCP_S8_DW_PLANE_EXTRA ? rows : 0;
+}
+
+/* depthwise (one input channel per group), no dilation: the input rows of the windows sit in int16 lines (x +
+ * in_offset, zeros for the padding columns; padding rows read a zero line), either a ring of k_h or, on small
+ * maps, all of them (filled once per channel); a channel's weights sit in halfword pairs (the last pair of an
+ * odd width padded with 0). An output row's sums are made in an int32 row of an even length (two outputs per
+ * step), kernel row by kernel row (3x3 windows: all three rows at once), then requantized in one pass. */
+__attribute__((noinline)) static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                                    int32_t *acc, const int8_t *w, const int32_t *bias,
+                                                    const int32_t *mult, const int32_t *shift, int oc0, int oc1,
+                                                    int ic0, int mode, int32_t *wq)
 {
     const int mult_c = p->out_c / p->in_c, taps = p->k_h * p->k_w, pairs = (p->k_w + 1) / 2;
     const int n = p->out_w, n2 = (n + 1) & ~1, stride = p->stride_w;
     const int width = (n2 - 1) * stride + 2 * pairs; /* line length */
+    const int plane_rows = dw_plane_rows(p, width), nlines = plane_rows ? plane_rows : p->k_h;
     const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
     const int16_t off = (int16_t)p->in_offset;
     int32_t *row = wq + p->k_h * pairs;
     int16_t *lines = (int16_t *)(row + n2);
-    int16_t *zeros = lines + (long)p->k_h * width;
-    for (long j = 0; j < (long)(p->k_h + 1) * width; ++j) /* padding columns of the lines, and the zero line */
+    int16_t *zeros = lines + (long)nlines * width;
+    for (long j = 0; j < (long)(nlines + 1) * width; ++j) /* padding columns and rows, and the zero line */
         lines[j] = 0;
     const int fused3 = p->k_h == 3 && pairs == 2 && (stride == 1 || stride == 2) && (mode & PEXCP_INIT);
     int line_row[PEXCP_S8_DW_MAX_KH];
@@ -502,8 +513,13 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
                 wq[ky * pairs + j] = (int32_t)(((uint32_t)hi << 16) | (uint16_t)lo);
             }
         if (c != cur_c) {
-            for (int i = 0; i < p->k_h; ++i)
-                line_row[i] = -1;
+            if (plane_rows) /* line pad_t + iy holds input row iy */
+                for (int iy = 0; iy < p->in_h && iy + p->pad_t < plane_rows; ++iy)
+                    fill_line(lines + (long)(iy + p->pad_t) * width, plane + (long)iy * p->in_w, p->in_w, p->pad_l,
+                              width, off);
+            else
+                for (int i = 0; i < p->k_h; ++i)
+                    line_row[i] = -1;
             cur_c = c;
         }
         const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
@@ -511,11 +527,16 @@ static void depthwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             for (int ky = 0; ky < p->k_h; ++ky) {
-                const int iy = iy0 + ky, slot = iy % p->k_h;
+                const int iy = iy0 + ky;
                 if (iy < 0 || iy >= p->in_h) { /* a padding row: the zero line */
                     rows[ky] = zeros;
                     continue;
                 }
+                if (plane_rows) {
+                    rows[ky] = lines + (long)(iy + p->pad_t) * width;
+                    continue;
+                }
+                const int slot = iy % p->k_h;
                 int16_t *line = lines + (long)slot * width;
                 rows[ky] = line;
                 if (line_row[slot] == iy)
