@@ -341,12 +341,26 @@ __attribute__((noinline)) static void dw_row(const int16_t *const *rows, int nr,
     }
 }
 
-/* o[i] = the requantized a[i] for i < n, with the channel's constants in registers */
+/* o[i] = the requantized a[i] for i < n, with the channel's constants in registers. With a shift of at most
+ * 22 the output offset joins the rounding term before the shift (floor((h + off 2^r) / 2^r) = floor(h / 2^r)
+ * + off exactly; |h| < 2^30 and |off 2^r| <= 2^29 keep the sum in range), two outputs per step. */
 static inline __attribute__((always_inline)) void requant_row_fast(const int32_t *a, int n, const requant_consts *q,
                                                                    int8_t *o, int full)
 {
     const int32_t m = q->m, rnd = q->c.rnd, right = q->c.right, off = q->out_offset;
     const int32_t lo = q->act_min, hi = q->act_max;
+    if (full && right <= 22) {
+        const int32_t r = rnd + off * ((int32_t)1 << right);
+        int i = 0;
+        for (; i + 2 <= n; i += 2) {
+            const int32_t y0 = mbqm_neg_high(a[i], m, r) >> right, y1 = mbqm_neg_high(a[i + 1], m, r) >> right;
+            o[i] = (int8_t)__ssat(y0, 8);
+            o[i + 1] = (int8_t)__ssat(y1, 8);
+        }
+        if (i < n)
+            o[i] = (int8_t)__ssat(mbqm_neg_high(a[i], m, r) >> right, 8);
+        return;
+    }
     for (const int32_t *end = a + n; a < end; ++a, ++o) {
         const int32_t y = (mbqm_neg_high(*a, m, rnd) >> right) + off;
         *o = (int8_t)(full ? __ssat(y, 8) : pexcp_clamp_s32(y, lo, hi));
