@@ -778,6 +778,134 @@ static void pointwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
     }
 }
 
+/* four outputs of a row of a 3x3 stride-1 conv summed straight from the int8 input over nc input channels and
+ * nky kernel rows: per input row the bytes b0..b5 under them (b_j = x[j]), one word (SXTB16: (b0, b2) and
+ * (b1, b3)) and two bytes, against the weight pair (w0, w2) and w1 (t[0], t[1]). With `left`, also the output
+ * before them (its left tap on the padding: b0 w1 + b1 w2); with `right`, the one after (b4 w0 + b5 w1). */
+static inline __attribute__((always_inline)) void direct3_group(const int8_t *x, long hw, int in_w, int nc, int nky,
+                                                                const int32_t *t, const int32_t start[3], int32_t *o,
+                                                                int left, int right)
+{
+    int32_t a0 = start[0], a1 = a0, a2 = a0, a3 = a0, l = start[1], r = start[2];
+    for (int c = 0; c < nc; ++c, x += hw, t += 6) {
+        const int8_t *xr = x;
+        const int32_t *tk = t;
+#pragma GCC unroll 3
+        for (int k = 0; k < nky; ++k, xr += in_w, tk += 2) {
+            const int32_t wp = tk[0], w1 = tk[1];
+            const int32_t v = pexcp_load32(xr), e = __sxtb16(v), f = pexcp_sxtb16_ror8(v);
+            const int32_t b4 = xr[4], b5 = xr[5];
+            a0 = __smlad(e, wp, a0);
+            a0 = __smlabb(f, w1, a0);
+            a1 = __smlad(f, wp, a1);
+            a1 = __smlatb(e, w1, a1);
+            a2 = __smlatb(e, wp, a2);
+            a2 = __smlatb(f, w1, a2);
+            a2 = __smlabt(b4, wp, a2);
+            a3 = __smlatb(f, wp, a3);
+            a3 = __smlabb(b4, w1, a3);
+            a3 = __smlabt(b5, wp, a3);
+            if (left) {
+                l = __smlabb(e, w1, l);
+                l = __smlabt(f, wp, l);
+            }
+            if (right) {
+                r = __smlabb(b4, wp, r);
+                r = __smlabb(b5, w1, r);
+            }
+        }
+    }
+    o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
+    if (left)
+        o[-1] = l;
+    if (right)
+        o[4] = r;
+}
+
+#define PEXCP_S8_DIRECT3(NAME, L, R)                                                                             \
+    __attribute__((noinline)) static void NAME(const int8_t *x, long hw, int in_w, int nc, int nky,             \
+                                               const int32_t *t, const int32_t start[3], int32_t *o)            \
+    {                                                                                                           \
+        if (nky == 3) /* the common case, kernel rows unrolled */                                               \
+            direct3_group(x, hw, in_w, nc, 3, t, start, o, L, R);                                               \
+        else                                                                                                    \
+            direct3_group(x, hw, in_w, nc, nky, t, start, o, L, R);                                             \
+    }
+PEXCP_S8_DIRECT3(direct3_mid, 0, 0)
+PEXCP_S8_DIRECT3(direct3_first, 1, 0)
+PEXCP_S8_DIRECT3(direct3_last, 0, 1)
+PEXCP_S8_DIRECT3(direct3_only, 1, 1)
+
+/* from this row width on, the direct 3x3 path beats im2col on whole convs too (narrow calls take it from 6) */
+#define PEXCP_S8_DIRECT3_MIN_W 24
+
+/* 3x3 conv, stride 1, no dilation, group 1, one padding column each side (out_w == in_w >= 6): no im2col and
+ * no lines. sum w (x + in_offset) over the in-image taps = sum w x + in_offset * (the in-image weights' sum),
+ * and the second term depends only on which kernel rows and columns are inside, so each output row starts
+ * from the bias plus that term (column sums of the weights per kernel row, made once per output channel) and
+ * sums raw int8 four outputs at a time (direct3_group, 17 instructions per 12 MACs); the border columns ride
+ * with the first and last group. The scratch holds the weight pairs of one output channel (24 (ic1 - ic0)
+ * bytes) and an int32 row; returns 0 when they do not fit in the call's (im2col-sized) scratch. */
+static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                              const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              int oc0, int oc1, int ic0, int ic1, int mode, void *scratch)
+{
+    const int nc = ic1 - ic0, in_w = p->in_w, n = p->out_w;
+    if (4L * ((9L * nc + 3) & ~3L) < 24L * nc + 4L * n || nc <= 0)
+        return 0;
+    int32_t *t = (int32_t *)scratch, *row = t + 6 * nc;
+    const long hw = (long)p->in_h * in_w, out_hw = (long)p->out_h * n;
+    const int32_t off = p->in_offset;
+    const int last = in_w - 5; /* the last group's first output */
+    for (int oc = oc0; oc < oc1; ++oc) {
+        int32_t col[3][3] = {{0}};
+        for (int c = 0; c < nc; ++c) {
+            const int8_t *wk = w + ((long)oc * p->in_c + ic0 + c) * 9;
+            for (int ky = 0; ky < 3; ++ky) {
+                const int8_t *wr = wk + 3 * ky;
+                t[6 * c + 2 * ky] = (int32_t)(((uint32_t)(int32_t)wr[2] << 16) | (uint16_t)wr[0]);
+                t[6 * c + 2 * ky + 1] = wr[1];
+                for (int kx = 0; kx < 3; ++kx)
+                    col[ky][kx] += wr[kx];
+            }
+        }
+        const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+        const int32_t b = (mode & PEXCP_INIT) && bias ? bias[oc] : 0;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy - p->pad_t;
+            const int kl = iy0 < 0 ? -iy0 : 0, kh = p->in_h - iy0 < 3 ? p->in_h - iy0 : 3;
+            int32_t sums[3] = {0, 0, 0}; /* weight sums of the inside taps: all columns, without 0, without 2 */
+            for (int ky = kl; ky < kh; ++ky) {
+                sums[0] += col[ky][0] + col[ky][1] + col[ky][2];
+                sums[1] += col[ky][1] + col[ky][2];
+                sums[2] += col[ky][0] + col[ky][1];
+            }
+            const int32_t start[3] = {b + off * sums[0], b + off * sums[1], b + off * sums[2]};
+            const int8_t *x = in + (long)(iy0 + kl) * in_w - 1; /* byte b0 of output ox's group: x[ox - 1] */
+            const int32_t *tk = t + 2 * kl;
+            const int nky = kh - kl;
+            if (last == 1) {
+                direct3_only(x + 1, hw, in_w, nc, nky, tk, start, row + 1);
+            } else {
+                direct3_first(x + 1, hw, in_w, nc, nky, tk, start, row + 1);
+                for (int g = 5; g < last; g += 4)
+                    direct3_mid(x + g, hw, in_w, nc, nky, tk, start, row + g);
+                direct3_last(x + last, hw, in_w, nc, nky, tk, start, row + last);
+            }
+            const long at = (long)(oc - oc0) * out_hw + (long)oy * n;
+            if (!(mode & PEXCP_INIT))
+                for (int i = 0; i < n; ++i)
+                    row[i] += acc[at + i];
+            if (mode & PEXCP_ACT)
+                requant_row(row, n, &q, out + at);
+            else
+                for (int i = 0; i < n; ++i)
+                    acc[at + i] = row[i];
+        }
+    }
+    return 1;
+}
+
 /* returns 0 when the portable loops must run (no scratch, or a shape the fast paths do not take) */
 static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
@@ -799,6 +927,11 @@ static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out
                       pointwise_block(ic1 - ic0));
         return 1;
     }
+    if (p->group == 1 && p->k_h == 3 && p->k_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
+        p->dil_w == 1 && p->pad_l == 1 && p->out_w == p->in_w && p->in_w >= 6 &&
+        (oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC || p->in_w >= PEXCP_S8_DIRECT3_MIN_W) &&
+        conv3x3_direct_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
+        return 1;
     if (p->group == 1 && oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC && p->k_h * p->k_w > 1 && p->dil_h == 1 &&
         p->dil_w == 1 && p->k_h <= PEXCP_S8_DW_MAX_KH &&
         conv_rows_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
