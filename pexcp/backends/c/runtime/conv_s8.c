@@ -205,6 +205,29 @@ __attribute__((noinline)) static int conv_pairs_acc(
     return oc;
 }
 
+/* the four sums of two output channels (rows out, out + out_hw) at two pixels (one when !two), requantized:
+ * out of line, so the two-channel loop keeps its registers */
+__attribute__((noinline)) static void store2x2(const pexcp_conv_s8_params *p, const int32_t s[4], const int32_t *mult,
+                                               const int32_t *shift, int8_t *out, long out_hw, int two)
+{
+    for (int j = 0; j < 2; ++j, out += out_hw) {
+        const int32_t m = mult[j], sh = shift[j];
+        if (m >= 0 && sh <= -2 && p->act_min == -128 && p->act_max == 127) {
+            const int32_t right = -sh - 1, r = ((int32_t)1 << (-sh - 2)) + p->out_offset * ((int32_t)1 << right);
+            if (right <= 22) { /* as requant_row_fast */
+                out[0] = (int8_t)__ssat(mbqm_neg_high(s[2 * j], m, r) >> right, 8);
+                if (two)
+                    out[1] = (int8_t)__ssat(mbqm_neg_high(s[2 * j + 1], m, r) >> right, 8);
+                continue;
+            }
+        }
+        const requant_consts q = requant_setup(p, m, sh);
+        out[0] = requant_store(&q, s[2 * j]);
+        if (two)
+            out[1] = requant_store(&q, s[2 * j + 1]);
+    }
+}
+
 /* full and grouped conv: two output pixels' im2col columns (interleaved) against one weight row at a time */
 static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
@@ -229,14 +252,7 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
                     s[0] = s[1] = bias ? bias[oc] : 0;
                     s[2] = s[3] = bias ? bias[oc + 1] : 0;
                     pexcp_dot2x2(w_row, w_row + (long)cin_g * taps, cols, k, s);
-                    const requant_consts q0 = requant_setup(p, mult[oc], shift[oc]);
-                    const requant_consts q1 = requant_setup(p, mult[oc + 1], shift[oc + 1]);
-                    out[at] = requant_store(&q0, s[0]);
-                    out[at + out_hw] = requant_store(&q1, s[2]);
-                    if (two) {
-                        out[at + 1] = requant_store(&q0, s[1]);
-                        out[at + out_hw + 1] = requant_store(&q1, s[3]);
-                    }
+                    store2x2(p, s, mult + oc, shift + oc, out + at, out_hw, two);
                 }
             else
                 oc = conv_pairs_acc(p, w, bias, mult, shift, cols, k, out, acc, g * cin_g, c_lo, oc, g_hi, oc0, px, two,
