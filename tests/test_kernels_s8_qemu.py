@@ -102,13 +102,14 @@ def test_dsp_paths_equal_portable_under_qemu(tmp_path: Path) -> None:
 def _pointwise_and_depthwise_case(k: Kernels, rng: np.random.Generator, i: int) -> list[s8_qemu.Call]:
     """The block pointwise path (1x1, stride 1, no padding, a multiple of 4 inputs up to 48, maps larger than
     a block and not a multiple of 4 pixels), the depthwise rows (ring and whole-map lines, odd widths,
-    stride 2) and the direct 3x3 path (stride 1, one padding column each side, rows from 6 wide, top and
-    bottom padding 0 to 2), with requantization shifts from -1 (the generic form) to below -23 (offset not
+    stride 2) and the direct 3x3 paths (stride 1 with one padding column each side, rows from 6 wide, top and
+    bottom padding 0 to 2; stride 2 with no left and at most one right padding column), with requantization
+    shifts from -1 (the generic form) to below -23 (offset not
     folded)."""
-    kind = ("pointwise", "depthwise", "direct3x3")[i % 3]
+    kind = ("pointwise", "depthwise", "direct3x3", "direct3x3s2")[i % 4]
     depthwise = kind == "depthwise"
     c = {"pointwise": int(rng.choice([4, 8, 12, 16, 24, 48])), "depthwise": int(rng.integers(1, 6)),
-         "direct3x3": int(rng.integers(1, 10))}[kind]
+         "direct3x3": int(rng.integers(1, 10)), "direct3x3s2": int(rng.integers(1, 10))}[kind]
     out_c = int(rng.integers(1, 9)) if not depthwise else c * int(rng.integers(1, 3))
     if depthwise:
         k_h = k_w = int(rng.choice([3, 3, 5, 7]))
@@ -117,11 +118,14 @@ def _pointwise_and_depthwise_case(k: Kernels, rng: np.random.Generator, i: int) 
     elif kind == "direct3x3":
         k_h = k_w = 3
         stride, pads = (1, 1), (int(rng.integers(0, 3)), 1, int(rng.integers(0, 3)), 1)
+    elif kind == "direct3x3s2":
+        k_h = k_w = 3
+        stride, pads = (2, 2), (int(rng.integers(0, 2)), 0, int(rng.integers(0, 2)), int(rng.integers(0, 2)))
     else:
         k_h = k_w = 1
         stride, pads = (1, 1), (0, 0, 0, 0)
     lo = max(1, k_h - pads[0] - pads[2])
-    h, w_ = int(rng.integers(lo, 30)), int(rng.integers(max(lo, 6 if kind == "direct3x3" else 1), 30))
+    h, w_ = int(rng.integers(lo, 30)), int(rng.integers(max(lo, 6 if kind.startswith("direct") else 1), 40))
     x = rng.integers(-128, 128, size=(c, h, w_), dtype=np.int8)
     wt = rng.integers(-127, 128, size=(out_c, 1 if depthwise else c, k_h, k_w), dtype=np.int8)
     bias = rng.integers(-50000, 50000, size=out_c).astype(np.int32)
@@ -152,7 +156,7 @@ def test_block_pointwise_and_depthwise_rows_equal_portable_under_qemu(tmp_path: 
     k = Kernels(build_library())
     rng = np.random.default_rng(12)
     calls: list[s8_qemu.Call] = []
-    for i in range(36):
+    for i in range(48):
         calls += _pointwise_and_depthwise_case(k, rng, i)
     assert any(c.arrays["w"].shape[2:] == (1, 1) and quant.pointwise_block(c.arrays["w"].shape[1]) for c in calls)
     results = s8_qemu.run(calls, tmp_path, dsp=True)

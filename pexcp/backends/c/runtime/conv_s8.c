@@ -861,15 +861,18 @@ PEXCP_S8_DIRECT3(direct3_only, 1, 1)
  * from the bias plus that term (column sums of the weights per kernel row, made once per output channel) and
  * sums raw int8 four outputs at a time (direct3_group, 17 instructions per 12 MACs); the border columns ride
  * with the first and last group. The scratch holds the weight pairs of one output channel (24 (ic1 - ic0)
- * bytes) and an int32 row; returns 0 when they do not fit in the call's (im2col-sized) scratch. */
+ * bytes) and an int32 row (or, rows up to 32 wide, the stack does); returns 0 when they do not fit in the
+ * call's (im2col-sized) scratch. */
 static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                               const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                               int oc0, int oc1, int ic0, int ic1, int mode, void *scratch)
 {
     const int nc = ic1 - ic0, in_w = p->in_w, n = p->out_w;
-    if (4L * ((9L * nc + 3) & ~3L) < 24L * nc + 4L * n || nc <= 0)
+    const long given = 4L * ((9L * nc + 3) & ~3L);
+    int32_t local[32]; /* the row when the scratch holds only the weights (a few input channels) */
+    if (nc <= 0 || given < 24L * nc || (given < 24L * nc + 4L * n && n > 32))
         return 0;
-    int32_t *t = (int32_t *)scratch, *row = t + 6 * nc;
+    int32_t *t = (int32_t *)scratch, *row = given < 24L * nc + 4L * n ? local : t + 6 * nc;
     const long hw = (long)p->in_h * in_w, out_hw = (long)p->out_h * n;
     const int32_t off = p->in_offset;
     const int last = in_w - 5; /* the last group's first output */
@@ -922,6 +925,120 @@ static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, i
     return 1;
 }
 
+/* four outputs of a row of a 3x3 stride-2 conv from the int8 input over nc input channels and nky kernel rows:
+ * per input row the bytes b0..b8 under them (b_j = x[j]; two words and a byte, SXTB16) against the weight
+ * pair (w0, w2) and w1. With `pad`, b8 is on the right padding: not read, and the fourth output starts from
+ * start[1] (its padding tap's weights left out of the offset term). */
+static inline __attribute__((always_inline)) void direct3s2_group(const int8_t *x, long hw, int in_w, int nc,
+                                                                  int nky, const int32_t *t, const int32_t start[2],
+                                                                  int32_t *o, int pad)
+{
+    int32_t a0 = start[0], a1 = a0, a2 = a0, a3 = pad ? start[1] : a0;
+    for (int c = 0; c < nc; ++c, x += hw, t += 6) {
+        const int8_t *xr = x;
+        const int32_t *tk = t;
+#pragma GCC unroll 3
+        for (int k = 0; k < nky; ++k, xr += in_w, tk += 2) {
+            const int32_t wp = tk[0], w1 = tk[1];
+            const int32_t u = pexcp_load32(xr), v = pexcp_load32(xr + 4);
+            const int32_t e = __sxtb16(u), f = pexcp_sxtb16_ror8(u), g = __sxtb16(v), h = pexcp_sxtb16_ror8(v);
+            a0 = __smlad(e, wp, a0);
+            a0 = __smlabb(f, w1, a0);
+            a1 = __smlatb(e, wp, a1);
+            a1 = __smlatb(f, w1, a1);
+            a1 = __smlabt(g, wp, a1);
+            a2 = __smlad(g, wp, a2);
+            a2 = __smlabb(h, w1, a2);
+            a3 = __smlatb(g, wp, a3);
+            a3 = __smlatb(h, w1, a3);
+            if (!pad)
+                a3 = __smlabt((int32_t)xr[8], wp, a3);
+        }
+    }
+    o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
+}
+
+#define PEXCP_S8_DIRECT3S2(NAME, PAD)                                                                            \
+    __attribute__((noinline)) static void NAME(const int8_t *x, long hw, int in_w, int nc, int nky,             \
+                                               const int32_t *t, const int32_t start[2], int32_t *o)            \
+    {                                                                                                           \
+        if (nky == 3)                                                                                           \
+            direct3s2_group(x, hw, in_w, nc, 3, t, start, o, PAD);                                              \
+        else                                                                                                    \
+            direct3s2_group(x, hw, in_w, nc, nky, t, start, o, PAD);                                            \
+    }
+PEXCP_S8_DIRECT3S2(direct3s2_in, 0)
+PEXCP_S8_DIRECT3S2(direct3s2_pad, 1)
+
+/* up to this many inputs the stride-2 direct path beats im2col on whole convs (narrow calls take it always) */
+#define PEXCP_S8_DIRECT3S2_MAX_IN 8
+
+/* 3x3 conv, stride 2, no dilation, group 1, no left padding and at most one right padding column, at least
+ * four outputs per row: as conv3x3_direct_dsp (raw int8, the offset term in the start values, the weight pairs
+ * of one output channel in the scratch), four outputs at a time (the last group may overlap the one before),
+ * 18 instructions per 12 MACs. The sums of up to 32 outputs wait on the stack for the requantization pass. */
+static int conv3x3s2_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
+                                const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                                int oc0, int oc1, int ic0, int ic1, int mode, void *scratch)
+{
+    const int nc = ic1 - ic0, in_w = p->in_w, n = p->out_w;
+    if (nc <= 0 || n < 4)
+        return 0;
+    int32_t *t = (int32_t *)scratch, row[32];
+    const long hw = (long)p->in_h * in_w, out_hw = (long)p->out_h * n;
+    const int32_t off = p->in_offset;
+    const int padded = 2 * n >= in_w; /* the last output's third tap is on the right padding */
+    for (int oc = oc0; oc < oc1; ++oc) {
+        int32_t col[3][3] = {{0}};
+        for (int c = 0; c < nc; ++c) {
+            const int8_t *wk = w + ((long)oc * p->in_c + ic0 + c) * 9;
+            for (int ky = 0; ky < 3; ++ky) {
+                const int8_t *wr = wk + 3 * ky;
+                t[6 * c + 2 * ky] = (int32_t)(((uint32_t)(int32_t)wr[2] << 16) | (uint16_t)wr[0]);
+                t[6 * c + 2 * ky + 1] = wr[1];
+                for (int kx = 0; kx < 3; ++kx)
+                    col[ky][kx] += wr[kx];
+            }
+        }
+        const requant_consts q = requant_setup(p, mult[oc], shift[oc]);
+        const int32_t b = (mode & PEXCP_INIT) && bias ? bias[oc] : 0;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = 2 * oy - p->pad_t;
+            const int kl = iy0 < 0 ? -iy0 : 0, kh = p->in_h - iy0 < 3 ? p->in_h - iy0 : 3;
+            int32_t all = 0, no2 = 0; /* weight sums of the inside kernel rows: all columns, without column 2 */
+            for (int ky = kl; ky < kh; ++ky) {
+                all += col[ky][0] + col[ky][1] + col[ky][2];
+                no2 += col[ky][0] + col[ky][1];
+            }
+            const int32_t start[2] = {b + off * all, b + off * no2};
+            const int8_t *x = in + (long)(iy0 + kl) * in_w;
+            const int32_t *tk = t + 2 * kl;
+            const int nky = kh - kl;
+            const long at0 = (long)(oc - oc0) * out_hw + (long)oy * n;
+            for (int c0 = 0; c0 < n; c0 += 32) { /* chunks of up to 32 outputs */
+                const int m = n - c0 < 32 ? n - c0 : 32;
+                for (int g = 0; g < m; g += 4) {
+                    const int ox = c0 + g + 4 <= n ? c0 + g : n - 4; /* the row's last group may overlap */
+                    if (ox + 4 == n && padded)
+                        direct3s2_pad(x + 2 * ox, hw, in_w, nc, nky, tk, start, row + (ox - c0));
+                    else
+                        direct3s2_in(x + 2 * ox, hw, in_w, nc, nky, tk, start, row + (ox - c0));
+                }
+                const long at = at0 + c0;
+                if (!(mode & PEXCP_INIT))
+                    for (int i = 0; i < m; ++i)
+                        row[i] += acc[at + i];
+                if (mode & PEXCP_ACT)
+                    requant_row(row, m, &q, out + at);
+                else
+                    for (int i = 0; i < m; ++i)
+                        acc[at + i] = row[i];
+            }
+        }
+    }
+    return 1;
+}
+
 /* returns 0 when the portable loops must run (no scratch, or a shape the fast paths do not take) */
 static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc, const int8_t *w,
                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
@@ -947,6 +1064,11 @@ static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out
         p->dil_w == 1 && p->pad_l == 1 && p->out_w == p->in_w && p->in_w >= 6 &&
         (oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC || p->in_w >= PEXCP_S8_DIRECT3_MIN_W) &&
         conv3x3_direct_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
+        return 1;
+    if (p->group == 1 && p->k_h == 3 && p->k_w == 3 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
+        p->dil_w == 1 && p->pad_l == 0 && 2 * p->out_w <= p->in_w &&
+        (ic1 - ic0 <= PEXCP_S8_DIRECT3S2_MAX_IN || oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC) &&
+        conv3x3s2_direct_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
         return 1;
     if (p->group == 1 && oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC && p->k_h * p->k_w > 1 && p->dil_h == 1 &&
         p->dil_w == 1 && p->k_h <= PEXCP_S8_DW_MAX_KH &&
