@@ -103,7 +103,7 @@ def _pointwise_and_depthwise_case(k: Kernels, rng: np.random.Generator, i: int) 
     """The block pointwise path (1x1, stride 1, no padding, a multiple of 4 inputs up to 48, maps larger than
     a block and not a multiple of 4 pixels), the depthwise rows (ring and whole-map lines, odd widths,
     stride 2) and the direct 3x3 paths (stride 1 with one padding column each side, rows from 6 wide, top and
-    bottom padding 0 to 2; stride 2 with no left and at most one right padding column), with requantization
+    bottom padding 0 to 2; stride 2 with at most one padding column each side), with requantization
     shifts from -1 (the generic form) to below -23 (offset not
     folded)."""
     kind = ("pointwise", "depthwise", "direct3x3", "direct3x3s2")[i % 4]
@@ -120,12 +120,13 @@ def _pointwise_and_depthwise_case(k: Kernels, rng: np.random.Generator, i: int) 
         stride, pads = (1, 1), (int(rng.integers(0, 3)), 1, int(rng.integers(0, 3)), 1)
     elif kind == "direct3x3s2":
         k_h = k_w = 3
-        stride, pads = (2, 2), (int(rng.integers(0, 2)), 0, int(rng.integers(0, 2)), int(rng.integers(0, 2)))
+        stride, pads = (2, 2), tuple(int(v) for v in rng.integers(0, 2, 4))
     else:
         k_h = k_w = 1
         stride, pads = (1, 1), (0, 0, 0, 0)
     lo = max(1, k_h - pads[0] - pads[2])
-    h, w_ = int(rng.integers(lo, 30)), int(rng.integers(max(lo, 6 if kind.startswith("direct") else 1), 40))
+    wide = 90 if kind == "direct3x3s2" else 40  # stride 2: rows of more than 32 outputs take two chunks
+    h, w_ = int(rng.integers(lo, 16 if kind == "direct3x3s2" else 30)), int(rng.integers(max(lo, 6), wide))
     x = rng.integers(-128, 128, size=(c, h, w_), dtype=np.int8)
     wt = rng.integers(-127, 128, size=(out_c, 1 if depthwise else c, k_h, k_w), dtype=np.int8)
     bias = rng.integers(-50000, 50000, size=out_c).astype(np.int32)

@@ -928,12 +928,13 @@ static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, i
 /* four outputs of a row of a 3x3 stride-2 conv from the int8 input over nc input channels and nky kernel rows:
  * per input row the bytes b0..b8 under them (b_j = x[j]; two words and a byte, SXTB16) against the weight
  * pair (w0, w2) and w1. With `pad`, b8 is on the right padding: not read, and the fourth output starts from
- * start[1] (its padding tap's weights left out of the offset term). */
+ * start[1] (its padding tap's weights left out of the offset term). With `left`, also the output before
+ * them, whose left tap is on the padding (x[-1] w1 + b0 w2, from start[2]). */
 static inline __attribute__((always_inline)) void direct3s2_group(const int8_t *x, long hw, int in_w, int nc,
-                                                                  int nky, const int32_t *t, const int32_t start[2],
-                                                                  int32_t *o, int pad)
+                                                                  int nky, const int32_t *t, const int32_t start[3],
+                                                                  int32_t *o, int pad, int left)
 {
-    int32_t a0 = start[0], a1 = a0, a2 = a0, a3 = pad ? start[1] : a0;
+    int32_t a0 = start[0], a1 = a0, a2 = a0, a3 = pad ? start[1] : a0, l = start[2];
     for (int c = 0; c < nc; ++c, x += hw, t += 6) {
         const int8_t *xr = x;
         const int32_t *tk = t;
@@ -953,41 +954,50 @@ static inline __attribute__((always_inline)) void direct3s2_group(const int8_t *
             a3 = __smlatb(h, w1, a3);
             if (!pad)
                 a3 = __smlabt((int32_t)xr[8], wp, a3);
+            if (left) {
+                l = __smlabb((int32_t)xr[-1], w1, l);
+                l = __smlabt(e, wp, l);
+            }
         }
     }
     o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
+    if (left)
+        o[-1] = l;
 }
 
-#define PEXCP_S8_DIRECT3S2(NAME, PAD)                                                                            \
+#define PEXCP_S8_DIRECT3S2(NAME, PAD, LEFT)                                                                      \
     __attribute__((noinline)) static void NAME(const int8_t *x, long hw, int in_w, int nc, int nky,             \
-                                               const int32_t *t, const int32_t start[2], int32_t *o)            \
+                                               const int32_t *t, const int32_t start[3], int32_t *o)            \
     {                                                                                                           \
         if (nky == 3)                                                                                           \
-            direct3s2_group(x, hw, in_w, nc, 3, t, start, o, PAD);                                              \
+            direct3s2_group(x, hw, in_w, nc, 3, t, start, o, PAD, LEFT);                                        \
         else                                                                                                    \
-            direct3s2_group(x, hw, in_w, nc, nky, t, start, o, PAD);                                            \
+            direct3s2_group(x, hw, in_w, nc, nky, t, start, o, PAD, LEFT);                                      \
     }
-PEXCP_S8_DIRECT3S2(direct3s2_in, 0)
-PEXCP_S8_DIRECT3S2(direct3s2_pad, 1)
+PEXCP_S8_DIRECT3S2(direct3s2_in, 0, 0)
+PEXCP_S8_DIRECT3S2(direct3s2_pad, 1, 0)
+PEXCP_S8_DIRECT3S2(direct3s2_left, 0, 1)
+PEXCP_S8_DIRECT3S2(direct3s2_both, 1, 1)
 
 /* up to this many inputs the stride-2 direct path beats im2col on whole convs (narrow calls take it always) */
 #define PEXCP_S8_DIRECT3S2_MAX_IN 8
 
-/* 3x3 conv, stride 2, no dilation, group 1, no left padding and at most one right padding column, at least
- * four outputs per row: as conv3x3_direct_dsp (raw int8, the offset term in the start values, the weight pairs
- * of one output channel in the scratch), four outputs at a time (the last group may overlap the one before),
- * 18 instructions per 12 MACs. The sums of up to 32 outputs wait on the stack for the requantization pass. */
+/* 3x3 conv, stride 2, no dilation, group 1, at most one padding column each side: as conv3x3_direct_dsp (raw
+ * int8, the offset term in the start values, the weight pairs of one output channel in the scratch), four
+ * outputs at a time (the last group may overlap the one before; a left padding column's output rides with the
+ * first group), 18 instructions per 12 MACs. The sums of up to 32 outputs wait on the stack for the
+ * requantization pass. */
 static int conv3x3s2_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                                 const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                                 int oc0, int oc1, int ic0, int ic1, int mode, void *scratch)
 {
-    const int nc = ic1 - ic0, in_w = p->in_w, n = p->out_w;
-    if (nc <= 0 || n < 4)
+    const int nc = ic1 - ic0, in_w = p->in_w, n = p->out_w, pl = p->pad_l;
+    if (nc <= 0 || n < 4 + pl || pl > 1 || 2 * n - pl > in_w)
         return 0;
-    int32_t *t = (int32_t *)scratch, row[32];
+    int32_t *t = (int32_t *)scratch, row[36]; /* 1 + 32, and the last group of a chunk may reach 3 past it */
     const long hw = (long)p->in_h * in_w, out_hw = (long)p->out_h * n;
     const int32_t off = p->in_offset;
-    const int padded = 2 * n >= in_w; /* the last output's third tap is on the right padding */
+    const int padded = 2 * n - pl == in_w; /* the last output's third tap is on the right padding */
     for (int oc = oc0; oc < oc1; ++oc) {
         int32_t col[3][3] = {{0}};
         for (int c = 0; c < nc; ++c) {
@@ -1005,34 +1015,38 @@ static int conv3x3s2_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in,
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = 2 * oy - p->pad_t;
             const int kl = iy0 < 0 ? -iy0 : 0, kh = p->in_h - iy0 < 3 ? p->in_h - iy0 : 3;
-            int32_t all = 0, no2 = 0; /* weight sums of the inside kernel rows: all columns, without column 2 */
+            int32_t all = 0, no2 = 0, no0 = 0; /* weight sums of the inside kernel rows: all, without column 2, 0 */
             for (int ky = kl; ky < kh; ++ky) {
                 all += col[ky][0] + col[ky][1] + col[ky][2];
                 no2 += col[ky][0] + col[ky][1];
+                no0 += col[ky][1] + col[ky][2];
             }
-            const int32_t start[2] = {b + off * all, b + off * no2};
-            const int8_t *x = in + (long)(iy0 + kl) * in_w;
+            const int32_t start[3] = {b + off * all, b + off * no2, b + off * no0};
+            const int8_t *x = in + (long)(iy0 + kl) * in_w - pl; /* output ox's first tap: x[2 ox] */
             const int32_t *tk = t + 2 * kl;
             const int nky = kh - kl;
             const long at0 = (long)(oc - oc0) * out_hw + (long)oy * n;
             for (int c0 = 0; c0 < n; c0 += 32) { /* chunks of up to 32 outputs */
                 const int m = n - c0 < 32 ? n - c0 : 32;
-                for (int g = 0; g < m; g += 4) {
+                for (int g = c0 == 0 ? pl : 0; g < m; g += 4) {
                     const int ox = c0 + g + 4 <= n ? c0 + g : n - 4; /* the row's last group may overlap */
-                    if (ox + 4 == n && padded)
-                        direct3s2_pad(x + 2 * ox, hw, in_w, nc, nky, tk, start, row + (ox - c0));
+                    const int last = ox + 4 == n && padded, left = ox == pl && pl;
+                    int32_t *o = row + 1 + (ox - c0);
+                    if (left)
+                        (last ? direct3s2_both : direct3s2_left)(x + 2 * ox, hw, in_w, nc, nky, tk, start, o);
                     else
-                        direct3s2_in(x + 2 * ox, hw, in_w, nc, nky, tk, start, row + (ox - c0));
+                        (last ? direct3s2_pad : direct3s2_in)(x + 2 * ox, hw, in_w, nc, nky, tk, start, o);
                 }
                 const long at = at0 + c0;
+                int32_t *r = row + 1;
                 if (!(mode & PEXCP_INIT))
                     for (int i = 0; i < m; ++i)
-                        row[i] += acc[at + i];
+                        r[i] += acc[at + i];
                 if (mode & PEXCP_ACT)
-                    requant_row(row, m, &q, out + at);
+                    requant_row(r, m, &q, out + at);
                 else
                     for (int i = 0; i < m; ++i)
-                        acc[at + i] = row[i];
+                        acc[at + i] = r[i];
             }
         }
     }
@@ -1066,8 +1080,7 @@ static int conv_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out
         conv3x3_direct_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
         return 1;
     if (p->group == 1 && p->k_h == 3 && p->k_w == 3 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
-        p->dil_w == 1 && p->pad_l == 0 && 2 * p->out_w <= p->in_w &&
-        (ic1 - ic0 <= PEXCP_S8_DIRECT3S2_MAX_IN || oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC) &&
+        p->dil_w == 1 && (ic1 - ic0 <= PEXCP_S8_DIRECT3S2_MAX_IN || oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC) &&
         conv3x3s2_direct_dsp(p, in, out, acc, w, bias, mult, shift, oc0, oc1, ic0, ic1, mode, scratch))
         return 1;
     if (p->group == 1 && oc1 - oc0 <= PEXCP_S8_ROWS_MAX_OC && p->k_h * p->k_w > 1 && p->dil_h == 1 &&
