@@ -51,7 +51,7 @@ def main() -> int:
     q = quant.conv_quant(0.05, 3, s_w, 0.05 * s_w.mean() * np.sqrt(c * k * k) * 70, -5, out_c)
     call = dict(pads=(k // 2,) * 4)
     def planned(channels: int) -> int:  # the scratch a plan reserves for a call over `channels` input channels
-        return quant.conv_scratch_bytes(channels, out_c, 1, k, k, w_, 1)
+        return quant.conv_scratch_bytes(channels, out_c, 1, k, k, h, w_, 1, 1)
 
     runs: list[tuple[str, list[s8_qemu.Call], int]] = [
         ("whole", [s8_qemu.conv_call("whole", x, w, bias, q, **call)], planned(c))]

@@ -159,7 +159,9 @@ def conv_call(label: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
               "shift": np.array(q.shift, np.int32)}
     if bias is not None:
         arrays["bias"] = bias.astype(np.int32)
-    size = quant.conv_scratch_bytes(in_c, out_c, group, k_h, k_w, out_w, stride[1], dil[0], dil[1]) if scratch else 0
+    planned_c = ic1 - ic0 if group == 1 else in_c  # what a plan reserves for a call over these inputs
+    size = (quant.conv_scratch_bytes(planned_c, out_c, group, k_h, k_w, out_h, out_w, stride[0], stride[1], dil[0],
+                                     dil[1]) if scratch else 0)
     n_out = (oc1 - oc0) * out_h * out_w
     uses_acc = mode != STORE or acc_init is not None
     code = (f"pexcp_conv_s8({struct('pexcp_conv_s8_params', p)}, $x, out, {'acc' if uses_acc else '0'}, $w, "

@@ -530,17 +530,26 @@ def _size_problems(plan: Plan, m: _Model) -> list[str]:
 # ---- kernel scratch ------------------------------------------------------------------------------------
 
 DW_MAX_KH = 16  # the depthwise fast path's tallest window
+DW_PLANE_EXTRA = 256  # the bytes beyond its ring it spends to keep all of a small map's rows
+PW_MAX_K, PW_MAX_BLOCK = 48, 32  # the pointwise fast path's widest reduction and largest block of pixels
 
 
 def _ceil4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
+def _ceil2(n: int) -> int:
+    return (n + 1) // 2 * 2
+
+
 def scratch_need(m: _Model, node: onnx.NodeProto, inputs: int | None) -> int | None:
     """Bytes of scratch the C backend's int8 fast path for `node` works in, for a call over `inputs` of its
     input channels (None: all); None for a node whose kernel has no scratch. The rule (docs/plan-format.md):
-    Conv: depthwise (group = input channels > 1, no dilation, k_h <= 16) 4 k_h ceil(k_w/2) + 2 (k_h + 1)
-    ((out_w - 1) stride_w + 2 ceil(k_w/2)), 0 otherwise; full or grouped 4 ceil4(in_c / group k_h k_w).
+    Conv: depthwise (group = input channels > 1, no dilation, k_h <= 16) 4 k_h ceil(k_w/2) + 4 n + 2 (L + 1) W
+    with n = out_w rounded up to even, W = (n - 1) stride_w + 2 ceil(k_w/2), R = (out_h - 1) stride_h + k_h and
+    L = R if 2 (R - k_h - 1) W <= 256, else k_h; 0 otherwise; full or grouped
+    4 ceil4(k k_h k_w / group), and for a 1x1 kernel with group 1 at least B (2 k + 4) where the pointwise
+    block B (k a multiple of 4, k <= 48) is the largest multiple of 4 up to 32 with B (2 k + 4) <= 1536.
     MatMul/Gemm: 2 ceil4(k)."""
     if node.op_type == "Conv":
         x, w, y = m.shape(node.input[0]), m.shape(node.input[1]), m.shape(node.output[0])
@@ -551,10 +560,21 @@ def scratch_need(m: _Model, node: onnx.NodeProto, inputs: int | None) -> int | N
             dil = list(_attr(node, "dilations", [1] * (len(w) - 2)))
             if any(d != 1 for d in dil) or k_h > DW_MAX_KH:
                 return 0
-            stride_w = list(_attr(node, "strides", [1] * (len(w) - 2)))[-1]
+            strides = list(_attr(node, "strides", [1] * (len(w) - 2)))
+            stride_h, stride_w = (strides[0] if len(strides) > 1 else 1), strides[-1]
             pairs = (k_w + 1) // 2
-            return 4 * k_h * pairs + 2 * (k_h + 1) * ((y[-1] - 1) * stride_w + 2 * pairs)
-        return 4 * _ceil4((inputs or channels // group) * k_h * k_w)
+            n = _ceil2(y[-1])
+            width = (n - 1) * stride_w + 2 * pairs
+            rows = ((y[-2] if len(y) > 3 else 1) - 1) * stride_h + k_h
+            lines = rows if 2 * (rows - k_h - 1) * width <= DW_PLANE_EXTRA else k_h
+            return 4 * k_h * pairs + 4 * n + 2 * (lines + 1) * width
+        reduce = (inputs or channels // group) * k_h * k_w
+        need = 4 * _ceil4(reduce)
+        if group == 1 and k_h == k_w == 1 and reduce % 4 == 0 and reduce <= PW_MAX_K:
+            block = min(PW_MAX_BLOCK, 1536 // (2 * reduce + 4) // 4 * 4)
+            if block >= 4:
+                need = max(need, block * (2 * reduce + 4))
+        return need
     if node.op_type in ("MatMul", "Gemm"):
         return 2 * _ceil4(inputs or m.shape(node.input[0])[-1])
     return None

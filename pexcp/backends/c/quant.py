@@ -291,25 +291,43 @@ def pool_quant(s_in: float, zp_in: int, s_out: float, zp_out: int, act: tuple[fl
 # ---- scratch of the Cortex-M4 DSP fast paths (bytes, 4-byte aligned; 0: the kernel needs none) ----------
 
 DEPTHWISE_DSP_MAX_KH = 16  # PEXCP_S8_DW_MAX_KH in pexcp_s8.h
+DEPTHWISE_PLANE_EXTRA = 256  # PEXCP_S8_DW_PLANE_EXTRA in pexcp_s8.h
+POINTWISE_BUDGET, POINTWISE_MAX_BLOCK, POINTWISE_MAX_K = 1536, 32, 48  # PEXCP_S8_PW_* in pexcp_s8.h
 
 
 def conv_scratch_bytes(
-    in_c: int, out_c: int, group: int, k_h: int, k_w: int, out_w: int, stride_w: int, dil_h: int = 1, dil_w: int = 1
+    in_c: int, out_c: int, group: int, k_h: int, k_w: int, out_h: int, out_w: int, stride_h: int, stride_w: int,
+    dil_h: int = 1, dil_w: int = 1,
 ) -> int:
     """Scratch pexcp_conv_s8's DSP path uses (the portable path ignores it; without it the DSP build runs the
     portable loops). Full/grouped conv: two im2col columns of int16, each rounded up to whole groups of four:
     4 * ceil4(in_c / group * k_h * k_w). Depthwise (group == in_c > 1, no dilation, k_h <= 16): the weights
-    of one channel as halfword pairs (4 * k_h * ceil(k_w / 2)) and k_h + 1 int16 lines (a ring of input rows
-    and a zero line for padding rows) of (out_w - 1) * stride_w + 2 * ceil(k_w / 2) elements."""
+    of one channel as halfword pairs (4 * k_h * ceil(k_w / 2)), an int32 row of n = out_w rounded up to even
+    sums, and int16 lines of (n - 1) * stride_w + 2 * ceil(k_w / 2) elements: a zero line for padding rows and
+    either a ring of k_h input rows or, when that takes at most DEPTHWISE_PLANE_EXTRA bytes more, all the
+    (out_h - 1) * stride_h + k_h rows the windows span."""
     del out_c  # the size does not depend on it; kept so callers pass the whole conv shape
     if group == in_c and group > 1:
         if dil_h != 1 or dil_w != 1 or k_h > DEPTHWISE_DSP_MAX_KH:
             return 0
         pairs = (k_w + 1) // 2
-        width = (out_w - 1) * stride_w + 2 * pairs
-        return 4 * k_h * pairs + 2 * (k_h + 1) * width
+        n = (out_w + 1) & ~1
+        width = (n - 1) * stride_w + 2 * pairs
+        rows = (out_h - 1) * stride_h + k_h
+        lines = rows if 2 * (rows - k_h - 1) * width <= DEPTHWISE_PLANE_EXTRA else k_h
+        return 4 * k_h * pairs + 4 * n + 2 * (lines + 1) * width
     k = in_c // group * k_h * k_w
-    return 4 * ((k + 3) & ~3)
+    im2col = 4 * ((k + 3) & ~3)
+    block = pointwise_block(k) if group == 1 and k_h == k_w == 1 else 0
+    return max(im2col, block * (2 * k + 4))
+
+
+def pointwise_block(k: int) -> int:
+    """Pixels per block of the DSP pointwise path (1x1 convs over k <= 48 inputs, k a multiple of 4; 0: it does
+    not apply): as many multiples of 4 as fit PEXCP_S8_PW_BUDGET bytes of int16 block and int32 sums, at most
+    32. Wider reductions keep the im2col path, whose two-channel loop needs no block."""
+    b = (POINTWISE_BUDGET // (2 * k + 4)) & ~3
+    return 0 if k % 4 or k > POINTWISE_MAX_K or b < 4 else min(b, POINTWISE_MAX_BLOCK)
 
 
 def fully_connected_scratch_bytes(k: int) -> int:

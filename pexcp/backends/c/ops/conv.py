@@ -91,7 +91,8 @@ class ConvLowering(Lowering):
         slices) of a call over k of them."""
         def size(in_c: int, group: int) -> int:
             return quant.conv_scratch_bytes(
-                in_c, f["out_c"], group, f["k_h"], f["k_w"], f["out_w"], f["stride_w"], f["dil_h"], f["dil_w"]
+                in_c, f["out_c"], group, f["k_h"], f["k_w"], f["out_h"], f["out_w"], f["stride_h"], f["stride_w"],
+                f["dil_h"], f["dil_w"],
             )
 
         sliced = tuple(size(k, 1) for k in range(1, f["in_c"] + 1)) if f["group"] == 1 else ()

@@ -184,6 +184,13 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
 
 /* the DSP depthwise path keeps one line per kernel row; taller kernels take the portable loops */
 #define PEXCP_S8_DW_MAX_KH 16
+/* ... and keeps all the input rows of a channel when that takes at most this many bytes more than the ring */
+#define PEXCP_S8_DW_PLANE_EXTRA 256
+/* the DSP pointwise (1x1) path, for at most PEXCP_S8_PW_MAX_K inputs, widens blocks of pixels into at most
+ * PEXCP_S8_PW_BUDGET scratch bytes (block and sums) */
+#define PEXCP_S8_PW_BUDGET 1536
+#define PEXCP_S8_PW_MAX_BLOCK 32
+#define PEXCP_S8_PW_MAX_K 48
 
 /* ---- fully connected: y[m][n] = sum_k x[m][k] * w[n][k] (weights n x k, as TFLite stores them) ---- */
 typedef struct {
