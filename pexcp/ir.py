@@ -105,6 +105,12 @@ class Scratch:
         """Bytes of a call reading `inputs` input channels (None: all of them)."""
         return self.whole if inputs is None or not self.by_inputs else self.by_inputs[inputs - 1]
 
+    def split_bytes(self, width: int, channels: int) -> int:
+        """Bytes of the largest call of a split accumulating `width` of `channels` input channels a round: the
+        last round reads the remainder, and fewer inputs can need more scratch (another fast path)."""
+        rest = channels % width
+        return max(self.bytes(width), self.bytes(rest) if rest else 0)
+
 
 @dataclass
 class QuantizedConstant:

@@ -153,10 +153,10 @@ class _Builder:
             self.new(key, item, "int8", scratch, s, item=item)
         return s
 
-    def scratch(self, op: Op, inputs: int | None = None) -> int:
-        """Scratch bytes of a call of `op` (reading `inputs` input channels; None: all)."""
+    def scratch(self, op: Op, split: tuple[int, int] | None = None) -> int:
+        """Scratch bytes of the calls of `op`: unsliced, or a split tail's `split` = (width, channels)."""
         need = self.graph.scratch.get(op.name)
-        return 0 if need is None else need.bytes(inputs)
+        return 0 if need is None else need.bytes() if split is None else need.split_bytes(*split)
 
     def unsplit(self, op: Op) -> None:
         in_place = op.name in self.in_place
@@ -199,7 +199,7 @@ class _Builder:
             for j, op in enumerate(g.members):
                 accumulate = g.tail and op is tail
                 nodes = [n for n in op.nodes if not (accumulate and g.acc_tensor and n in finish)]
-                s = self.step(op, nodes, sl, accumulate, self.scratch(op, width if accumulate else None))
+                s = self.step(op, nodes, sl, accumulate, self.scratch(op, (width, g.channels) if accumulate else None))
                 for t in graph.activation_inputs(op):
                     self.read(f"{t}[{sl.start}:{sl.stop}]" if t in g.inner else self.holder[t], s)
                 if op is tail:  # the last member writes (or accumulates into) the group's whole output

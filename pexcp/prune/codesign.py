@@ -17,6 +17,11 @@ any plan of this model is a plan of the pruned model with at most these sizes: t
 upper bound on the pruned model's optimum (sound), and equal to it when the bounds are tight (the search
 never gains by taking them larger). A split also needs k >= 2 (a one-channel group cannot be split).
 
+Kernel scratch (Graph.scratch) is not monotonic in the channels a call reads: fewer input channels can take
+another fast path with a larger working area (the int8 pointwise block path). An op whose input channels
+are pruned gets, in this model, the largest scratch of any input count it may end up with, for every call
+(split rounds included): an upper bound again, so the plans stay sound.
+
 As cpsat does with a budget, the graph is cut into segments at single-tensor cuts (pexcp.solvers.cpsat
 .decompose) with the cut tensors at offset 0; each segment has its own order and offsets, and every
 segment's arena must fit the budget. The segments share the k variables, so it is still one model.
@@ -31,12 +36,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
 from pexcp.analysis.partial import Group as SplitGroup
-from pexcp.ir import Graph
+from pexcp.ir import Graph, Scratch
 from pexcp.prune.channels import ChannelMap
 from pexcp.solvers.cpsat import model as cm
 from pexcp.solvers.cpsat.decompose import segments as cut_segments
@@ -150,8 +155,22 @@ class _Builder:
         return region
 
 
+def bounded_scratch(graph: Graph, cmap: ChannelMap, k_min: dict[str, int]) -> dict[str, Scratch]:
+    """Graph.scratch with each op whose input channels are pruned sized at its largest over the input counts
+    it may keep (module docstring)."""
+    bounded = dict(graph.scratch)
+    for name, need in graph.scratch.items():
+        count = channel_count(cmap, graph.activation_inputs(graph.op(name))[0])
+        if count.fixed or not need.by_inputs:  # by_inputs empty: the scratch does not depend on the inputs
+            continue
+        lo = max(1, count.at(k_min))
+        bounded[name] = Scratch(max(need.whole, *need.by_inputs[lo - 1:]))
+    return bounded
+
+
 def build(graph: Graph, groups: dict[str, SplitGroup], cmap: ChannelMap, k_min: dict[str, int], budget: int) -> Codesign:
     """The co-design model for `budget` bytes (module docstring)."""
+    graph = replace(graph, scratch=bounded_scratch(graph, cmap, k_min))
     m = cp_model.CpModel()
     keep = {gid: m.new_int_var(k_min[gid], g.channels, f"keep[{gid}]") for gid, g in cmap.groups.items()}
     importance = []

@@ -1,9 +1,11 @@
 """`pexcp prune`: the most important channels that let a model's plan fit a budget.
 
 1. Analyse channels (channels.py) and plan the model as it is (arena before).
-2. If it fits, nothing is pruned. Otherwise plan the most pruned model --max-drop allows: every buffer
+2. If it fits, nothing is pruned. Otherwise plan the most pruned model --max-drop allows: every tensor
    shrinks or stays as channels go, so its arena is the smallest reachable; above the budget (proven by its
-   lower bound) nothing can fit: BudgetError with that arena and its bottleneck.
+   lower bound) nothing can fit: BudgetError with that arena and its bottleneck. (Kernel scratch can grow
+   as a call's input channels fall, when another int8 fast path takes over: then a less pruned model may
+   need less, a case this step does not search.)
 3. Choose the kept channels and the plan together in one CP-SAT model (codesign.py).
 4. Build the pruned model (surgery.py) and plan it with the normal pipeline within the budget (its plan
    passes the validator); measure MACs, parameters and output fidelity (fidelity.py, onnxruntime).

@@ -235,7 +235,7 @@ def scratch_sizes(graph: Graph, groups: dict[str, Group]) -> dict[str, dict[tupl
         sizes[name] = {None: need.whole}
         for g in groups.values():
             if g.tail and g.names[-1] == name:
-                sizes[name].update({(g.id, o.width): need.bytes(o.width) for o in g.options})
+                sizes[name].update({(g.id, o.width): need.split_bytes(o.width, g.channels) for o in g.options})
     return sizes
 
 
