@@ -110,3 +110,13 @@ def write_instance(blocks: list[Block], path: Path) -> None:
     (it splits on "\\n" only, so the csv module's "\\r\\n" would leave a "\\r" in every size)."""
     lines = ["id,lower,upper,size"] + [f"{b.id},{b.lower},{b.upper},{b.size}" for b in blocks]
     path.write_text("\n".join(lines) + "\n")
+
+
+def standard_set(count: int = 16, seed: int = 0, sizes: tuple[int, ...] = (160, 200, 240, 280, 320, 360, 400, 440)) -> list[tuple[str, Generated]]:
+    """(name, instance) for the benchmark set: `count` instances, buffer counts cycling through `sizes`, the
+    first half tight and the second slack, seeds seed, seed + 1, ..."""
+    found = []
+    for k in range(count):
+        buffers, kind = sizes[k % len(sizes)], KINDS[0] if k < (count + 1) // 2 else KINDS[1]
+        found.append((f"g{seed + k:02d}-{kind}-{buffers}", generate(seed + k, buffers, kind)))
+    return found
