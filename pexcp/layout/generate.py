@@ -30,7 +30,7 @@ CAPACITY_UNITS = 1024  # 1 MiB in SIZE_UNIT bytes, A-E's capacity; their sizes a
 SIZE_UNIT = 1024
 # Calibrated against A-E pooled (bench: gen_pack_instances.py --compare): with these the generated sizes,
 # lifetimes and their rank correlation have A-E's medians and spread within about a factor of 1.5
-PERSIST = 0.65  # a cut keeps its parent's direction with this probability
+PERSIST = {False: 0.75, True: 0.6}  # a cut keeps its parent's direction (across time?) with this probability
 CUT_AT = (0.1, 0.9)  # a cut falls uniformly in this share of the piece's span
 FREE = 0.06  # share of the area left empty (A-E: 2-11 %)
 KINDS = ("tight", "slack")
@@ -76,7 +76,7 @@ def _cut(rng: np.random.Generator, pieces: list[Piece], count: int) -> None:
             return
         k = int(rng.choice(len(pieces), p=areas / areas.sum()))
         lower, upper, offset, size, across_time = pieces[k]
-        if rng.random() >= PERSIST:
+        if rng.random() >= PERSIST[across_time]:
             across_time = not across_time
         if (upper - lower if across_time else size) < 2:
             across_time = not across_time

@@ -21,8 +21,10 @@ from pexcp.layout.canonical import ORDERS, RUN_NODES_PER_BUFFER, Restarts
 from pexcp.layout.cpsat import solve_at
 from pexcp.layout.instance import Instance
 
-# first turn of the search: one round of restarts (75 nodes per buffer); A-D fit in 11-70 per buffer
-SEARCH_NODES_PER_BUFFER = len(ORDERS) * RUN_NODES_PER_BUFFER
+# first turn of the search: three rounds of restarts, through the first doubling of the run limit (300 nodes per
+# buffer). With each side ranked afresh, A-D fit in 10-70 nodes per buffer, E in 276 (round 3) and
+# MiniMalloc's F-K in 4-70, where one round (75 per buffer) sent E to CP-SAT's turn first
+SEARCH_NODES_PER_BUFFER = (1 + 1 + 2) * len(ORDERS) * RUN_NODES_PER_BUFFER
 # later turns of the search: nodes per buffer per deterministic second of CP-SAT's turn before, so that both
 # get at most about the same time (measured: 200-1,400 nodes per buffer per second on A-E, D the slowest)
 SEARCH_NODES_PER_CP_WORK = 200
