@@ -54,7 +54,6 @@ typedef struct {
     i64 *rem;                /* units of unplaced buffers live in each segment */
     int *crossing;           /* unplaced buffers live on both sides of time cut k */
     i64 *seg_floor;          /* scratch for the section inference */
-    i64 *key_t;              /* scratch for side_rank */
     i64 nodes, max_nodes;
     double deadline;
     int stopped;             /* node limit or deadline reached: the search unwinds without conclusions */
@@ -255,20 +254,14 @@ static int search(Search *s, const int *mem, int m, int lo, int hi, i64 o, int r
 
 /* --- the preorder of a side ------------------------------------------------------------------------- */
 
-static Search *sorting; /* qsort has no context argument; the search is single-threaded */
+typedef struct { i64 key[3]; int rank, id; } Ranked;
 
-static i64 order_key(const Search *s, int i, char letter) {
-    return letter == 'W' ? s->width[i] : letter == 'A' ? s->area[i] : s->key_t[i];
-}
-
-/* Descending in each letter in turn, then the static rank (the buffer index for a plain preorder). */
-static int cmp_preorder(const void *x, const void *y) {
-    int i = *(const int *)x, j = *(const int *)y;
-    for (int k = 0; k < 3 && sorting->order[k]; k++) {
-        i64 a = order_key(sorting, i, sorting->order[k]), b = order_key(sorting, j, sorting->order[k]);
-        if (a != b) return a > b ? -1 : 1;
-    }
-    return (sorting->rank[i] > sorting->rank[j]) - (sorting->rank[i] < sorting->rank[j]);
+/* Descending in each key in turn, then the static rank (the buffer index for a plain preorder). */
+static int cmp_ranked(const void *x, const void *y) {
+    const Ranked *a = x, *b = y;
+    for (int k = 0; k < 3; k++)
+        if (a->key[k] != b->key[k]) return a->key[k] > b->key[k] ? -1 : 1;
+    return (a->rank > b->rank) - (a->rank < b->rank);
 }
 
 typedef struct { double key; int id; } Jittered;
@@ -281,22 +274,22 @@ static int cmp_jittered(const void *x, const void *y) {
 /* Rank the buffers of a side as MiniMalloc does when it solves a partition: the preorder recomputed with T
  * taken from what is still unplaced, then moved by the run's jitter. Sets dyn[side[k]]. */
 static int side_rank(Search *s, const int *side, int len) {
-    int *ids = xmalloc(s, (size_t)len * sizeof(int));
+    Ranked *ranked = xmalloc(s, (size_t)len * sizeof(Ranked));
     Jittered *jit = xmalloc(s, (size_t)len * sizeof(Jittered));
-    if (!ids || !jit) { free(ids); free(jit); return 0; }
+    if (!ranked || !jit) { free(ranked); free(jit); return 0; }
     for (int k = 0; k < len; k++) {
         int i = side[k];
         i64 t = 0;
         for (int u = s->first[i]; u < s->stop[i]; u++) if (s->rem[u] > t) t = s->rem[u];
-        s->key_t[i] = t;
-        ids[k] = i;
+        ranked[k] = (Ranked){{0, 0, 0}, s->rank[i], i};
+        for (int q = 0; q < 3 && s->order[q]; q++)
+            ranked[k].key[q] = s->order[q] == 'W' ? s->width[i] : s->order[q] == 'A' ? s->area[i] : t;
     }
-    sorting = s;
-    qsort(ids, (size_t)len, sizeof(int), cmp_preorder);
-    for (int k = 0; k < len; k++) jit[k] = (Jittered){k + s->jitter[ids[k]] * len, ids[k]};
+    qsort(ranked, (size_t)len, sizeof(Ranked), cmp_ranked);
+    for (int k = 0; k < len; k++) jit[k] = (Jittered){k + s->jitter[ranked[k].id] * len, ranked[k].id};
     qsort(jit, (size_t)len, sizeof(Jittered), cmp_jittered);
     for (int k = 0; k < len; k++) s->dyn[jit[k].id] = k;
-    free(ids); free(jit);
+    free(ranked); free(jit);
     return 1;
 }
 
@@ -415,7 +408,7 @@ static void search_free(Search *s) {
     free(s->size); free(s->first); free(s->stop); free(s->rank);
     free(s->nb_start); free(s->nb); free(s->tw_start); free(s->tw); free(s->ib_start); free(s->ib);
     free(s->floor); free(s->off); free(s->rem); free(s->crossing); free(s->seg_floor);
-    free(s->dyn); free(s->width); free(s->area); free(s->jitter); free(s->key_t);
+    free(s->dyn); free(s->width); free(s->area); free(s->jitter);
     memo_free(&s->memo);
 }
 
@@ -442,12 +435,12 @@ int canonical_search(int n, int S, const int64_t *size, const int32_t *first, co
     s.floor = malloc((size_t)(n + 1) * sizeof(i64)); s.off = malloc((size_t)(n + 1) * sizeof(i64));
     s.rem = calloc((size_t)S + 1, sizeof(i64)); s.crossing = calloc((size_t)S + 2, sizeof(int));
     s.seg_floor = malloc((size_t)(S + 1) * sizeof(i64));
-    s.dyn = malloc((size_t)(n + 1) * sizeof(int)); s.key_t = malloc((size_t)(n + 1) * sizeof(i64));
+    s.dyn = malloc((size_t)(n + 1) * sizeof(int));
     s.width = malloc((size_t)(n + 1) * sizeof(i64)); s.area = malloc((size_t)(n + 1) * sizeof(i64));
     s.jitter = malloc((size_t)(n + 1) * sizeof(double));
     strncpy(s.order, order, 3);
     if (!s.size || !s.first || !s.stop || !s.rank || !s.floor || !s.off || !s.rem || !s.crossing || !s.seg_floor
-        || !s.dyn || !s.key_t || !s.width || !s.area || !s.jitter) {
+        || !s.dyn || !s.width || !s.area || !s.jitter) {
         search_free(&s);
         return -2;
     }
