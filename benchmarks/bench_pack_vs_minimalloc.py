@@ -85,26 +85,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     headers = ["instance", "buffers", "LOAD/capacity"] + [f"pexcp w{w}" for w in args.workers]
     headers += ["MiniMalloc (1 thread)"] if args.minimalloc else []
     rows: list[list[str]] = []
-    fitted = {h: 0 for h in headers[3:]}
+    fitted: dict[str, dict[str, int]] = {}  # per group of instances, per column: how many fitted
+    counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        instances: list[tuple[str, Path]] = []
+        instances: list[tuple[str, str, Path]] = []  # group, name, file
         for name, generated in standard_set(args.count, args.seed):
             path = scratch / f"{name}.{CAPACITY}.csv"
             write_instance(generated.blocks, path)
-            instances.append((name, path))
+            instances.append(("generated", name, path))
         for include in args.include:
-            instances += [(p.name.split(".")[0], p) for p in sorted(include.glob(f"*.{CAPACITY}.csv"))]
-        for name, path in instances:
+            instances += [(include.name, p.name.split(".")[0], p) for p in sorted(include.glob(f"*.{CAPACITY}.csv"))]
+        for group, name, path in instances:
             blocks = read_csv(path)
             outcomes = [run_pexcp(blocks, args.timeout, w) for w in args.workers]
             if args.minimalloc:
                 outcomes.append(run_minimalloc(args.minimalloc, path, args.timeout, scratch))
+            counts[group] = counts.get(group, 0) + 1
             for header, outcome in zip(headers[3:], outcomes):
-                fitted[header] += outcome.fits
+                fitted.setdefault(group, dict.fromkeys(headers[3:], 0))[header] += outcome.fits
             rows.append([name, str(len(blocks)), f"{load(blocks) / CAPACITY:.3f}"] + [cell(o) for o in outcomes])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
-    rows.append(["fitted", str(len(instances)), ""] + [f"{fitted[h]}/{len(instances)}" for h in headers[3:]])
+    for group, count in counts.items():
+        rows.append([f"fitted ({group})", str(count), ""] + [f"{fitted[group][h]}/{count}" for h in headers[3:]])
     print(f"fit at {CAPACITY:,} B within {args.timeout:g} s (time to fit, or 'no')")
     if args.markdown:
         print("| " + " | ".join(headers) + " |\n|" + "---|" * len(headers))

@@ -26,6 +26,7 @@ from pexcp.layout.cpsat import solve_at
 from pexcp.layout.greedy import best_of_greedy
 from pexcp.layout.instance import build_instance
 from pexcp.layout.pack import pack
+from pexcp.layout.portfolio import SEARCH_NODES_PER_BUFFER
 from pexcp.layout.problem import Block, height, layout_problems, live_together, load, read_csv, write_csv
 
 from conftest import SHARED_DSA
@@ -318,6 +319,18 @@ def test_solves_a_shared_minimalloc_instance_at_one_mebibyte() -> None:
     result = pack(blocks, capacity=1048576, timeout=60)
     assert result.status == "optimal"
     assert layout_problems(result.blocks, 1048576) == []
+
+
+@pytest.mark.skipif(SHARED_DSA is None, reason="shared MiniMalloc instances not found (set PEXCP_SHARED_DSA)")
+def test_first_search_turn_fits_every_shared_minimalloc_instance() -> None:
+    """All five fit 1 MiB (MiniMalloc fits them), and with each side ranked afresh the portfolio's first
+    search turn finds each placement (E took 59k nodes, CP-SAT's turn first when preorders were ranked once)."""
+    for name in "ABCDE":
+        instance = build_instance(read_csv(SHARED_DSA / f"{name}.1048576.csv"))
+        capacity = 1048576 // instance.unit
+        verdict = Restarts(instance, capacity).run(SEARCH_NODES_PER_BUFFER * instance.n, NO_DEADLINE)
+        assert verdict is not None and verdict.offsets is not None, name
+        assert layout_problems(instance.placement(verdict.offsets), 1048576) == []
 
 
 @pytest.mark.slow
