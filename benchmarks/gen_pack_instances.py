@@ -66,7 +66,8 @@ def compare(dsa: Path, count: int, seed: int) -> None:
         generated += g.blocks
         rows.append((name, len(g.blocks), load(g.blocks), describe(g.blocks)))
     rows.append(("generated pooled", len(generated), 0, {**describe(generated), "used": 0.0}))
-    print("| instance | buffers | LOAD/capacity | size KiB p5 p25 p50 p75 p95 | lifetime p5 p25 p50 p75 p95 | correlation | area used |")
+    print("| instance | buffers | LOAD/capacity | size KiB p5 p25 p50 p75 p95 | lifetime p5 p25 p50 p75 p95 "
+          "| correlation | area used |")
     print("|---|---|---|---|---|---|---|")
     for name, n, peak, d in rows:
         ratio = f"{peak / 1048576:.3f}" if peak else "-"

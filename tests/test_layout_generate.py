@@ -31,7 +31,9 @@ def test_known_placement_is_valid_and_tight_means_load_is_capacity(seed: int, bu
     g = generate(seed, buffers, kind)
     assert len(g.blocks) == buffers
     assert [b.offset for b in g.blocks] == [None] * buffers
-    assert [(b.id, b.lower, b.upper, b.size) for b in g.blocks] == [(b.id, b.lower, b.upper, b.size) for b in g.placement]
+    assert [(b.id, b.lower, b.upper, b.size) for b in g.blocks] == [
+        (b.id, b.lower, b.upper, b.size) for b in g.placement
+    ]
     assert layout_problems(g.placement, g.capacity) == []
     assert all(b.size > 0 and b.size % 1024 == 0 and b.lower < b.upper and b.lower % 1024 == 0 for b in g.blocks)
     if kind == "tight":
@@ -43,7 +45,8 @@ def test_known_placement_is_valid_and_tight_means_load_is_capacity(seed: int, bu
 def test_deterministic_per_seed() -> None:
     assert generate(3, 150).blocks == generate(3, 150).blocks
     assert generate(3, 150).blocks != generate(4, 150).blocks
-    assert [name for name, _ in standard_set(4, 7)] == ["g07-tight-160", "g08-tight-200", "g09-slack-240", "g10-slack-280"]
+    names = [name for name, _ in standard_set(4, 7)]
+    assert names == ["g07-tight-160", "g08-tight-200", "g09-slack-240", "g10-slack-280"]
 
 
 def test_bad_arguments() -> None:

@@ -178,7 +178,8 @@ class Restarts:
         while self.nodes < stop_at and time.monotonic() < deadline:
             round_, which = divmod(self.runs, len(ORDERS))
             plain = (round_ + 2) & (round_ + 1) == 0  # rounds 1, 3, 7, 15, ...: a new largest Luby factor
-            noise = None if plain else jitter(self._instance.n, np.random.default_rng([self._seed, self._capacity, self.runs]))
+            rng = np.random.default_rng([self._seed, self._capacity, self.runs])
+            noise = None if plain else jitter(self._instance.n, rng)
             limit = RUN_NODES_PER_BUFFER * max(self._instance.n, 1) * luby(round_ + 1)
             outcome = search(self._instance, self._capacity, ORDERS[which], limit, deadline, noise)
             self.nodes += outcome.nodes

@@ -12,7 +12,8 @@ of its span, across time or across addresses, keeping its parent's direction wit
 of cuts in one direction make the tall short-lived and the low long-lived buffers). Pieces are then
 dropped at random until FREE of the area is empty, and cut further until there are as many as asked. A
 "tight" instance never drops a piece live at one slot chosen at random, so the load there is the capacity:
-LOAD == capacity and the known placement is perfect. A "slack" one drops pieces anywhere: LOAD <= capacity.
+LOAD == capacity, and the known placement leaves no gap at that slot. A "slack" one drops pieces anywhere:
+LOAD <= capacity.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ TIME_UNIT = 1024
 CAPACITY_UNITS = 1024  # 1 MiB in SIZE_UNIT bytes, A-E's capacity; their sizes are multiples of 1 KiB
 SIZE_UNIT = 1024
 # Calibrated against A-E pooled (bench: gen_pack_instances.py --compare): with these the generated sizes,
-# lifetimes and their rank correlation have A-E's medians and spread within about a factor of 1.5
+# lifetimes and their rank correlation have A-E's medians and spread within about a factor of 1.6
 PERSIST = {False: 0.75, True: 0.6}  # a cut keeps its parent's direction (across time?) with this probability
 CUT_AT = (0.1, 0.9)  # a cut falls uniformly in this share of the piece's span
 FREE = 0.06  # share of the area left empty (A-E: 2-11 %)
@@ -112,7 +113,10 @@ def write_instance(blocks: list[Block], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def standard_set(count: int = 16, seed: int = 0, sizes: tuple[int, ...] = (160, 200, 240, 280, 320, 360, 400, 440)) -> list[tuple[str, Generated]]:
+SET_SIZES = (160, 200, 240, 280, 320, 360, 400, 440)  # buffer counts of the benchmark set: A-E's to K's and beyond
+
+
+def standard_set(count: int = 16, seed: int = 0, sizes: tuple[int, ...] = SET_SIZES) -> list[tuple[str, Generated]]:
     """(name, instance) for the benchmark set: `count` instances, buffer counts cycling through `sizes`, the
     first half tight and the second slack, seeds seed, seed + 1, ..."""
     found = []
