@@ -40,7 +40,12 @@ typedef struct {
     int n, S;
     i64 cap;
     i64 *size;
-    int *first, *stop, *rank;
+    int *first, *stop;
+    int *rank;               /* the static preorder: symmetry rules */
+    int *dyn;                /* ties at one offset, per side: the preorder recomputed for the side (see side_rank) */
+    i64 *width, *area;       /* static keys of the preorder */
+    char order[4];           /* its letters: W width, A area, T the largest remaining total in a live segment */
+    double *jitter;          /* per buffer, times the side's size, added to its position (perturbed restarts) */
     int *nb_start, *nb;      /* neighbours: buffers live together with each buffer (CSR) */
     int *tw_start, *tw;      /* twins: same lifetime */
     int *ib_start, *ib;      /* twins of the same size ranked earlier */
@@ -123,17 +128,20 @@ static void memo_free(Memo *m) {
 
 /* --- state changes ---------------------------------------------------------------------------------- */
 
-/* Put c at offset o; saves its neighbours' previous floors in prev for unplace. */
-static void place(Search *s, int c, i64 o, i64 *prev) {
+/* Put c at offset o; saves its neighbours' previous floors in prev for unplace. Returns how many unplaced
+ * neighbours it raised (0: nothing unplaced can still go below its top). */
+static int place(Search *s, int c, i64 o, i64 *prev) {
     i64 top = o + s->size[c];
+    int raised = 0;
     for (int k = s->nb_start[c]; k < s->nb_start[c + 1]; k++) {
         int j = s->nb[k];
         if (prev) prev[k - s->nb_start[c]] = s->floor[j];
-        if (s->floor[j] < top) s->floor[j] = top;
+        if (s->floor[j] < top) { s->floor[j] = top; raised++; }
     }
     s->floor[c] = PLACED;
     s->off[c] = o;
     for (int t = s->first[c]; t < s->stop[c]; t++) s->rem[t] -= s->size[c];
+    return raised;
 }
 
 static void unplace(Search *s, int c, i64 o, const i64 *prev) {
@@ -194,7 +202,7 @@ static int descend(Search *s, int c, const int *mem, int m, int lo, int hi, i64 
     if (!cuts) return 0;
     for (int k = a + 1; k < b; k++)
         if (--s->crossing[k] == 0 && lo < k && k < hi) cuts[n_cuts++] = k;
-    found = n_cuts ? decompose(s, mem, m, lo, hi, cuts, n_cuts) : search(s, mem, m, lo, hi, o, s->rank[c]);
+    found = n_cuts ? decompose(s, mem, m, lo, hi, cuts, n_cuts) : search(s, mem, m, lo, hi, o, s->dyn[c]);
     free(cuts);
     if (!found) for (int k = a + 1; k < b; k++) s->crossing[k]++;
     return found;
@@ -221,8 +229,8 @@ static int search(Search *s, const int *mem, int m, int lo, int hi, i64 o, int r
         int i = mem[k];
         i64 f = s->floor[i];
         /* dominance: nothing may start at or above the top of the lowest unplaced buffer, or it would fit below */
-        if (f < lowest_top && (f > o || (f == o && s->rank[i] > r)))
-            cand[n_cand++] = (Cand){f * s->n + s->rank[i], i};
+        if (f < lowest_top && (f > o || (f == o && s->dyn[i] > r)))
+            cand[n_cand++] = (Cand){f * s->n + s->dyn[i], i};
     }
     qsort(cand, (size_t)n_cand, sizeof(Cand), cmp_cand);
     int found = 0;
@@ -232,13 +240,57 @@ static int search(Search *s, const int *mem, int m, int lo, int hi, i64 o, int r
         if (breaks_symmetry(s, c, at)) continue;
         i64 *prev = xmalloc(s, (size_t)(s->nb_start[c + 1] - s->nb_start[c]) * sizeof(i64));
         if (!prev) break;
-        place(s, c, at, prev);
+        int raised = place(s, c, at, prev);
         found = fits(s, mem, m, lo, hi, at) && descend(s, c, mem, m, lo, hi, at);
         if (!found && !s->stopped) unplace(s, c, at, prev);
         free(prev);
+        /* nothing unplaced could go below c's top, so c at its floor blocks nothing: any placement that puts
+         * another candidate next can move c down to here, so it failed too (MiniMalloc's hatless pruning) */
+        if (!raised) break;
     }
     free(cand);
     return found;
+}
+
+/* --- the preorder of a side ------------------------------------------------------------------------- */
+
+typedef struct { i64 key[3]; int rank, id; } Ranked;
+
+/* Descending in each key in turn, then the static rank (the buffer index for a plain preorder). */
+static int cmp_ranked(const void *x, const void *y) {
+    const Ranked *a = x, *b = y;
+    for (int k = 0; k < 3; k++)
+        if (a->key[k] != b->key[k]) return a->key[k] > b->key[k] ? -1 : 1;
+    return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+typedef struct { double key; int id; } Jittered;
+
+static int cmp_jittered(const void *x, const void *y) {
+    double a = ((const Jittered *)x)->key, b = ((const Jittered *)y)->key;
+    return (a > b) - (a < b);
+}
+
+/* Rank the buffers of a side as MiniMalloc does when it solves a partition: the preorder recomputed with T
+ * taken from what is still unplaced, then moved by the run's jitter. Sets dyn[side[k]]. */
+static int side_rank(Search *s, const int *side, int len) {
+    Ranked *ranked = xmalloc(s, (size_t)len * sizeof(Ranked));
+    Jittered *jit = xmalloc(s, (size_t)len * sizeof(Jittered));
+    if (!ranked || !jit) { free(ranked); free(jit); return 0; }
+    for (int k = 0; k < len; k++) {
+        int i = side[k];
+        i64 t = 0;
+        for (int u = s->first[i]; u < s->stop[i]; u++) if (s->rem[u] > t) t = s->rem[u];
+        ranked[k] = (Ranked){{0, 0, 0}, s->rank[i], i};
+        for (int q = 0; q < 3 && s->order[q]; q++)
+            ranked[k].key[q] = s->order[q] == 'W' ? s->width[i] : s->order[q] == 'A' ? s->area[i] : t;
+    }
+    qsort(ranked, (size_t)len, sizeof(Ranked), cmp_ranked);
+    for (int k = 0; k < len; k++) jit[k] = (Jittered){k + s->jitter[ranked[k].id] * len, ranked[k].id};
+    qsort(jit, (size_t)len, sizeof(Jittered), cmp_jittered);
+    for (int k = 0; k < len; k++) s->dyn[jit[k].id] = k;
+    free(ranked); free(jit);
+    return 1;
 }
 
 /* The same buffers (e: their memo entry, or NULL) failed before above floors no higher than now. */
@@ -267,9 +319,12 @@ static int solve_side(Search *s, Entry *e, uint64_t h, const int *side, int len,
             return 1;
         }
     i64 *floors = xmalloc(s, (size_t)len * sizeof(i64));
-    if (!floors) return 0;
-    for (int k = 0; k < len; k++) floors[k] = s->floor[side[k]];
-    int found = search(s, side, len, lo, hi, -1, -1);
+    int *saved = xmalloc(s, (size_t)len * sizeof(int)); /* the enclosing side's ranks, for its later candidates */
+    if (!floors || !saved) { free(floors); free(saved); return 0; }
+    for (int k = 0; k < len; k++) { floors[k] = s->floor[side[k]]; saved[k] = s->dyn[side[k]]; }
+    int found = side_rank(s, side, len) && search(s, side, len, lo, hi, -1, -1);
+    for (int k = 0; k < len; k++) s->dyn[side[k]] = saved[k];
+    free(saved);
     if (s->stopped) { free(floors); return 0; } /* an interrupted search proves nothing */
     Record *r = xmalloc(s, sizeof(Record));
     if (!e) e = memo_find(&s->memo, side, len, h); /* the search below may have remembered this side too */
@@ -353,15 +408,19 @@ static void search_free(Search *s) {
     free(s->size); free(s->first); free(s->stop); free(s->rank);
     free(s->nb_start); free(s->nb); free(s->tw_start); free(s->tw); free(s->ib_start); free(s->ib);
     free(s->floor); free(s->off); free(s->rem); free(s->crossing); free(s->seg_floor);
+    free(s->dyn); free(s->width); free(s->area); free(s->jitter);
     memo_free(&s->memo);
 }
 
-/* One canonical search at `cap` units. Buffer i has size[i] units, is live in segments [first[i], stop[i]) and
- * is ordered by rank[i] among ties. Stops after max_nodes nodes or once CLOCK_MONOTONIC (Python's
+/* One canonical search at `cap` units. Buffer i has size[i] units, is live in segments [first[i], stop[i]), has
+ * rank[i] in the static preorder (symmetry), and ties at one offset follow the preorder `order` (letters of
+ * W, A, T; keys width[i], area[i] and the remaining segment totals) recomputed per side, moved by jitter[i]
+ * times the side's size. Stops after max_nodes nodes or once CLOCK_MONOTONIC (Python's
  * time.monotonic) reaches deadline. Returns 1 fits (offsets[i] set), 0 proved that nothing fits, -1 stopped
  * first, -2 out of memory, -3 bad input; *nodes_out is the number of nodes searched. */
 int canonical_search(int n, int S, const int64_t *size, const int32_t *first, const int32_t *stop,
-                     const int32_t *rank, int64_t cap, int64_t max_nodes, double deadline, int64_t *offsets,
+                     const int32_t *rank, const int64_t *width, const int64_t *area, const char *order,
+                     const double *jitter, int64_t cap, int64_t max_nodes, double deadline, int64_t *offsets,
                      int64_t *nodes_out) {
     Search s = {0};
     int status = -1;
@@ -376,11 +435,19 @@ int canonical_search(int n, int S, const int64_t *size, const int32_t *first, co
     s.floor = malloc((size_t)(n + 1) * sizeof(i64)); s.off = malloc((size_t)(n + 1) * sizeof(i64));
     s.rem = calloc((size_t)S + 1, sizeof(i64)); s.crossing = calloc((size_t)S + 2, sizeof(int));
     s.seg_floor = malloc((size_t)(S + 1) * sizeof(i64));
-    if (!s.size || !s.first || !s.stop || !s.rank || !s.floor || !s.off || !s.rem || !s.crossing || !s.seg_floor) {
+    s.dyn = malloc((size_t)(n + 1) * sizeof(int));
+    s.width = malloc((size_t)(n + 1) * sizeof(i64)); s.area = malloc((size_t)(n + 1) * sizeof(i64));
+    s.jitter = malloc((size_t)(n + 1) * sizeof(double));
+    strncpy(s.order, order, 3);
+    if (!s.size || !s.first || !s.stop || !s.rank || !s.floor || !s.off || !s.rem || !s.crossing || !s.seg_floor
+        || !s.dyn || !s.width || !s.area || !s.jitter) {
         search_free(&s);
         return -2;
     }
-    for (int i = 0; i < n; i++) { s.size[i] = size[i]; s.first[i] = first[i]; s.stop[i] = stop[i]; s.rank[i] = rank[i]; }
+    for (int i = 0; i < n; i++) {
+        s.size[i] = size[i]; s.first[i] = first[i]; s.stop[i] = stop[i]; s.rank[i] = s.dyn[i] = rank[i];
+        s.width[i] = width[i]; s.area[i] = area[i]; s.jitter[i] = jitter[i];
+    }
     if (build_lists(&s, &s.nb_start, &s.nb, live_together) && build_lists(&s, &s.tw_start, &s.tw, twins)
         && build_lists(&s, &s.ib_start, &s.ib, identical_before)) {
         i64 most = 0;

@@ -11,10 +11,15 @@ lowest address its already placed neighbours leave it, and prunes with:
   lifetime stacked directly on each other is kept in preorder (any run can be re-sorted without effect);
 - decomposition: once every buffer crossing a time cut is placed, the two sides are solved independently,
   and solved or failed sides are remembered (a side that failed still fails above higher floors; a side
-  that fitted still fits above lower ones).
+  that fitted still fits above lower ones);
+- hatless pruning (MiniMalloc's): once a buffer that raised no unplaced neighbour's floor has been tried,
+  the other candidates are not (nothing can go below its top, so any placement that put another buffer
+  next could move it down to where it was tried).
 
-Ties between buffers at the same offset are broken by a preorder (a rank per buffer). Whatever the
-preorder, a search that runs to its end without a placement is a proof that none fits the capacity. The
+Ties between buffers at the same offset are broken by a preorder, recomputed for each side of a
+decomposition from what is still unplaced there (as MiniMalloc does); symmetry uses the preorder of the
+whole instance. Whatever the preorder, a search that runs to its end without a placement is a proof that
+none fits the capacity. The
 search itself is in C (_canonical.c); this module chooses the preorders and node limits.
 """
 
@@ -41,7 +46,8 @@ RUN_NODES_PER_BUFFER = 25  # node limit of a run, per buffer, before the Luby fa
 
 
 def preorder(instance: Instance, order: str) -> np.ndarray:
-    """Rank of each buffer under a MiniMalloc preorder such as "TAW" (0 = placed first among ties)."""
+    """Rank of each buffer under a MiniMalloc preorder such as "TAW" (0 = placed first among ties), over the
+    whole instance: the symmetry rules' order (the search re-ranks each side for ties, see search())."""
     loads = instance.segment_loads()
     total = np.array([loads[a:b].max() for a, b in zip(instance.first, instance.stop)], np.int64)
     keys = {"W": instance.lifetimes, "A": instance.sizes * instance.lifetimes, "T": total}
@@ -52,13 +58,10 @@ def preorder(instance: Instance, order: str) -> np.ndarray:
     return rank
 
 
-def perturbed(rank: np.ndarray, rng: np.random.Generator, noise: float = NOISE) -> np.ndarray:
-    """The ranks after moving each buffer by Gaussian noise of `noise` x n positions: a nearby preorder."""
-    n = len(rank)
-    keys = rank + rng.normal(0.0, noise * n, n)
-    moved = np.empty(n, np.int64)
-    moved[np.argsort(keys, kind="stable")] = np.arange(n)
-    return moved
+def jitter(n: int, rng: np.random.Generator, noise: float = NOISE) -> np.ndarray:
+    """Per buffer, Gaussian noise of `noise` (times the size of the side being ranked, in positions): a nearby
+    preorder."""
+    return rng.normal(0.0, noise, n)
 
 
 @dataclass
@@ -84,16 +87,24 @@ def _library() -> ctypes.CDLL:
         )
     i64, i32 = np.ctypeslib.ndpointer(np.int64, flags="C"), np.ctypeslib.ndpointer(np.int32, flags="C")
     library.canonical_search.argtypes = [
-        ctypes.c_int, ctypes.c_int, i64, i32, i32, i32, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, i64,
+        ctypes.c_int, ctypes.c_int, i64, i32, i32, i32, i64, i64, ctypes.c_char_p,
+        np.ctypeslib.ndpointer(np.float64, flags="C"), ctypes.c_int64, ctypes.c_int64, ctypes.c_double, i64,
         ctypes.POINTER(ctypes.c_int64),
     ]
     library.canonical_search.restype = ctypes.c_int
     return library
 
 
+def search(
+    instance: Instance, capacity: int, order: str, max_nodes: int, deadline: float, noise: np.ndarray | None = None
+) -> Run:
+    """One depth-first search at `capacity` units under the preorder `order` (see ORDERS), moved by `noise`
+    (see jitter) when given (ctypes releases the GIL).
 
-def search(instance: Instance, capacity: int, rank: np.ndarray, max_nodes: int, deadline: float) -> Run:
-    """One depth-first search at `capacity` units under the preorder `rank` (ctypes releases the GIL)."""
+    As in MiniMalloc, each side of a decomposition is ranked afresh, T counting only what is still unplaced.
+    Measured on MiniMalloc's I (374 buffers): TWA so fits it in 1,791 nodes (0.03 s; MiniMalloc's own TWA
+    search 0.4 s), and H (316) under TAW in 1,074, where none of the three preorders ranked once at the start
+    fitted either within 10 s."""
     offsets = np.zeros(instance.n, np.int64)
     nodes = ctypes.c_int64()
     capacity = min(capacity, int(instance.sizes.sum()))  # more never helps, and offsets stay below 2^40 in C
@@ -104,7 +115,11 @@ def search(instance: Instance, capacity: int, rank: np.ndarray, max_nodes: int, 
         np.ascontiguousarray(instance.sizes, np.int64),
         np.ascontiguousarray(instance.first, np.int32),
         np.ascontiguousarray(instance.stop, np.int32),
-        np.ascontiguousarray(rank, np.int32),
+        np.ascontiguousarray(preorder(instance, order), np.int32),
+        np.ascontiguousarray(instance.lifetimes, np.int64),
+        np.ascontiguousarray(instance.sizes * instance.lifetimes, np.int64),
+        order.encode(),
+        np.ascontiguousarray(np.zeros(instance.n) if noise is None else noise, np.float64),
         capacity,
         max_nodes,
         deadline,
@@ -152,7 +167,6 @@ class Restarts:
     def __init__(self, instance: Instance, capacity: int, seed: int = 0):
         self._instance = instance
         self._capacity = capacity
-        self._ranks = [preorder(instance, order) for order in ORDERS]
         self._seed = seed
         self.runs = 0
         self.nodes = 0
@@ -164,12 +178,10 @@ class Restarts:
         while self.nodes < stop_at and time.monotonic() < deadline:
             round_, which = divmod(self.runs, len(ORDERS))
             plain = (round_ + 2) & (round_ + 1) == 0  # rounds 1, 3, 7, 15, ...: a new largest Luby factor
-            if plain:
-                rank = self._ranks[which]
-            else:
-                rank = perturbed(self._ranks[which], np.random.default_rng([self._seed, self._capacity, self.runs]))
+            rng = np.random.default_rng([self._seed, self._capacity, self.runs])
+            noise = None if plain else jitter(self._instance.n, rng)
             limit = RUN_NODES_PER_BUFFER * max(self._instance.n, 1) * luby(round_ + 1)
-            outcome = search(self._instance, self._capacity, rank, limit, deadline)
+            outcome = search(self._instance, self._capacity, ORDERS[which], limit, deadline, noise)
             self.nodes += outcome.nodes
             if outcome.status == -1 and time.monotonic() >= deadline:
                 return None  # cut short by the clock: this run is repeated if the search resumes

@@ -1,8 +1,9 @@
 """One question, "does everything fit in this capacity?", put to the canonical search and CP-SAT in turn.
 
-Measured on the MiniMalloc instances: the canonical search settles four of five in a tenth of a second,
-where CP-SAT needs tens of seconds or more; on the fifth (E) the search thrashes even with restarts and
-CP-SAT, whose clause learning recovers from early mistakes, fits it in a few seconds. Running both at once
+Measured on the MiniMalloc instances: the canonical search settles all eleven (A-K) in its first turn, in
+at most about a second, where CP-SAT alone took 0.6 s to over 60 s on A-E; before the search ranked each
+side afresh it thrashed on E, which CP-SAT, whose clause learning recovers from early mistakes, fits in a few
+seconds, and it still thrashes on some generated instances (docs/pack.md). Running both at once
 on two cores slowed each about twofold (CP-SAT's workers want every core), so they take turns: the search
 for a budget of nodes, CP-SAT with all workers for a budget of its deterministic time, then the search for
 about as long, then CP-SAT with four times the budget, and so on, the search's restarts continuing where
@@ -21,8 +22,10 @@ from pexcp.layout.canonical import ORDERS, RUN_NODES_PER_BUFFER, Restarts
 from pexcp.layout.cpsat import solve_at
 from pexcp.layout.instance import Instance
 
-# first turn of the search: one round of restarts (75 nodes per buffer); A-D fit in 11-70 per buffer
-SEARCH_NODES_PER_BUFFER = len(ORDERS) * RUN_NODES_PER_BUFFER
+# first turn of the search: three rounds of restarts, through the first doubling of the run limit (300 nodes per
+# buffer). With each side ranked afresh, A-D fit in 10-70 nodes per buffer, E in 276 (round 3) and
+# MiniMalloc's F-K in 4-70, where one round (75 per buffer) sent E to CP-SAT's turn first
+SEARCH_NODES_PER_BUFFER = (1 + 1 + 2) * len(ORDERS) * RUN_NODES_PER_BUFFER
 # later turns of the search: nodes per buffer per deterministic second of CP-SAT's turn before, so that both
 # get at most about the same time (measured: 200-1,400 nodes per buffer per second on A-E, D the slowest)
 SEARCH_NODES_PER_CP_WORK = 200
