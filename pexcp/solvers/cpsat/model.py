@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Collection
 
 import networkx as nx
 from ortools.sat.python import cp_model
@@ -67,11 +67,11 @@ class ScheduleModel:
         return align(nbytes) // self.unit
 
 
-def size_unit(graph: Graph, groups: dict[str, Group], in_place: bool = False) -> int:
-    """gcd of every block size the model can use (with `in_place`, the temporaries of in-place depthwise
+def size_unit(graph: Graph, groups: dict[str, Group], in_place: Collection[str] = ()) -> int:
+    """gcd of every block size the model can use (with the `in_place` kinds, the temporaries of in-place
     convs too): the coarsest grid offsets can live on exactly."""
     sizes = [align(t.nbytes) for t in graph.tensors.values()]
-    sizes += [align(temp_bytes(graph, op)) for op in in_place_ops(graph)] if in_place else []
+    sizes += [align(temp_bytes(graph, op)) for op in in_place_ops(graph, in_place)] if in_place else []
     for g in groups.values():
         sizes += [o.region_bytes for o in g.options] + ([align(g.acc_bytes)] if g.acc_tensor else [])
     sizes += [align(n) for by_width in scratch_sizes(graph, groups).values() for n in by_width.values()]
@@ -149,12 +149,13 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
     sm.cost = sum(cost)
 
 
-def add_in_place(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
-    """A choice per depthwise conv that may run over its input (analysis/inplace.py): only when it runs
-    whole and after every other reader of its input; it then makes one kernel call per channel (extra calls, and with `costs` their estimated
-    instructions, copies included). Its output's block starts after
-    its step at its input's offset (add_pins), and its temporary is live at its step (add_lifetimes)."""
-    for op in in_place_ops(sm.graph):
+def add_in_place(sm: ScheduleModel, kinds: Collection[str], costs: SplitCosts | None = None) -> None:
+    """A choice per conv of one of `kinds` that may run over its input (analysis/inplace.py): only when it
+    runs whole and after every other reader of its input; a depthwise conv then makes one kernel call per
+    channel (extra calls, and with `costs` their estimated instructions, copies included). Its output's block
+    starts after its step at its input's offset (add_pins), and its temporary is live at its step
+    (add_lifetimes)."""
+    for op in in_place_ops(sm.graph, kinds):
         b = sm.in_place[op.name] = sm.model.new_bool_var(f"in_place[{op.name}]")
         for r in other_readers(sm.graph, op):  # the input dies with the in-place run
             sm.model.add(sm.pos[r.name] + 1 <= sm.pos[op.name]).only_enforce_if(b)
