@@ -660,12 +660,13 @@ def pw_in_place_values(m: _Model, step: Step) -> tuple[str, str] | None:
 
 def in_place_values(m: _Model, step: Step) -> tuple[str, str, str] | None:
     """(read value, written value, "channel" or "pixel": the unit it runs by) of a step that may run in place:
-    a depthwise conv channel by channel, a pointwise conv pixel by pixel. None for any other step."""
-    pair = dw_in_place_values(m, step)
-    if pair is not None:
-        return (*pair, "channel")
+    a depthwise conv channel by channel, a pointwise conv pixel by pixel (a one-channel 1x1 conv is both: it
+    runs by pixel, as the planners' memory model has it). None for any other step."""
     pair = pw_in_place_values(m, step)
-    return None if pair is None else (*pair, "pixel")
+    if pair is not None:
+        return (*pair, "pixel")
+    pair = dw_in_place_values(m, step)
+    return None if pair is None else (*pair, "channel")
 
 
 def _in_place_problems(plan: Plan, m: _Model) -> list[str]:
