@@ -202,9 +202,18 @@ def drop_buffer_slice(plan: Plan, rnd: random.Random) -> Plan | None:
     return plan
 
 
+def flip_in_place(plan: Plan, rnd: random.Random) -> Plan | None:
+    """A step's `in_place` flag flips (an in-place depthwise conv run as a plain call over its aliased
+    input, or a plain step claimed in place)."""
+    s = _pick(rnd, [s for s in plan.steps if s.in_place]) if rnd.random() < 0.7 else None
+    s = s or rnd.choice(plan.steps)
+    s.in_place = not s.in_place
+    return plan
+
+
 MUTATIONS: list[Mutation] = [
     move_offset, move_family, swap_offsets, move_past_the_end, shorten, lengthen, swap_steps, drop_step,
-    duplicate_step, make_alias, shift_alias, flip_accumulate, move_slice_edge, drop_buffer_slice,
+    duplicate_step, make_alias, shift_alias, flip_accumulate, move_slice_edge, drop_buffer_slice, flip_in_place,
 ]
 
 

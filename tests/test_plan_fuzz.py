@@ -31,6 +31,7 @@ from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.pipeline import solve
 from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.params import SolverParams, parse_params
 
 MUTANTS = int(os.environ.get("PEXCP_FUZZ_MUTANTS", "30"))  # per base plan
 SEED = int(os.environ.get("PEXCP_FUZZ_SEED", "0"))
@@ -65,7 +66,9 @@ MODELS = {
     "concat": concat_model,
     "views": views_model,
 }
-BASES = [("reorder", None), ("tflm", None), ("pex-greedy", 0.7)]  # (method, budget as a fraction of reorder's)
+# (method, budget as a fraction of reorder's, solver switches); cpsat unsplit with in-place depthwise convs
+BASES = [("reorder", None, None), ("tflm", None, None), ("pex-greedy", 0.7, None),
+         ("cpsat", None, {"split": False, "inplace_depthwise": True})]
 
 
 def _key(plan: Plan) -> str:
@@ -77,9 +80,10 @@ def _key(plan: Plan) -> str:
 def test_mutants_are_rejected_or_compute_what_onnxruntime_does(name: str, tmp_path: Path) -> None:
     path = save(MODELS[name](), tmp_path)
     plans = {}
-    for method, fraction in BASES:
+    for method, fraction, switches in BASES:
         budget = None if fraction is None else int(plans["reorder"].arena_bytes * fraction)
-        _, plans[method] = solve(path, method, SolveOptions(timeout=5, budget=budget))
+        params = parse_params(switches) if switches else SolverParams()
+        _, plans[method] = solve(path, method, SolveOptions(timeout=5, budget=budget, params=params))
     rnd = random.Random(f"{SEED}/{name}")
     seen = {_key(p) for p in plans.values()}
     stats: Counter[str] = Counter()
