@@ -11,7 +11,8 @@ with both switches and `--scratch off`. Every plan is validated by `solve`; ever
 compared with TFLite Micro's on the image's built-in input before its figures are printed (exit code 1 if
 any differs). Instructions are exact counts of model_run() (QEMU -icount shift=0). Also printed: the file's
 order unsplit, without and with every eligible pointwise conv forced in place (greedy layout), which
-isolates what the in-place kernel costs.
+isolates what the in-place kernel costs, with the DSP paths and with the portable loops (`-DPEXCP_NO_DSP`,
+as on a core without the DSP extension).
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
+import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from bench_c_backend import _table  # noqa: E402
 from bench_inplace_dw import Run, image  # noqa: E402
+from bench_int8 import tflm_reference  # noqa: E402
 from pexcp.analysis.inplace import DEPTHWISE, POINTWISE, in_place_ops, kind, runs_last  # noqa: E402
 from pexcp.analysis.liveness import Schedule, expand  # noqa: E402
-from pexcp.backends.c.toolchain import missing_tools  # noqa: E402
+from pexcp.backends.c import emit  # noqa: E402
+from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu  # noqa: E402
 from pexcp.ir import Graph  # noqa: E402
 from pexcp.layout.pinned import best_of_items  # noqa: E402
 from pexcp.pipeline import load_for, solve  # noqa: E402
@@ -43,8 +47,8 @@ from pexcp.solvers.params import SolverParams  # noqa: E402
 
 MODELS = ("kws_ref_model_int8", "te_mcunet_vww", "vww_96_int8", "ic_resnet8_int8", "ad01_int8")
 SWITCHES = {
-    "off": SolverParams(),
-    "dw": SolverParams(inplace_depthwise=True),
+    "off": SolverParams(inplace_pointwise=False),
+    "dw": SolverParams(inplace_depthwise=True, inplace_pointwise=False),
     "pw": SolverParams(inplace_pointwise=True),
     "both": SolverParams(inplace_depthwise=True, inplace_pointwise=True),
 }
@@ -62,6 +66,15 @@ def file_order(model: Path, in_place: bool) -> tuple[Graph, Plan]:
                      seconds=0.0)
     validate_plan(plan, model)
     return graph, plan
+
+
+def portable(model: Path, graph: Graph, plan: Plan, tflite: Path, opt: str, outdir: Path) -> tuple[int, bool]:
+    """Instructions of model_run() built without the DSP paths, and whether the output is TFLite Micro's."""
+    emit(graph, plan, outdir, harness=True)
+    build_qemu(outdir, opt, "-DPEXCP_NO_DSP")
+    run = run_qemu(outdir, timeout=600)
+    (x,) = qemu_inputs(graph)
+    return run.instructions, bool(np.array_equal(run.outputs[0].astype(np.int64), tflm_reference(model, graph, tflite, x)))
 
 
 def _steps(graph: Graph, plan: Plan) -> str:
@@ -98,9 +111,14 @@ def main() -> int:
             runs[tag] = image(model, graph, plan, tflite, args.opt, workdir / f"{name}-{tag}")
         _, no_scratch = solve(model, "cpsat", SolveOptions(timeout=args.timeout, io="int8", scratch=False,
                                                            params=SWITCHES["both"]))
+        plain_insns: dict[str, int] = {}
         for tag in ("file", "forced"):
             graph, plan = file_order(model, tag == "forced")
             runs[tag] = image(model, graph, plan, tflite, args.opt, workdir / f"{name}-{tag}")
+            plain_insns[tag], exact = portable(model, graph, plan, tflite, args.opt, workdir / f"{name}-{tag}-portable")
+            if not exact:
+                console.print(f"[red]{name} ({tag}, portable): outputs differ from TFLite Micro[/red]")
+                failed = True
         for tag, r in runs.items():
             if not r.exact:
                 console.print(f"[red]{name} ({tag}): outputs differ from TFLite Micro[/red]")
@@ -120,11 +138,12 @@ def main() -> int:
         forced_rows.append([
             name, f"{sum(s.in_place for s in forced.plan.steps)}", f"{file.plan.arena_bytes:,}",
             f"{forced.plan.arena_bytes:,}", f"{file.instructions / 1e6:.4f} M", f"{forced.instructions / 1e6:.4f} M",
-            f"{forced.instructions - file.instructions:+,}",
+            f"{forced.instructions - file.instructions:+,}", f"{plain_insns['file'] / 1e6:.3f} M",
+            f"{plain_insns['forced'] / 1e6:.3f} M", f"{(plain_insns['forced'] / plain_insns['file'] - 1) * 100:+.2f}%",
         ])
     _table(
-        "cpsat --io int8 arena B (status) without switches, with inplace_depthwise (dw), inplace_pointwise (pw) "
-        "and both (model input and output in the arena, planned kernel scratch included; opt = proven optimal)",
+        "cpsat --io int8 arena B (status) with both in-place switches off, inplace_depthwise only (dw), "
+        "inplace_pointwise only (pw, the default) and both (model input and output in the arena, planned kernel scratch included; opt = proven optimal)",
         ["model", "eligible dw + pw", "off", "dw", "pw", "both", "in-place steps dw + pw (both)", "both vs off",
          "both, --scratch off"],
         rows, args.markdown, console,
@@ -139,7 +158,8 @@ def main() -> int:
     _table(
         "what the in-place pointwise kernel costs: the file's order unsplit (greedy layout) without and with "
         "every eligible pointwise conv in place",
-        ["model", "in-place steps", "arena without B", "arena with B", "insns without", "insns with", "insns change"],
+        ["model", "in-place steps", "arena without B", "arena with B", "insns without", "insns with", "insns change",
+         "portable insns without", "portable insns with", "portable change"],
         forced_rows, args.markdown, console,
     )
     if args.keep is None:

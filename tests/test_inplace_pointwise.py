@@ -154,8 +154,8 @@ def test_cpsat_chooses_pointwise_in_place_where_it_lowers_the_arena(tmp_path: Pa
     x = b.conv(b.input((1, 3, 10, 10)), 16, kernel=3, act="relu")
     b.output(b.conv(b.conv(x, 16, kernel=1, act="relu"), 2, kernel=3))
     path = save(b.build(), tmp_path)
-    _, plain = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False)))
-    graph, plan = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False, inplace_pointwise=True)))
+    _, plain = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False, inplace_pointwise=False)))
+    graph, plan = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False)))
     assert not any(s.in_place for s in plain.steps)
     assert plain.status == plan.status == "optimal"
     assert (plain.arena_bytes, plan.arena_bytes) == (12_800, 7_600)
@@ -169,11 +169,15 @@ def test_cpsat_kws_with_both_switches() -> None:
     """kws_ref_model_int8 --io int8, scratch planned: 16,256 B without in-place convs (two 8,000 B tensors
     and scratch); with in-place depthwise and pointwise convs 8,652 B, proven optimal: the first conv's
     input (492 B aligned), output (8,000 B) and im2col scratch (160 B). Depthwise alone stays at 16,256 B
-    (the pointwise convs hold two 8,000 B tensors)."""
-    _, plain = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8"))
-    _, dw = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8", params=SolverParams(inplace_depthwise=True)))
+    (the pointwise convs hold two 8,000 B tensors), pointwise alone (the default) reaches 16,088 B (the
+    depthwise convs' input, output and 88 B scratch)."""
+    off = SolverParams(inplace_pointwise=False)
+    _, plain = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8", params=off))
+    _, dw = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8", params=SolverParams(inplace_depthwise=True,
+                                                                                      inplace_pointwise=False)))
+    _, pw = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8"))  # the default
     _, both = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8", params=BOTH))
-    assert (plain.arena_bytes, dw.arena_bytes, both.arena_bytes) == (16_256, 16_256, 8_652)
+    assert (plain.arena_bytes, dw.arena_bytes, pw.arena_bytes, both.arena_bytes) == (16_256, 16_256, 16_088, 8_652)
     assert both.status == "optimal"
     assert sum(s.in_place for s in both.steps) == 8
     _, off = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8", scratch=False, params=BOTH))
@@ -182,11 +186,11 @@ def test_cpsat_kws_with_both_switches() -> None:
 
 @needs_cc
 def test_cli_solve_validate_compile_plan(cli: Cli, tmp_path: Path) -> None:
-    """`solve --solver inplace_pointwise=true --json`, then `validate` and `compile --plan` of that file."""
+    """`solve --json` (in-place pointwise convs are on by default), then `validate` and `compile --plan` of
+    that file."""
     path = save(_pw_net(True, 8, 12, 12, 4, "relu6").build(), tmp_path)
     plan_json = tmp_path / "plan.json"
-    assert cli("solve", path, "--solver", "inplace_pointwise=true", "--solver", "split=false", "--json",
-               plan_json).code == 0
+    assert cli("solve", path, "--solver", "split=false", "--json", plan_json).code == 0  # in place by default
     plan = Plan.load(plan_json)
     assert [s.kernel for s in plan.steps if s.in_place] == ["Conv"]
     assert cli("validate", path, plan_json).code == 0

@@ -50,6 +50,12 @@ def extra_calls(graph: Graph, op: Op) -> int:
     return (graph.tensors[op.outputs[0]].channels or 1) - 1 if kind(graph, op) == DEPTHWISE else 0
 
 
+def weight(graph: Graph, op: Op) -> int:
+    """What an in-place run weighs in the solver's tie-break after the arena: its extra kernel calls, and at
+    least one, so that no conv runs in place where that does not lower the arena (or meet a budget)."""
+    return max(extra_calls(graph, op), 1)
+
+
 def other_readers(graph: Graph, op: Op) -> list[Op]:
     """The ops besides `op` that read its input: an in-place run must come after all of them."""
     return [r for r in graph.consumers[graph.activation_inputs(op)[0]] if r.name != op.name]

@@ -15,7 +15,7 @@ from typing import Callable, Collection
 import networkx as nx
 from ortools.sat.python import cp_model
 
-from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes
+from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes, weight
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
 from pexcp.ir import SCRATCH, TEMP, Graph, Op
@@ -51,7 +51,7 @@ class ScheduleModel:
     in_place: dict[str, cp_model.IntVar] = field(default_factory=dict)  # depthwise conv -> runs over its input
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
-    slices: Expr = 0  # extra kernel calls of the chosen splits
+    slices: Expr = 0  # extra kernel calls of the chosen splits (and in-place runs, by their weight)
     cost: Expr = 0  # their estimated extra instructions (objective `instructions`)
     sizes: dict[str, Expr] = field(default_factory=dict)
     """Block sizes (units) that are expressions rather than the graph's fixed sizes, by block id (a tensor or
@@ -162,7 +162,7 @@ def add_in_place(sm: ScheduleModel, kinds: Collection[str], costs: SplitCosts | 
         whole = _whole_op(sm, op.name)
         if not isinstance(whole, int):
             sm.model.add_implication(b, whole)
-        sm.slices = sm.slices + extra_calls(sm.graph, op) * b
+        sm.slices = sm.slices + weight(sm.graph, op) * b
         if costs is not None:
             sm.cost = sm.cost + costs.in_place(sm.graph, op) * b
 
@@ -380,9 +380,10 @@ def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:
 
 
 def max_slices(sm: ScheduleModel) -> int:
-    """The most extra kernel calls any choice of splits and in-place runs makes."""
+    """The most extra kernel calls any choice of splits and in-place runs makes (in-place runs by their
+    tie-break weight)."""
     splits = sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
-    return splits + sum(extra_calls(sm.graph, sm.graph.op(name)) for name in sm.in_place)
+    return splits + sum(weight(sm.graph, sm.graph.op(name)) for name in sm.in_place)
 
 
 def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None, by_cost: bool = False) -> None:
