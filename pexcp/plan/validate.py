@@ -1125,6 +1125,24 @@ def _concat_part_in_place(m: _Model, r: _Place, w: _Place) -> bool:
     return r.lo == w.origin + sum(_nbytes(m, t) for t in inputs[: inputs.index(r.value)])
 
 
+def _pixel_order(m: _Model, r: _Place, w: _Place) -> bool:
+    """A pointwise conv run pixel by pixel (every input element (c, p) of pixel p read, then every output
+    element (k, p) written; channels planar) writes `w` over `r` only on bytes already read: each output
+    element's bytes overlap input elements of its own pixel or of earlier pixels (each input element is read
+    by its own pixel alone), or no input element at all."""
+    sr, sw = m.shape(r.value), m.shape(w.value)
+    hw_r, hw_w = int(np.prod(sr[2:], dtype=np.int64)), int(np.prod(sw[2:], dtype=np.int64))
+    e = np.arange(_elements(m, w.value), dtype=np.int64)
+    start = w.origin - r.origin + e * w.itemsize  # bytes from r's element 0
+    first, last = start // r.itemsize, (start + w.itemsize - 1) // r.itemsize
+    inside = (last >= 0) & (first < _elements(m, r.value))
+    first, last = np.clip(first, 0, None), np.minimum(last, _elements(m, r.value) - 1)
+    # the latest pixel an overlapped input element belongs to: a run of elements spans a pixel boundary only
+    # within one channel, so the pixel of `last` is the latest unless the run wraps into the next channel
+    latest = np.where(last // hw_r > first // hw_r, hw_r - 1, last % hw_r)
+    return bool(np.all(~inside | (latest <= e % hw_w)))
+
+
 def _in_place(m: _Model, step: Step, r: _Place, w: _Place) -> bool:
     """A step may write `w` over bytes of `r` it reads when each element is read before it is overwritten:
     w's value is computed from r's element by element, element i of w starts where element i of r does (or,
@@ -1133,8 +1151,9 @@ def _in_place(m: _Model, step: Step, r: _Place, w: _Place) -> bool:
         return False
     found = in_place_values(m, step) if step.in_place else None
     if found is not None and found[:2] == (r.value, w.value):
-        # same start, same element size, no more bytes: a depthwise conv's output channel c lands on input
-        # channels <= c; a pointwise conv's output element (c, p) on input element (c, p), of the same pixel
+        if found[2] == "pixel":
+            return _pixel_order(m, r, w)
+        # same start, same element size, no more bytes: output channel c lands on input channels <= c
         return w.itemsize == r.itemsize and w.hi - w.lo <= r.hi - r.lo
     if m.canonical.get(w.value, w.value) == m.canonical.get(r.value, r.value) and w.itemsize == r.itemsize:
         return True  # a view where its base is: nothing moves
