@@ -274,3 +274,30 @@ def test_kws_both_switches_on_cortex_m(tmp_path: Path) -> None:
     (x,) = qemu_inputs(graph)
     assert np.array_equal(run.outputs[0], _int8_reference(KWS, x))
     assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.skipif(bool(missing_tools()), reason="needs the Arm toolchain and QEMU")
+def test_float_kws_both_switches_on_cortex_m(tmp_path: Path) -> None:
+    """kws_ref_model_float32 with in-place depthwise and pointwise convs: 64,000 -> 33,960 B (the float
+    input, 1,960 B, beside the first conv's 32,000 B output), and on the Cortex-M4F its output is
+    onnxruntime's."""
+    model = SHARED_MODELS / "onnx" / "kws_ref_model_float32.onnx" if SHARED_MODELS else None
+    if model is None or not model.exists():
+        pytest.skip("needs the shared model kws_ref_model_float32.onnx")
+    import onnxruntime as ort
+
+    from backend_helpers import assert_close
+    from test_backend_models import RUNTIME_OVERHEAD_LIMIT
+
+    graph, plan = solve(model, "cpsat", SolveOptions(timeout=60, params=BOTH))
+    assert (plan.arena_bytes, plan.status) == (33_960, "optimal")
+    assert sum(s.in_place for s in plan.steps) == 8
+    emit(graph, plan, tmp_path, harness=True)
+    build_qemu(tmp_path)
+    run = run_qemu(tmp_path, timeout=180)
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), qemu_inputs(graph))})
+    assert_close(run.outputs[0], ref[0].ravel(), "kws float in place on Cortex-M")
+    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
