@@ -89,7 +89,7 @@ class Op:
 
 
 SCRATCH = "scratch:"  # plan buffers named scratch:<op> hold the working memory of that op's kernel calls
-TEMP = "temp:"  # plan buffers named temp:<op> hold one output channel (pixel) of a depthwise (pointwise) conv run in place
+TEMP = "temp:"  # plan buffers temp:<op> hold one output channel (pixel) of a depthwise (pointwise) conv run in place
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ and every output it writes is resident at that step, in exactly one buffer. Alia
 a view (an op that moves no data) inside its input's bytes, an input of a Concat written in place at its
 place in the Concat's output, or an in-place output that takes over the bytes of an input its op reads
 element by element, or the output of a depthwise (pointwise) conv the plan runs in place over its input,
-channel by channel (pixel by pixel) through a one-channel (one-pixel) `temp:<op>` buffer. Finally it follows every byte through the schedule: each value a step reads must be
-the one its producer wrote there, not overwritten since (by a later write, or by the same step writing over
-bytes it still reads). Kernel scratch buffers (`scratch:<op>`) are live only at steps running that op's
+channel by channel (pixel by pixel) through a one-channel (one-pixel) `temp:<op>` buffer. Finally it
+follows every byte through the schedule: each value a step reads must be the one its producer wrote there,
+not overwritten since (by a later write, or by the same step writing over bytes it still reads; an
+in-place pointwise step's writes are checked against its pixel-by-pixel access order). Kernel scratch buffers (`scratch:<op>`) are live only at steps running that op's
 kernel, overlap nothing live, and hold at least the bytes the int8 kernels' fast paths need for the step's
 call, computed here from the node's shapes.
 

@@ -42,7 +42,8 @@ class SolverParams:
     @property
     def in_place(self) -> tuple[str, ...]:
         """The kinds of in-place convs the switches allow (pexcp/analysis/inplace.py)."""
-        return tuple(k for k, on in (("depthwise", self.inplace_depthwise), ("pointwise", self.inplace_pointwise)) if on)
+        switches = (("depthwise", self.inplace_depthwise), ("pointwise", self.inplace_pointwise))
+        return tuple(k for k, on in switches if on)
 
     # the CP-SAT model
     order: str = "positions"

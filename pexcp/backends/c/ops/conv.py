@@ -148,7 +148,8 @@ class ConvLowering(Lowering):
             bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
             return (f"pexcp_conv_s8_pointwise_in_place(&{params}, {io}, {w}, {bias}, {requant_arrays(call, d.q)}, "
                     f"{tmp}, {call.scratch(d.scratch.whole)});")
-        params = call.struct(f"{self.kernel_f32}_params", {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]})
+        fields = {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]}
+        params = call.struct(f"{self.kernel_f32}_params", fields)
         bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
         return f"pexcp_conv_pointwise_in_place(&{params}, {io}, {call.const(op.inputs[1])}, {bias}, {tmp});"
 
