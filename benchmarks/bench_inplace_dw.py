@@ -139,8 +139,8 @@ def main() -> int:
             f"{(all_in.instructions - file.instructions) / max(all_in.added_calls, 1):.0f}",
         ])
     _table(
-        "cpsat --io int8 --solver inplace_pointwise=false without / with --solver inplace_depthwise=true (arena: model input and output in the "
-        "arena, planned kernel scratch included; status: optimal = proven; instructions of model_run() on the "
+        "cpsat --io int8 --solver inplace_pointwise=false without / with --solver inplace_depthwise=true (arena: "
+        "model input and output in the arena, planned kernel scratch included; status: optimal = proven; instructions of model_run() on the "
         "Cortex-M4F, outputs identical to TFLite Micro's)",
         ["model", "arena off B", "status off", "arena on B", "status on", "arena change", "in-place steps / eligible",
          "insns off", "insns on", "insns change", "insns on vs unsplit reorder", "static RAM off B", "static RAM on B", "solve s (on)"],
