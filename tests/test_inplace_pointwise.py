@@ -145,6 +145,34 @@ def test_validator_refuses_a_wider_output_over_its_input(tmp_path: Path) -> None
     assert any("nor a whole pointwise conv" in e for e in plan_problems(bad, path))
 
 
+def test_validator_access_order_of_a_pointwise_step(tmp_path: Path) -> None:
+    """The byte check follows the pixel-by-pixel order: an output over its input at the same start passes;
+    shifted one element later (output (c, p) over input (c, p + 1), not read yet), one element earlier
+    (output (c, 0) over input (c - 1, last pixel), not read yet) or with wider elements (landing on later
+    pixels' inputs) it fails."""
+    from dataclasses import replace
+
+    from pexcp.plan.validate import _Place, _pixel_order, _read, pw_in_place_values
+
+    path = save(_pw_net(False, 4, 6, 6, 3, None).build(), tmp_path)
+    _, plan = forced_plan(path)
+    m = _read(path, plan)
+    (step,) = [s for s in plan.steps if s.in_place]
+    src, dst = pw_in_place_values(m, step)
+    base = next(b for b in plan.buffers if b.tensor == src)
+    out = next(b for b in plan.buffers if b.tensor == dst)
+    r = _Place(src, base, base.offset, base.offset + base.bytes, 0)
+
+    def place(shift: int, dtype: str = "float32") -> _Place:
+        b = replace(out, offset=out.offset + shift, dtype=dtype)
+        return _Place(dst, b, b.offset, b.offset + b.bytes, 0)
+
+    assert _pixel_order(m, r, place(0))
+    assert not _pixel_order(m, r, place(4))
+    assert not _pixel_order(m, r, place(-4))
+    assert not _pixel_order(m, r, place(0, "float64"))
+
+
 @needs_cc
 def test_cpsat_chooses_pointwise_in_place_where_it_lowers_the_arena(tmp_path: Path) -> None:
     """3x3 conv 3 -> 16 channels, pointwise 16 -> 16, 3x3 conv to 2 channels, on 10x10 float: without the
