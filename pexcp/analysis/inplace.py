@@ -24,9 +24,7 @@ import networkx as nx
 from pexcp.ir import Graph, Op
 from pexcp.ops import spec
 
-
 DEPTHWISE, POINTWISE = "depthwise", "pointwise"
-KINDS = (DEPTHWISE, POINTWISE)
 
 
 def kind(graph: Graph, op: Op) -> str | None:
