@@ -89,7 +89,7 @@ class Op:
 
 
 SCRATCH = "scratch:"  # plan buffers named scratch:<op> hold the working memory of that op's kernel calls
-TEMP = "temp:"  # plan buffers named temp:<op> hold one output channel of a depthwise conv run in place
+TEMP = "temp:"  # plan buffers temp:<op> hold one output channel (pixel) of a depthwise (pointwise) conv run in place
 
 
 @dataclass(frozen=True)
@@ -245,4 +245,4 @@ class Step:
     nodes: list[str]  # every ONNX node this step executes
     slice: Slice | None = None
     accumulate: bool = False  # consumes input channels `slice` and adds partial sums into a whole output
-    in_place: bool = False  # a depthwise conv writing its output over its input, channel by channel via temp:<op>
+    in_place: bool = False  # a conv writing its output over its input via temp:<op> (analysis/inplace.py)

@@ -143,9 +143,9 @@ def test_cpsat_runs_other_readers_first_to_run_in_place(tmp_path: Path) -> None:
     graph = load_for(path, "reorder", SolveOptions())
     (dw,) = in_place_ops(graph)
     assert not runs_last(graph, [op.name for op in graph.ops], dw)
-    options = dict(timeout=20, params=SolverParams(split=False, inplace_depthwise=True))
+    options = dict(timeout=20, params=SolverParams(split=False, inplace_depthwise=True, inplace_pointwise=False))
     graph, plan = solve(path, "cpsat", SolveOptions(**options))
-    _, plain = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False)))
+    _, plain = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(split=False, inplace_pointwise=False)))
     (step,) = [s for s in plan.steps if s.in_place]
     assert plan.status == plain.status == "optimal"
     assert (plan.arena_bytes, plain.arena_bytes) == (8_000, 13_600)

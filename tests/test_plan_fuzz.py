@@ -66,9 +66,9 @@ MODELS = {
     "concat": concat_model,
     "views": views_model,
 }
-# (method, budget as a fraction of reorder's, solver switches); cpsat unsplit with in-place depthwise convs
+# (method, budget as a fraction of reorder's, solver switches); cpsat unsplit with in-place depthwise and pointwise convs
 BASES = [("reorder", None, None), ("tflm", None, None), ("pex-greedy", 0.7, None),
-         ("cpsat", None, {"split": False, "inplace_depthwise": True})]
+         ("cpsat", None, {"split": False, "inplace_depthwise": True, "inplace_pointwise": True})]
 
 
 def _key(plan: Plan) -> str:

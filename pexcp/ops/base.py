@@ -57,6 +57,13 @@ class OpSpec:
         so writing channel c in its place destroys only input channels already consumed."""
         return False
 
+    def overwrites_by_pixel(self, graph: Graph, op: Op) -> bool:
+        """It may write its output over its input pixel by pixel through a one-pixel temporary (an in-place
+        pointwise conv): output pixel p depends on input pixel p alone, the spatial size is kept and the
+        output has no more channels, so in channel-planar storage output element (c, p) lands on input
+        element (c, p), read when pixel p was."""
+        return False
+
     def split_rule(self, graph: Graph, op: Op) -> Rule:
         """How partial execution may split it, given that its tensors are batch-1 NC... (checked by the
         caller, analysis.partial.split_rule)."""

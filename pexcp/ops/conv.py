@@ -22,6 +22,18 @@ class Conv(OpSpec):
         x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
         return x.itemsize == y.itemsize and y.numel <= x.numel
 
+    def overwrites_by_pixel(self, graph: Graph, op: Op) -> bool:
+        # a 1x1 stride-1 unpadded one-group conv; a transposed conv's pixels are not its input's
+        if op.op_type != "Conv" or op.attrs.get("group", 1) != 1 or op.inputs[0] not in graph.tensors:
+            return False
+        w = graph.constants.get(op.inputs[1])
+        x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+        if w is None or any(k != 1 for k in w.shape[2:]) or any(op.attrs.get("pads", [])):
+            return False
+        if any(s != 1 for s in op.attrs.get("strides", [])):  # (any auto_pad pads a 1x1 stride-1 window by 0)
+            return False
+        return x.shape[2:] == y.shape[2:] and x.itemsize == y.itemsize and y.shape[1] <= x.shape[1]
+
     def split_rule(self, graph: Graph, op: Op) -> Rule:
         if len(graph.activation_inputs(op)) != 1:
             return Rule.OPAQUE

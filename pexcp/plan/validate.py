@@ -6,10 +6,11 @@ channel slices that cover every channel exactly once; producers run before consu
 and every output it writes is resident at that step, in exactly one buffer. Aliases are of four kinds only:
 a view (an op that moves no data) inside its input's bytes, an input of a Concat written in place at its
 place in the Concat's output, or an in-place output that takes over the bytes of an input its op reads
-element by element, or the output of a depthwise conv the plan runs in place (channel by channel through a
-one-channel `temp:<op>` buffer) over its input. Finally it follows every byte through the schedule: each value a step reads must be
-the one its producer wrote there, not overwritten since (by a later write, or by the same step writing over
-bytes it still reads). Kernel scratch buffers (`scratch:<op>`) are live only at steps running that op's
+element by element, or the output of a depthwise (pointwise) conv the plan runs in place over its input,
+channel by channel (pixel by pixel) through a one-channel (one-pixel) `temp:<op>` buffer. Finally it
+follows every byte through the schedule: each value a step reads must be the one its producer wrote there,
+not overwritten since (by a later write, or by the same step writing over bytes it still reads; an
+in-place pointwise step's writes are checked against its pixel-by-pixel access order). Kernel scratch buffers (`scratch:<op>`) are live only at steps running that op's
 kernel, overlap nothing live, and hold at least the bytes the int8 kernels' fast paths need for the step's
 call, computed here from the node's shapes.
 
@@ -615,7 +616,7 @@ def _scratch_problems(plan: Plan, m: _Model) -> list[str]:
     return problems
 
 
-# ---- in-place depthwise convs -------------------------------------------------------------------------
+# ---- in-place depthwise and pointwise convs -----------------------------------------------------------
 
 
 def _channel_path(m: _Model, names: list[str], src: str, dst: str, pads: bool = False) -> bool:
@@ -655,12 +656,49 @@ def dw_in_place_values(m: _Model, step: Step) -> tuple[str, str] | None:
     return None if src is None or dst is None else (src, dst)
 
 
+def pw_in_place_values(m: _Model, step: Step) -> tuple[str, str] | None:
+    """For a step whose core is a pointwise conv (1x1 kernel, strides 1, no pads, one group, batch 1) keeping
+    the spatial size with no more output than input channels: (the stored value it reads, the stored value it
+    writes), joined to the conv by unary nodes of the step. None for any other step."""
+    core = m.nodes.get(step.op)
+    if core is None or core.op_type != "Conv" or len(core.input) < 2 or core.input[0] in m.constants:
+        return None
+    x, y, w = core.input[0], core.output[0], core.input[1]
+    sx, sy = m.shape(x), m.shape(y)
+    kernel = m.constants[w].shape[2:] if w in m.constants else m.shape(w)[2:]
+    if (len(sx) < 3 or len(sy) != len(sx) or sx[0] != 1 or _attr(core, "group", 1) != 1 or sx[2:] != sy[2:]
+            or sy[1] > sx[1] or any(k != 1 for k in kernel) or any(_attr(core, "pads", []))
+            or any(s != 1 for s in _attr(core, "strides", []))):
+        return None
+    names = [n for n in dict.fromkeys(step.nodes) if n in m.nodes]
+    made = {o for n in names for o in m.nodes[n].output}
+    reads = [t for n in names for t in m.reads[n] if t not in made and t not in m.constants]
+    src = next((t for t in dict.fromkeys(reads) if _channel_path(m, names, t, x)), None)
+    dst = next((t for t in made if _channel_path(m, names, y, t) and (t in m.outputs or m.consumers.get(t))
+                and not any(_channel_path(m, names, t, u) and u != t for u in made)), None)
+    return None if src is None or dst is None else (src, dst)
+
+
+def in_place_values(m: _Model, step: Step) -> tuple[str, str, str] | None:
+    """(read value, written value, "channel" or "pixel": the unit it runs by) of a step that may run in place:
+    a depthwise conv channel by channel, a pointwise conv pixel by pixel (a one-channel 1x1 conv is both: it
+    runs by pixel, as the planners' memory model has it). None for any other step."""
+    pair = pw_in_place_values(m, step)
+    if pair is not None:
+        return (*pair, "pixel")
+    pair = dw_in_place_values(m, step)
+    return None if pair is None else (*pair, "channel")
+
+
 def _in_place_problems(plan: Plan, m: _Model) -> list[str]:
     """A step marked `in_place` is a depthwise conv (no channel multiplier, batch 1, channels contiguous)
     that writes output channel c, computed into the one-channel temporary `temp:<op>`, over its input once
-    input channel c is consumed: its output buffer is an alias of its input's buffer (same start, elements of
+    input channel c is consumed, or a pointwise conv (1x1, stride 1, no pads, one group, no more output than
+    input channels) that writes output pixel p, computed into the one-pixel temporary, over its input once
+    pixel p is read (with channels planar, output element (c, p) covers input element (c, p) only): its
+    output buffer is an alias of its input's buffer (same start, elements of
     the same size, no more bytes), the input dies at that step, and the temporary is an owned buffer live at
-    exactly that step holding at least one output channel. A `temp:` buffer serves such a step only."""
+    exactly that step holding at least one output channel (pixel). A `temp:` buffer serves such a step only."""
     problems = []
     temps: dict[str, list[Buffer]] = defaultdict(list)
     for b in plan.buffers:
@@ -672,11 +710,12 @@ def _in_place_problems(plan: Plan, m: _Model) -> list[str]:
         if not step.in_place:
             continue
         what = f"step {step.index} runs {step.op!r} in place"
-        pair = dw_in_place_values(m, step)
-        if pair is None or step.slice is not None or step.accumulate:
-            problems.append(f"{what}, but it is not a whole depthwise conv without channel multiplier")
+        found = in_place_values(m, step)
+        if found is None or step.slice is not None or step.accumulate:
+            problems.append(f"{what}, but it is not a whole depthwise conv without channel multiplier, nor a "
+                            "whole pointwise conv with no more output than input channels")
             continue
-        src, dst = pair
+        src, dst, unit = found
         if src in m.layouts or dst in m.layouts:
             problems.append(f"{what} on a value stored transposed")
             continue
@@ -692,7 +731,8 @@ def _in_place_problems(plan: Plan, m: _Model) -> list[str]:
                             f"no more bytes")
         if base.last_step != step.index:
             problems.append(f"{what}, but its input {src!r} (buffer {base.id}) is live after it")
-        channel = out.bytes // _channels(m, dst)
+        channels = _channels(m, dst)
+        need = out.bytes // channels if unit == "channel" else out.bytes // (_elements(m, dst) // channels)
         mine = [t for t in temps.get(step.op, []) if t.first_step <= step.index <= t.last_step]
         if len(mine) != 1:
             problems.append(f"{what} with {len(mine)} temporary buffers {TEMP}{step.op} live there, not one")
@@ -701,9 +741,9 @@ def _in_place_problems(plan: Plan, m: _Model) -> list[str]:
         served.add(temp.id)
         if temp.first_step != temp.last_step or temp.alias_of is not None or temp.slice is not None:
             problems.append(f"temporary buffer {temp.id} ({temp.tensor}) is not an owned buffer live at one step")
-        if temp.bytes < channel:
-            problems.append(f"temporary buffer {temp.id} ({temp.tensor}) has {temp.bytes} bytes, one output channel "
-                            f"of {dst!r} needs {channel}")
+        if temp.bytes < need:
+            problems.append(f"temporary buffer {temp.id} ({temp.tensor}) has {temp.bytes} bytes, one output {unit} "
+                            f"of {dst!r} needs {need}")
     for bufs in temps.values():
         for b in bufs:
             if b.id not in served:
@@ -781,7 +821,7 @@ def _alias_problems(plan: Plan, m: _Model) -> list[str]:
       join contiguous byte ranges: every axis before the concat axis has size 1);
     - an in-place output: computed from its base's value element by element (each node on the way reads
       it elementwise, the output has the same elements, each no larger), offset 0;
-    - the output of a depthwise conv run in place over its input (see `_in_place_problems`).
+    - the output of a depthwise or pointwise conv run in place over its input (see `_in_place_problems`).
     """
     problems = []
     by_id = {b.id: b for b in plan.buffers}
@@ -819,11 +859,12 @@ def _alias_problems(plan: Plan, m: _Model) -> list[str]:
 
 
 def _dw_in_place_alias(plan: Plan, m: _Model, b: Buffer, base: Buffer) -> bool:
-    """`b` is the output of a step running a depthwise conv in place, over `base`, that conv's input."""
+    """`b` is the output of a step running a conv in place, over `base`, that conv's input."""
     if not 0 <= b.first_step < len(plan.steps):
         return False
     step = plan.steps[b.first_step]
-    return step.in_place and dw_in_place_values(m, step) == (base.tensor, b.tensor)
+    found = in_place_values(m, step) if step.in_place else None
+    return found is not None and found[:2] == (base.tensor, b.tensor)
 
 
 def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
@@ -1105,14 +1146,36 @@ def _concat_part_in_place(m: _Model, r: _Place, w: _Place) -> bool:
     return r.lo == w.origin + sum(_nbytes(m, t) for t in inputs[: inputs.index(r.value)])
 
 
+def _pixel_order(m: _Model, r: _Place, w: _Place) -> bool:
+    """A pointwise conv run pixel by pixel (every input element (c, p) of pixel p read, then every output
+    element (k, p) written; channels planar) writes `w` over `r` only on bytes already read: each output
+    element's bytes overlap input elements of its own pixel or of earlier pixels (each input element is read
+    by its own pixel alone), or no input element at all."""
+    sr, sw = m.shape(r.value), m.shape(w.value)
+    hw_r, hw_w = int(np.prod(sr[2:], dtype=np.int64)), int(np.prod(sw[2:], dtype=np.int64))
+    e = np.arange(_elements(m, w.value), dtype=np.int64)
+    start = w.origin - r.origin + e * w.itemsize  # bytes from r's element 0
+    first, last = start // r.itemsize, (start + w.itemsize - 1) // r.itemsize
+    inside = (last >= 0) & (first < _elements(m, r.value))
+    first, last = np.clip(first, 0, None), np.minimum(last, _elements(m, r.value) - 1)
+    # the latest pixel an overlapped input element belongs to: a run of elements spans a pixel boundary only
+    # within one channel, so the pixel of `last` is the latest unless the run wraps into the next channel
+    latest = np.where(last // hw_r > first // hw_r, hw_r - 1, last % hw_r)
+    return bool(np.all(~inside | (latest <= e % hw_w)))
+
+
 def _in_place(m: _Model, step: Step, r: _Place, w: _Place) -> bool:
     """A step may write `w` over bytes of `r` it reads when each element is read before it is overwritten:
     w's value is computed from r's element by element, element i of w starts where element i of r does (or,
     for a view, w is r's bytes where they are), and w's elements are no larger."""
     if w.origin != r.origin:
         return False
-    if step.in_place and dw_in_place_values(m, step) == (r.value, w.value):
-        return w.itemsize == r.itemsize and w.hi - w.lo <= r.hi - r.lo  # channel c lands on channels <= c
+    found = in_place_values(m, step) if step.in_place else None
+    if found is not None and found[:2] == (r.value, w.value):
+        if found[2] == "pixel":
+            return _pixel_order(m, r, w)
+        # same start, same element size, no more bytes: output channel c lands on input channels <= c
+        return w.itemsize == r.itemsize and w.hi - w.lo <= r.hi - r.lo
     if m.canonical.get(w.value, w.value) == m.canonical.get(r.value, r.value) and w.itemsize == r.itemsize:
         return True  # a view where its base is: nothing moves
     return w.itemsize <= r.itemsize and _derived_elementwise(m, [step], r.value, w.value)

@@ -34,6 +34,16 @@ class SolverParams:
     """let each depthwise conv whose input dies with it run in place over that input, channel by channel
     through a one-channel temporary (TinyEngine's in-place depthwise), where that lowers the arena or lets a
     budget be met; each such run costs a kernel call per channel"""
+    inplace_pointwise: bool = True
+    """let each 1x1 stride-1 conv with no more output than input channels whose input dies with it run in
+    place over that input, pixel by pixel through a one-pixel temporary, where that lowers the arena or lets
+    a budget be met"""
+
+    @property
+    def in_place(self) -> tuple[str, ...]:
+        """The kinds of in-place convs the switches allow (pexcp/analysis/inplace.py)."""
+        switches = (("depthwise", self.inplace_depthwise), ("pointwise", self.inplace_pointwise))
+        return tuple(k for k, on in switches if on)
 
     # the CP-SAT model
     order: str = "positions"

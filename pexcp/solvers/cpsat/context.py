@@ -56,8 +56,8 @@ class Context:
         sm = cm.ScheduleModel(part.graph, part.groups, part.unit, capacity=-(-capacity_bytes // part.unit))
         cm.add_order(sm, None if p.reorder else [op.name for op in part.graph.ops], p.order, p.order_windows)
         cm.add_split_choices(sm, self.costs)
-        if p.inplace_depthwise:
-            cm.add_in_place(sm, self.costs)
+        if p.in_place:
+            cm.add_in_place(sm, p.in_place, self.costs)
         cm.add_lifetimes(sm)
         return sm
 

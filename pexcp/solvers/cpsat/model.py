@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Collection
 
 import networkx as nx
 from ortools.sat.python import cp_model
 
-from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes
+from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes, weight
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
 from pexcp.ir import SCRATCH, TEMP, Graph, Op
@@ -51,7 +51,7 @@ class ScheduleModel:
     in_place: dict[str, cp_model.IntVar] = field(default_factory=dict)  # depthwise conv -> runs over its input
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
-    slices: Expr = 0  # extra kernel calls of the chosen splits
+    slices: Expr = 0  # extra kernel calls of the chosen splits (and in-place runs, by their weight)
     cost: Expr = 0  # their estimated extra instructions (objective `instructions`)
     sizes: dict[str, Expr] = field(default_factory=dict)
     """Block sizes (units) that are expressions rather than the graph's fixed sizes, by block id (a tensor or
@@ -67,11 +67,11 @@ class ScheduleModel:
         return align(nbytes) // self.unit
 
 
-def size_unit(graph: Graph, groups: dict[str, Group], in_place: bool = False) -> int:
-    """gcd of every block size the model can use (with `in_place`, the temporaries of in-place depthwise
+def size_unit(graph: Graph, groups: dict[str, Group], in_place: Collection[str] = ()) -> int:
+    """gcd of every block size the model can use (with the `in_place` kinds, the temporaries of in-place
     convs too): the coarsest grid offsets can live on exactly."""
     sizes = [align(t.nbytes) for t in graph.tensors.values()]
-    sizes += [align(temp_bytes(graph, op)) for op in in_place_ops(graph)] if in_place else []
+    sizes += [align(temp_bytes(graph, op)) for op in in_place_ops(graph, in_place)] if in_place else []
     for g in groups.values():
         sizes += [o.region_bytes for o in g.options] + ([align(g.acc_bytes)] if g.acc_tensor else [])
     sizes += [align(n) for by_width in scratch_sizes(graph, groups).values() for n in by_width.values()]
@@ -149,19 +149,20 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
     sm.cost = sum(cost)
 
 
-def add_in_place(sm: ScheduleModel, costs: SplitCosts | None = None) -> None:
-    """A choice per depthwise conv that may run over its input (analysis/inplace.py): only when it runs
-    whole and after every other reader of its input; it then makes one kernel call per channel (extra calls, and with `costs` their estimated
-    instructions, copies included). Its output's block starts after
-    its step at its input's offset (add_pins), and its temporary is live at its step (add_lifetimes)."""
-    for op in in_place_ops(sm.graph):
+def add_in_place(sm: ScheduleModel, kinds: Collection[str], costs: SplitCosts | None = None) -> None:
+    """A choice per conv of one of `kinds` that may run over its input (analysis/inplace.py): only when it
+    runs whole and after every other reader of its input; a depthwise conv then makes one kernel call per
+    channel (extra calls, and with `costs` their estimated instructions, copies included). Its output's block
+    starts after its step at its input's offset (add_pins), and its temporary is live at its step
+    (add_lifetimes)."""
+    for op in in_place_ops(sm.graph, kinds):
         b = sm.in_place[op.name] = sm.model.new_bool_var(f"in_place[{op.name}]")
         for r in other_readers(sm.graph, op):  # the input dies with the in-place run
             sm.model.add(sm.pos[r.name] + 1 <= sm.pos[op.name]).only_enforce_if(b)
         whole = _whole_op(sm, op.name)
         if not isinstance(whole, int):
             sm.model.add_implication(b, whole)
-        sm.slices = sm.slices + extra_calls(sm.graph, op) * b
+        sm.slices = sm.slices + weight(sm.graph, op) * b
         if costs is not None:
             sm.cost = sm.cost + costs.in_place(sm.graph, op) * b
 
@@ -379,9 +380,10 @@ def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:
 
 
 def max_slices(sm: ScheduleModel) -> int:
-    """The most extra kernel calls any choice of splits and in-place runs makes."""
+    """The most extra kernel calls any choice of splits and in-place runs makes (in-place runs by their
+    tie-break weight)."""
     splits = sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
-    return splits + sum(extra_calls(sm.graph, sm.graph.op(name)) for name in sm.in_place)
+    return splits + sum(weight(sm.graph, sm.graph.op(name)) for name in sm.in_place)
 
 
 def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None, by_cost: bool = False) -> None:

@@ -107,7 +107,7 @@ def pick(candidates: list[Candidate], groups: dict[str, Group], budget: int | No
 
 
 def whole(graph: Graph, groups: dict[str, Group], params: SolverParams) -> Part:
-    return Part(graph, groups, {}, params.unit or cm.size_unit(graph, groups, params.inplace_depthwise), "")
+    return Part(graph, groups, {}, params.unit or cm.size_unit(graph, groups, params.in_place), "")
 
 
 def parts(graph: Graph, groups: dict[str, Group], params: SolverParams) -> list[Part]:
@@ -116,7 +116,7 @@ def parts(graph: Graph, groups: dict[str, Group], params: SolverParams) -> list[
     if len(pieces) <= 1:
         return [whole(graph, groups, params)]
     return [
-        Part(s.graph, s.groups, s.pins, params.unit or cm.size_unit(s.graph, s.groups, params.inplace_depthwise), f"segment {k + 1}/{len(pieces)}")
+        Part(s.graph, s.groups, s.pins, params.unit or cm.size_unit(s.graph, s.groups, params.in_place), f"segment {k + 1}/{len(pieces)}")
         for k, s in enumerate(pieces)
     ]
 

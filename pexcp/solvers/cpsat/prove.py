@@ -43,7 +43,7 @@ def prove(ctx: Context, graph: Graph, parts: list[Part], best: Candidate, bound:
         sub = join(graph, [p.graph for p in window])
         groups = {gid: g for p in window for gid, g in p.groups.items()}
         label = f"window {parts.index(window[0]) + 1}-{parts.index(window[-1]) + 1}"
-        unit = ctx.params.unit or cm.size_unit(sub, groups, ctx.params.inplace_depthwise)
+        unit = ctx.params.unit or cm.size_unit(sub, groups, ctx.params.in_place)
         part = Part(sub, groups, {}, unit, label, bound=max(p.bound for p in window))
         whole = len(window) == len(parts)
         found, proven_bound, proven = joint_model(ctx, part, combine(sub, window)[0], left if whole else left.half())

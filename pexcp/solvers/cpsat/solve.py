@@ -94,7 +94,7 @@ def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
 
     best, groups = combine(graph, parts)
     splittable = {name for g in groups.values() for name in g.names}
-    in_place = {op.name for op in in_place_ops(graph)} if params.inplace_depthwise else set()
+    in_place = {op.name for op in in_place_ops(graph, params.in_place)}
     bound = max([p.bound for p in parts] + [footprint_bound(graph, splittable, in_place)])
     proof = ""
     if pinned and best.arena > bound and params.address == "joint":

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pexcp.analysis.inplace import POINTWISE, kind
 from pexcp.backends.c import quant
 from pexcp.backends.c.memory import Ptr, channel_size, itemsize
 from pexcp.backends.c.ops.base import (
@@ -118,7 +119,10 @@ class ConvLowering(Lowering):
     def emit_in_place(self, call: Call, temp: Ptr) -> list[str]:
         """A whole depthwise conv over its own input (pexcp/analysis/inplace.py): output channel c is computed
         into the one-channel temporary, then copied to its place, which covers input channels <= c only, all
-        consumed by then."""
+        consumed by then. A pointwise conv runs its in-place kernel, pixel by pixel through the one-pixel
+        temporary."""
+        if kind(call.graph, call.op) == POINTWISE:
+            return [self._pointwise_in_place(call, temp)]
         x, y = call.tensor(call.op.inputs[0]), call.out
         src, dst = call.input(call.op.inputs[0], sliced=False), call.output()
         in_hw, out_hw = channel_size(x), channel_size(y)
@@ -134,6 +138,21 @@ class ConvLowering(Lowering):
             f"    memcpy({dst} + (long)c * {out_hw}, {tmp}, {out_hw * itemsize(dst.dtype)});",
             "}",
         ]
+
+    def _pointwise_in_place(self, call: Call, temp: Ptr) -> str:
+        op, io = call.op, call.output()
+        tmp = Ptr(temp.base, temp.offset, io.dtype)
+        if call.dtype == "s8":
+            d = call.data
+            params = call.struct("pexcp_conv_s8_params", d.fields)
+            w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
+            bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
+            return (f"pexcp_conv_s8_pointwise_in_place(&{params}, {io}, {w}, {bias}, {requant_arrays(call, d.q)}, "
+                    f"{tmp}, {call.scratch(d.scratch.whole)});")
+        fields = {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]}
+        params = call.struct(f"{self.kernel_f32}_params", fields)
+        bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
+        return f"pexcp_conv_pointwise_in_place(&{params}, {io}, {call.const(op.inputs[1])}, {bias}, {tmp});"
 
     def finish(self, call: Call, acc: Ptr) -> list[str]:
         return requant_acc(call, acc, call.data.q)

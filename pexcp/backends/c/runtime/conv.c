@@ -138,3 +138,24 @@ void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const f
         }
     }
 }
+
+/* Output element (oc, px) lands on input element (oc, px): pixel px's inputs are all read (into the sums)
+ * before its outputs leave `tmp`, and no other pixel's input is touched. Same sums, in the same order, as
+ * conv_pointwise. */
+void pexcp_conv_pointwise_in_place(const pexcp_conv_params *p, float *io, const float *w, const float *bias,
+                                   float *tmp)
+{
+    const long hw = (long)p->out_h * p->out_w;
+    for (long px = 0; px < hw; ++px) {
+        for (int oc = 0; oc < p->out_c; ++oc) {
+            const float *wr = w + (long)oc * p->in_c;
+            const float *x = io + px;
+            float s = bias ? bias[oc] : 0.0f;
+            for (int ic = 0; ic < p->in_c; ++ic, x += hw)
+                s += wr[ic] * x[0];
+            tmp[oc] = pexcp_clamp(s, p->act_min, p->act_max);
+        }
+        for (int oc = 0; oc < p->out_c; ++oc)
+            io[oc * hw + px] = tmp[oc];
+    }
+}

@@ -1141,3 +1141,37 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
         }
     }
 }
+
+/* Output element (oc, px) lands on input element (oc, px). With DSP and scratch, pexcp_conv_s8 with out = in
+ * takes conv_im2col_dsp for a whole 1x1 conv, which gathers both pixels of a pair into the scratch columns
+ * before it stores any of their outputs; the portable loop reads a pixel's inputs into its sums before its
+ * outputs leave `tmp`. No other pixel's input is touched, so every input byte is read before it is
+ * overwritten. (Calling the public entry and not the static helpers keeps their inlining, and so the
+ * ordinary calls' instruction counts, as they were.) */
+void pexcp_conv_s8_pointwise_in_place(const pexcp_conv_s8_params *p, int8_t *io, const int8_t *w,
+                                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *tmp,
+                                      void *scratch)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(PEXCP_NO_DSP)
+    if (scratch) {
+        pexcp_conv_s8(p, io, io, 0, w, bias, mult, shift, 0, p->out_c, 0, p->in_c, PEXCP_STORE, scratch);
+        return;
+    }
+#else
+    (void)scratch;
+#endif
+    const long hw = (long)p->out_h * p->out_w;
+    for (long px = 0; px < hw; ++px) {
+        for (int oc = 0; oc < p->out_c; ++oc) {
+            const int8_t *w_oc = w + (long)oc * p->in_c;
+            const int8_t *x = io + px;
+            int32_t s = bias ? bias[oc] : 0;
+            for (int c = 0; c < p->in_c; ++c, x += hw)
+                s += (int32_t)w_oc[c] * ((int32_t)*x + p->in_offset);
+            tmp[oc] = (int8_t)pexcp_clamp_s32(pexcp_requant(s, mult[oc], shift[oc]) + p->out_offset, p->act_min,
+                                              p->act_max);
+        }
+        for (int oc = 0; oc < p->out_c; ++oc)
+            io[oc * hw + px] = tmp[oc];
+    }
+}

@@ -43,6 +43,11 @@ typedef struct {
 void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const float *w, const float *bias,
                 int oc0, int oc1, int ic0, int ic1, int mode);
 
+/* A whole 1x1 stride-1 unpadded one-group conv with out_c <= in_c writing its output over its input `io`
+ * (channels planar): pixel by pixel, the pixel's out_c results into `tmp`, then stored. */
+void pexcp_conv_pointwise_in_place(const pexcp_conv_params *p, float *io, const float *w, const float *bias,
+                                   float *tmp);
+
 typedef struct {
     int m, n, k;
     int trans_a;   /* A is stored K x M instead of M x K */

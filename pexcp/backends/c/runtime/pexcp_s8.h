@@ -182,6 +182,13 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
                    int ic1, int mode, void *scratch);
 
+/* A whole 1x1 stride-1 unpadded one-group conv with out_c <= in_c writing its output over its input `io`
+ * (channels planar): pixel by pixel (pairs of pixels in the DSP path, through `scratch`), the pixel's out_c
+ * results into `tmp`, then stored. */
+void pexcp_conv_s8_pointwise_in_place(const pexcp_conv_s8_params *p, int8_t *io, const int8_t *w,
+                                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *tmp,
+                                      void *scratch);
+
 /* the DSP depthwise path keeps one line per kernel row; taller kernels take the portable loops */
 #define PEXCP_S8_DW_MAX_KH 16
 /* ... and keeps all the input rows of a channel when that takes at most this many bytes more than the ring */
