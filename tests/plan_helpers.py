@@ -32,8 +32,9 @@ def plan_graph(path: Path, plan: Plan) -> Graph:
 
 
 def unsliced_order(graph: Graph, plan: Plan) -> list[Op] | None:
-    """The op order of a plan that runs every op whole, once; None for plans with sliced steps."""
-    if any(step.slice is not None for step in plan.steps):
+    """The op order of a plan that runs every op whole, once, each output in bytes of its own; None for
+    plans with sliced or in-place steps (which the plain liveness model of that order does not describe)."""
+    if any(step.slice is not None or step.in_place for step in plan.steps):
         return None
     return [graph.op(step.op) for step in plan.steps]
 

@@ -128,6 +128,7 @@ def check_every_planner(model: onnx.ModelProto) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), n_ops=st.integers(1, 10), qdq=st.booleans(), n_inputs=st.integers(1, 2))
 @example(seed=1480571, n_ops=9, qdq=False, n_inputs=2)  # Concat of a tensor and a view of it
+@example(seed=34, n_ops=3, qdq=False, n_inputs=1)  # a pointwise conv in place
 def test_every_planner_on_random_dags(seed: int, n_ops: int, qdq: bool, n_inputs: int) -> None:
     check_every_planner(random_dag_model(seed, max(n_ops, n_inputs), qdq=qdq, n_inputs=n_inputs))
 
