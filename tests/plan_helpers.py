@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Callable
 
 from pexcp.analysis.liveness import Schedule, expand, lifetimes, peak
 from pexcp.analysis.partial import Group, candidate_groups
 from pexcp.importer import ALL_REWRITES, load_graph
-from pexcp.ir import Graph, Op
+from pexcp.ir import TEMP, Graph, Op
 from pexcp.layout.pinned import best_of_items
 from pexcp.plan.build import item_offsets, make_plan
 from pexcp.plan.plan import Plan
@@ -73,3 +74,39 @@ def split_plan(
     assert plan_problems(plan, path) == []
     assert any(s.slice is not None for s in plan.steps)
     return graph, plan
+
+
+def in_place_tamperings(plan: Plan, path: Path) -> dict[str, list[str]]:
+    """The validator's problems with each tampering of a plan's one in-place step (and its temporary, its
+    output aliasing its input): the flag dropped, the temporary shrunk or dropped, the input kept alive, the
+    output shifted, and the first step flagged instead."""
+    (step,) = [s for s in plan.steps if s.in_place]
+    (temp,) = [b for b in plan.buffers if b.tensor == TEMP + step.op]
+    out = next(b for b in plan.buffers if b.first_step == step.index and b.alias_of is not None)
+    base = next(b for b in plan.buffers if b.id == out.alias_of)
+
+    def unflag(p: Plan) -> None:
+        p.steps[step.index].in_place = False
+
+    def shrink(p: Plan) -> None:
+        p.buffers[temp.id].bytes -= 4
+
+    def drop_temp(p: Plan) -> None:
+        p.buffers = [b for b in p.buffers if b.id != temp.id]
+
+    def keep_input(p: Plan) -> None:
+        p.buffers[base.id].last_step += 1
+
+    def shift_output(p: Plan) -> None:
+        p.buffers[out.id].offset += 4
+        p.buffers[out.id].alias_offset = 4
+
+    def flag_first(p: Plan) -> None:
+        p.steps[0].in_place = True
+
+    problems = {}
+    for edit in (unflag, shrink, drop_temp, keep_input, shift_output, flag_first):
+        bad = copy.deepcopy(plan)
+        edit(bad)
+        problems[edit.__name__] = plan_problems(bad, path)
+    return problems

@@ -7,7 +7,6 @@ arena, and under QEMU."""
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from backend_helpers import check_project, compile_and_check, needs_cc
 from conftest import SHARED_MODELS, Cli
 from int8_oracle import cases
 from onnx_builders import GraphBuilder, mbconv_chain, save
+from plan_helpers import in_place_tamperings
 from pexcp.analysis.inplace import in_place_ops, runs_last
 from pexcp.analysis.liveness import Schedule, expand
 from pexcp.backends.c import emit
@@ -83,36 +83,13 @@ def test_plan_marks_in_place_steps_and_validator_checks_them(tmp_path: Path) -> 
     assert out.offset == base.offset and base.last_step == step.index and out.bytes == 6 * 25 * 4 < base.bytes
     assert Plan.from_dict(plan.to_dict()).steps[step.index].in_place
 
-    def broken(edit) -> list[str]:
-        bad = copy.deepcopy(plan)
-        edit(bad)
-        return plan_problems(bad, path)
-
-    def unflag(p: Plan) -> None:
-        p.steps[step.index].in_place = False
-
-    def shrink(p: Plan) -> None:
-        p.buffers[temp.id].bytes -= 4
-
-    def drop_temp(p: Plan) -> None:
-        p.buffers = [b for b in p.buffers if b.id != temp.id]
-
-    def keep_input(p: Plan) -> None:
-        p.buffers[base.id].last_step += 1
-
-    def shift_output(p: Plan) -> None:
-        p.buffers[out.id].offset += 4
-        p.buffers[out.id].alias_offset = 4
-
-    def flag_other(p: Plan) -> None:
-        p.steps[0].in_place = True
-
-    assert any("in place" in e for e in broken(unflag))
-    assert any("one output channel" in e for e in broken(shrink))
-    assert any("temporary buffers" in e for e in broken(drop_temp))
-    assert any("live after it" in e or "overwritten" in e or "wrote" in e for e in broken(keep_input))
-    assert broken(shift_output)
-    assert any("not a whole depthwise conv" in e for e in broken(flag_other))
+    problems = in_place_tamperings(plan, path)
+    assert any("in place" in e for e in problems["unflag"])
+    assert any("one output channel" in e for e in problems["shrink"])
+    assert any("temporary buffers" in e for e in problems["drop_temp"])
+    assert any("live after it" in e or "overwritten" in e or "wrote" in e for e in problems["keep_input"])
+    assert problems["shift_output"]
+    assert any("not a whole depthwise conv" in e for e in problems["flag_first"])
 
 
 def test_eligibility_excludes_inputs_read_again(tmp_path: Path) -> None:
