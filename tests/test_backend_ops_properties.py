@@ -68,7 +68,7 @@ def test_resize_property(shape: tuple[int, ...], data: st.DataObject) -> None:
         else:
             scale = st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0])
             scales = [1.0, 1.0, data.draw(scale), data.draw(scale)]
-            if all(round(d * s) >= 1 for d, s in zip(shape, scales)):
+            if all(int(d * s) >= 1 for d, s in zip(shape, scales)):  # ONNX floors the output size
                 n.out(n.op("Resize", [x, empty, n.const(np.array(scales))], **attrs))
     if not n.outputs:
         n.out(n.op("Resize", [x, empty, n.const(np.array([1.0, 1.0, 2.0, 2.0]))]))

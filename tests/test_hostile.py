@@ -213,6 +213,14 @@ def test_other_constants_that_do_not_fit_their_op(model: onnx.ModelProto, cli: C
     assert "node" in one_line(cli("inspect", save(model, tmp_path, "bad")))
 
 
+def test_an_empty_tensor_is_refused_on_one_line(cli: Cli, tmp_path: Path) -> None:
+    """Resize of a 1x1 map by 0.75 floors to 0x0: an empty tensor, not a dynamic shape."""
+    model = _single_node_model("Resize", [1, 1, 1, 1], {"roi": np.zeros(0, np.float32),
+                                                        "scales": np.array([1, 1, 0.75, 0.75], np.float32)})
+    line = one_line(cli("inspect", save(model, tmp_path, "empty")))
+    assert "is empty (shape 1x1x0x0)" in line
+
+
 def test_well_formed_weights_pass(cli: Cli, tmp_path: Path) -> None:
     assert cli("inspect", save(_conv_model(), tmp_path, "good")).code == 0
     assert cli("inspect", save(_gemm_model(c=4), tmp_path, "gemm")).code == 0

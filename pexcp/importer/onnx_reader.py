@@ -190,6 +190,11 @@ def _require_static_shapes(model: onnx.ModelProto, path: Path) -> None:
                     f"cannot infer the shape of {out!r} (output of {node.op_type} node {node.name!r}) in {path.name}"
                 )
             dims = _dims(vi)
+            if all(isinstance(d, int) for d in dims) and 0 in dims:
+                raise BadInputError(
+                    f"tensor {out!r} (output of {node.op_type} node {node.name!r}) is empty (shape "
+                    f"{'x'.join(map(str, dims))}); pexcp plans models whose tensors all hold data"
+                )
             if any(not isinstance(d, int) or d <= 0 for d in dims):
                 raise BadInputError(
                     f"tensor {out!r} (output of {node.op_type} node {node.name!r}) has dynamic shape "
