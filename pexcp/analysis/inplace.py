@@ -70,6 +70,7 @@ def in_place_ops(graph: Graph, kinds: Collection[str] = (DEPTHWISE,)) -> list[Op
     graph's order."""
     found = []
     dag = None
+    shared = {r for t in graph.tensors if (r := graph.storage_root(t)) != t}  # bytes a view or Concat input shares
     for op in graph.ops:
         acts = graph.activation_inputs(op)
         if op.view or op.inplace or op.gathered or len(acts) != 1 or len(op.outputs) != 1:
@@ -82,7 +83,7 @@ def in_place_ops(graph: Graph, kinds: Collection[str] = (DEPTHWISE,)) -> list[Op
             continue
         if x in graph.outputs or y in graph.outputs or y in graph.carved:
             continue
-        if graph.storage_root(x) != x or any(graph.storage_root(t) == x for t in graph.tensors if t != x):
+        if graph.storage_root(x) != x or x in shared:
             continue
         others = other_readers(graph, op)
         if any(r.inplace == x for r in others):

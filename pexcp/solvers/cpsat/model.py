@@ -48,7 +48,7 @@ class ScheduleModel:
     choice: dict[tuple[str, int], cp_model.IntVar] = field(default_factory=dict)
     region: dict[str, cp_model.IntVar] = field(default_factory=dict)
     whole_op: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place ops that may be split
-    in_place: dict[str, cp_model.IntVar] = field(default_factory=dict)  # depthwise conv -> runs over its input
+    in_place: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place capable conv -> runs over its input
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
     slices: Expr = 0  # extra kernel calls of the chosen splits (and in-place runs, by their weight)
@@ -223,7 +223,7 @@ def add_lifetimes(sm: ScheduleModel) -> None:
             size = sm.sizes.get(f"acc:{g.id}", sm.units(g.acc_bytes))
             _block(sm, f"acc:{g.id}", g.acc_tensor, _first(sm, g), end, size, b)
     add_scratch(sm)
-    for name, b in sm.in_place.items():  # the one-channel temporary of an in-place run
+    for name, b in sm.in_place.items():  # the temporary of an in-place run (one channel or one pixel)
         start = sm.pos[name]
         _block(sm, TEMP + name, TEMP + name, start, start + 1, sm.units(temp_bytes(graph, graph.op(name))), b)
 
