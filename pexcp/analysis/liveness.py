@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from pexcp.analysis.bands import ROW, rounds, window_bytes, windows
 from pexcp.analysis.partial import Group
 from pexcp.analysis.inplace import extra_calls, temp_bytes
 from pexcp.ir import SCRATCH, TEMP, Graph, Op, Slice, Step
@@ -37,6 +38,7 @@ class Schedule:
     order: list[str]  # op names, each once, a topological order with every split group contiguous
     splits: dict[str, int] = field(default_factory=dict)  # group id -> slice width (channels per round)
     in_place: list[str] = field(default_factory=list)  # depthwise convs run in place (analysis/inplace.py)
+    no_scratch: list[str] = field(default_factory=list)  # ops run without their kernel scratch (portable loops)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Lifetime:
     item: str = ""  # layout item holding its bytes
     rel: int = 0  # offset inside the item (slices inside a group's region)
     written_until: int | None = None  # last step writing an in-place output (its first step, unless split)
+    window: int = 0  # rows held, for a band chain's inner tensor (analysis/bands.py); 0: not a window
 
     @property
     def owns_from(self) -> int:
@@ -102,9 +105,9 @@ class Expanded:
 
 
 class _Builder:
-    def __init__(self, graph: Graph, unit: int, in_place: list[str] = ()):
+    def __init__(self, graph: Graph, unit: int, in_place: list[str] = (), no_scratch: list[str] = ()):
         self.graph, self.unit = graph, unit
-        self.in_place = set(in_place)
+        self.in_place, self.no_scratch = set(in_place), set(no_scratch)
         self.in_place_calls = 0
         self.steps: list[Step] = []
         self.bufs: dict[str, Lifetime] = {}
@@ -155,7 +158,7 @@ class _Builder:
 
     def scratch(self, op: Op, split: tuple[int, int] | None = None) -> int:
         """Scratch bytes of the calls of `op`: unsliced, or a split tail's `split` = (width, channels)."""
-        need = self.graph.scratch.get(op.name)
+        need = None if op.name in self.no_scratch else self.graph.scratch.get(op.name)
         return 0 if need is None else need.bytes() if split is None else need.split_bytes(*split)
 
     def unsplit(self, op: Op) -> None:
@@ -179,7 +182,30 @@ class _Builder:
             elif not op.gathered:  # allocated with its first gathered input
                 self.fresh(t, s)
 
+    def bands(self, g: Group, height: int) -> None:
+        """A band chain's rounds (analysis/bands.py): a window per inner tensor inside the group's region, live
+        for the whole chain; the output whole from the first round."""
+        graph, first = self.graph, len(self.steps)
+        region = f"region:{g.id}"
+        self.fresh(g.output, first)
+        rel = 0
+        for t, rows in zip(g.inner, windows(graph, g, height)):
+            nbytes = window_bytes(graph, t, rows)
+            self.new(t, t, graph.tensors[t].dtype, nbytes, first, item=region, rel=rel, window=rows)
+            self.holder[t] = t
+            rel += align(nbytes)  # as the group's options count it (bands.region_bytes)
+        for calls in rounds(graph, g, height):
+            for call in calls:
+                op = call.op
+                s = self.step(op, list(op.nodes), Slice(call.start, call.stop, ROW), scratch=self.scratch(op))
+                for t in graph.activation_inputs(op) + op.outputs:
+                    self.read(self.holder[t], s)
+        self.regions[g.id] = (first, len(self.steps) - 1)
+        self.region_bytes[region] = rel
+
     def split(self, group: Group, width: int) -> None:
+        if group.axis == ROW:
+            return self.bands(group, width)
         g, graph = group, self.graph
         first = len(self.steps)
         region = f"region:{g.id}"
@@ -233,7 +259,7 @@ class _Builder:
 
 def expand(graph: Graph, schedule: Schedule, groups: dict[str, Group] | None = None, unit: int = ALIGN) -> Expanded:
     """Steps, buffers and layout blocks of `schedule` (see module docstring)."""
-    b = _Builder(graph, unit, schedule.in_place)
+    b = _Builder(graph, unit, schedule.in_place, schedule.no_scratch)
     for t in graph.inputs:
         b.whole(t, 0)
     grouped = {name: groups[gid] for gid in schedule.splits for name in groups[gid].names} if groups else {}

@@ -74,6 +74,7 @@ class Group:
     slice_bytes: list[int]  # bytes per channel of each inner tensor
     options: list[Option]
     overwrites: str | None = None  # input whose bytes the output takes over, slice by slice
+    axis: str = "channel"  # "row": a band chain (analysis/bands.py): widths are band heights, `channels` rows
 
     @cached_property
     def names(self) -> list[str]:

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import ClassVar
 
 from pexcp.ir import Graph, Node, Op
+from pexcp.ops.window import Rows
 
 
 class Rule(Enum):
@@ -63,6 +64,11 @@ class OpSpec:
         output has no more channels, so in channel-planar storage output element (c, p) lands on input
         element (c, p), read when pixel p was."""
         return False
+
+    def rows(self, graph: Graph, op: Op) -> Rows | None:
+        """How its output rows (axis 2 of batch-1 NCHW) map to rows of its one activation input, when it can
+        compute any band of output rows from a band of input rows (row-band execution, analysis/bands.py)."""
+        return None
 
     def split_rule(self, graph: Graph, op: Op) -> Rule:
         """How partial execution may split it, given that its tensors are batch-1 NC... (checked by the

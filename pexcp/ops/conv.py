@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pexcp.ir import Graph, Op
 from pexcp.ops.base import OpSpec, Rule
+from pexcp.ops.window import Rows, rows
 
 
 class Conv(OpSpec):
@@ -33,6 +34,12 @@ class Conv(OpSpec):
         if any(s != 1 for s in op.attrs.get("strides", [])):  # (any auto_pad pads a 1x1 stride-1 window by 0)
             return False
         return x.shape[2:] == y.shape[2:] and x.itemsize == y.itemsize and y.shape[1] <= x.shape[1]
+
+    def rows(self, graph: Graph, op: Op) -> Rows | None:
+        w = graph.constants.get(op.inputs[1]) if len(op.inputs) > 1 else None
+        if op.op_type != "Conv" or w is None or op.inputs[0] not in graph.tensors:
+            return None
+        return rows(op, graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape, list(w.shape[2:]))
 
     def split_rule(self, graph: Graph, op: Op) -> Rule:
         if len(graph.activation_inputs(op)) != 1:

@@ -36,6 +36,7 @@ def buffers_at(graph: Graph, expanded: Expanded, offsets: dict[str, int]) -> lis
                 slice=life.slice,
                 alias_of=ids[life.alias_of] if life.alias_of else None,
                 alias_offset=offset(life) - offset(lives[life.alias_of]) if life.alias_of else 0,
+                window=life.window,
             )
         )
     return result

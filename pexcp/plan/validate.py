@@ -378,7 +378,7 @@ class _Access:
 def _union(a: Slice | None, b: Slice | None) -> Slice | None:
     if a is None or b is None:
         return None
-    return Slice(min(a.start, b.start), max(a.stop, b.stop))
+    return Slice(min(a.start, b.start), max(a.stop, b.stop), a.axis)
 
 
 def _read_from_outside(plan: Plan, m: _Model) -> set[str]:
@@ -391,11 +391,120 @@ def _read_from_outside(plan: Plan, m: _Model) -> set[str]:
     return found
 
 
+ROW = "row"
+WINDOWED = {"Conv", "MaxPool", "AveragePool"}  # output row y reads a window of input rows (axis 2)
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def row_window(m: _Model, node: onnx.NodeProto) -> tuple[int, int, int, int] | None:
+    """(span, stride, top pad, input rows) of a 2-D Conv or pool along axis 2, from its own attributes: output
+    row y reads input rows [y stride - pad, y stride - pad + span) clipped to the input. None: not 2-D."""
+    x, y = m.shape(node.input[0]), _out_shape(m, node)
+    if y is None or len(x) != 4 or len(y) != 4:
+        return None
+    if node.op_type == "Conv":
+        w = m.shape(node.input[1]) if len(node.input) > 1 and node.input[1] in m.constants else None
+        if w is None or len(w) != 4:
+            return None
+        k = w[2]
+    else:
+        k = list(_attr(node, "kernel_shape", [1, 1]))[0]
+    stride = list(_attr(node, "strides", [1, 1]))[0]
+    dil = list(_attr(node, "dilations", [1, 1]))[0]
+    span = (k - 1) * dil + 1
+    auto = _text(_attr(node, "auto_pad", "NOTSET"))
+    if auto in ("NOTSET", ""):
+        pad = list(_attr(node, "pads", [0, 0, 0, 0]))[0]
+    elif auto == "VALID":
+        pad = 0
+    else:
+        total = max(0, (y[2] - 1) * stride + span - x[2])
+        pad = total // 2 if auto == "SAME_UPPER" else total - total // 2
+    return span, stride, pad, x[2]
+
+
+def _pad_top(m: _Model, node: onnx.NodeProto) -> int | None:
+    """Rows a constant Pad adds above stored axis 2 of a 4-D value (None: pads not constant, or not 4-D)."""
+    x = node.input[0]
+    if len(m.shape(x)) != 4:
+        return None
+    axis = m.layouts[x][2] if x in m.layouts else 2  # the declared axis stored as axis 2
+    if _attr(node, "pads") is not None:
+        return list(_attr(node, "pads"))[axis]
+    if len(node.input) > 2 and node.input[2]:
+        return None  # explicit axes: not worth following
+    if len(node.input) < 2 or node.input[1] not in m.constants:
+        return None
+    return int(m.constants[node.input[1]].reshape(-1)[axis])
+
+
+def input_rows(m: _Model, node: onnx.NodeProto, t: str, rows: Slice) -> Slice | None:
+    """The rows of input `t` that `node` reads to compute rows `rows` of its output (axis 2); None when it
+    does not compute output rows from rows of `t` (then it needs all of `t`)."""
+    if len(node.output) != 1 or node.output[0] not in m.shapes:
+        return None
+    out = stored_shape(m, node.output[0])  # rows are axis 2 of what is stored
+    if len(out) != 4 or len(stored_shape(m, t)) != 4:
+        return None
+    if node.op_type in WINDOWED and t == node.input[0] and t not in m.layouts:
+        window = row_window(m, node)
+        if window is None:
+            return None
+        span, stride, pad, height = window
+        lo = max(0, rows.start * stride - pad)
+        return Slice(lo, max(lo, min(height, (rows.stop - 1) * stride - pad + span)), ROW)
+    if node.op_type == "Pad" and t == node.input[0]:
+        top = _pad_top(m, node)
+        if top is None:
+            return None
+        height = stored_shape(m, t)[2]
+        lo = min(max(0, rows.start - top), height)
+        return Slice(lo, max(lo, min(height, rows.stop - top)), ROW)
+    if t in elementwise_inputs(m, node) and stored_shape(m, t) == out:
+        return rows
+    if node.op_type == "Transpose" and t in m.layouts and is_view(m, node) and stored_shape(m, t) == out:
+        return rows  # the declared layout of a value stored transposed: its stored rows
+    return None
+
+
+def stored_shape(m: _Model, t: str) -> tuple[int, ...]:
+    """The shape of `t` as its bytes hold it: permuted by its `input_layouts` entry, if any."""
+    shape = m.shape(t)
+    return tuple(shape[i] for i in m.layouts[t]) if t in m.layouts else shape
+
+
+def _row_access(m: _Model, step: Step, stored: set[str]) -> _Access:
+    """`_access` for a step computing rows [a, b) (axis 2) of its outputs: each node needs the rows of its
+    inputs its outputs' rows read (`input_rows`), anything else whole."""
+    nodes = sorted((m.nodes[n] for n in dict.fromkeys(step.nodes) if n in m.nodes), key=lambda n: m.order[n.name])
+    made = {o for n in nodes for o in n.output if o}
+    need: dict[str, Slice | None] = {}
+    writes: dict[str, Slice | None] = {}
+    for node in reversed(nodes):
+        region: Slice | None = None
+        for o in node.output:
+            if o and (o in stored or o in m.outputs or not m.consumers.get(o)):
+                writes[o] = step.slice
+            for r in ([step.slice] if o in writes else []) + ([need[o]] if o in need else []):
+                region = r if region is None else _union(region, r)
+        for t in m.reads[node.name]:
+            if t in m.constants:
+                continue
+            r = input_rows(m, node, t, region) if region is not None else None
+            need[t] = r if t not in need else (None if r is None or need[t] is None else _union(need[t], r))
+    return _Access({t: r for t, r in need.items() if t not in made}, writes)
+
+
 def _access(m: _Model, step: Step, stored: set[str]) -> _Access:
     """The values a step reads and the channels it needs of each, found backwards from what it writes: a
     sliced step writes channels [c0, c1) of its outputs (an accumulating one, whole outputs, reading channels
     [c0, c1) of its core's first input); an input read channel-wise by a node needs the channels the node
     computes, any other input is needed whole."""
+    if step.slice is not None and step.slice.axis == ROW:
+        return _row_access(m, step, stored)
     nodes = sorted((m.nodes[n] for n in dict.fromkeys(step.nodes) if n in m.nodes), key=lambda n: m.order[n.name])
     made = {o for n in nodes for o in n.output if o}
     written: Slice | None = None if step.accumulate else step.slice
@@ -445,6 +554,12 @@ def _step_problems(plan: Plan, m: _Model) -> list[str]:
             problems.append(f"step {step.index} accumulates, but {step.op!r} ({core.op_type}) cannot sum "
                             f"partial results over slices of its input channels")
         touched = [t for n in step.nodes if n in m.nodes for t in list(m.reads[n]) + list(m.nodes[n].output)]
+        if step.slice is not None and step.slice.axis == ROW:
+            problems += _row_step_problems(m, step, core)
+            continue
+        if step.slice is not None and step.slice.axis != "channel":
+            problems.append(f"step {step.index} has a slice along {step.slice.axis!r}: only channel and row")
+            continue
         if step.slice is not None and any(t in m.layouts for t in touched):
             problems.append(f"step {step.index} runs in channel slices on a value stored transposed")
         if step.slice is not None:
@@ -452,6 +567,27 @@ def _step_problems(plan: Plan, m: _Model) -> list[str]:
             if len(shape) < 2 or any(d != 1 for d in shape[:1]):
                 problems.append(f"step {step.index} slices a value whose channels are not contiguous (batch > 1)")
     return problems
+
+
+def _row_step_problems(m: _Model, step: Step, core: onnx.NodeProto) -> list[str]:
+    """A step computing a band of rows runs whole ops of batch-1 4-D values whose output rows come from rows
+    of their inputs (windows, pads, elementwise nodes, a Transpose back from a stored layout)."""
+    where = f"step {step.index} computes rows {step.slice.start}:{step.slice.stop}"
+    shape = _out_shape(m, core)
+    if step.accumulate or step.in_place:
+        return [f"{where} and also accumulates or runs in place"]
+    if shape is None or len(shape) != 4 or shape[0] != 1:
+        return [f"{where} of {core.op_type} {core.name!r}, whose output is not a batch-1 4-D value"]
+    if not 0 <= step.slice.start < step.slice.stop <= shape[2]:
+        return [f"{where}, outside the {shape[2]} rows of {core.name!r}"]
+    for name in step.nodes:
+        node = m.nodes.get(name)
+        if node is None:
+            continue
+        rowwise = [t for t in m.reads[name] if t not in m.constants and input_rows(m, node, t, step.slice) is not None]
+        if len(rowwise) != len([t for t in m.reads[name] if t not in m.constants]):
+            return [f"{where}, but node {name!r} ({node.op_type}) does not compute rows from rows of its inputs"]
+    return []
 
 
 # ---- buffers -------------------------------------------------------------------------------------------
@@ -513,7 +649,16 @@ def _size_problems(plan: Plan, m: _Model) -> list[str]:
             problems.append(f"buffer {b.id} ({b.tensor}) has dtype {b.dtype}, the model says {dtype}")
             continue
         numel = int(np.prod(shape, dtype=np.int64))
-        if b.slice is not None:
+        if b.window:
+            if len(shape) != 4 or shape[0] != 1 or b.tensor in m.layouts or b.slice is not None or b.alias_of is not None:
+                problems.append(f"buffer {b.id} ({b.tensor}) is a window of rows of a value that is not batch-1 4-D "
+                                f"in its declared layout, or also a slice or an alias")
+                continue
+            if not 0 < b.window <= shape[2]:
+                problems.append(f"buffer {b.id} ({b.tensor}) is a window of {b.window} rows of {shape[2]}")
+                continue
+            numel = numel // shape[2] * b.window
+        elif b.slice is not None:
             channels = _channels(m, b.tensor)
             if not (0 <= b.slice.start < b.slice.stop <= channels):
                 problems.append(f"buffer {b.id} ({b.tensor}) slice {b.slice.start}:{b.slice.stop} outside 0:{channels}")
@@ -894,22 +1039,29 @@ def _coverage_problems(plan: Plan, m: _Model) -> list[str]:
         # slices count channels of the step's core node (a folded Pad or BatchNormalization, an epilogue or a
         # quantize runs inside it): its output channels, or for partial sums the input channels it reduces
         core = m.nodes.get(steps[0].op, node)
-        tensor = core.input[0] if steps[0].accumulate else core.output[0]
-        problems += _partition_problems(name, [s.slice for s in steps], _channels(m, tensor))
+        axes = {s.slice.axis for s in steps}
+        if len(axes) > 1:
+            problems.append(f"node {name!r} runs in slices along different axes")
+        elif axes == {ROW}:  # rows of the core node's output
+            shape = m.shape(core.output[0])
+            problems += _partition_problems(name, [s.slice for s in steps], shape[2] if len(shape) == 4 else 1, "row")
+        else:
+            tensor = core.input[0] if steps[0].accumulate else core.output[0]
+            problems += _partition_problems(name, [s.slice for s in steps], _channels(m, tensor))
     return problems
 
 
-def _partition_problems(name: str, slices: list[Slice], channels: int) -> list[str]:
+def _partition_problems(name: str, slices: list[Slice], channels: int, unit: str = "channel") -> list[str]:
     covered = np.zeros(channels, dtype=np.int64)
     for s in slices:
         if not (0 <= s.start < s.stop <= channels):
-            return [f"node {name!r} slice {s.start}:{s.stop} is outside its {channels} channels"]
+            return [f"node {name!r} slice {s.start}:{s.stop} is outside its {channels} {unit}s"]
         covered[s.start : s.stop] += 1
     missing, twice = np.flatnonzero(covered == 0), np.flatnonzero(covered > 1)
     if missing.size:
-        return [f"node {name!r}: channel(s) {missing[:4].tolist()} never computed"]
+        return [f"node {name!r}: {unit}(s) {missing[:4].tolist()} never computed"]
     if twice.size:
-        return [f"node {name!r}: channel(s) {twice[:4].tolist()} computed more than once"]
+        return [f"node {name!r}: {unit}(s) {twice[:4].tolist()} computed more than once"]
     return []
 
 
@@ -1001,15 +1153,19 @@ class _Arena:
 
 def _holder(bufs: list[Buffer], step: int, region: Slice | None, channels: int) -> Buffer | None:
     """The buffer holding channels `region` of a value at `step` (None: none, or channels it does not have)."""
-    if region is not None and not (0 <= region.start < region.stop <= channels):
+    if region is not None and region.axis != ROW and not (0 <= region.start < region.stop <= channels):
         return None
+    if region is not None and region.axis == ROW:  # rows are held by a whole buffer or a window
+        return next((b for b in bufs if b.first_step <= step <= b.last_step and b.slice is None), None)
     for b in bufs:
-        if b.first_step <= step <= b.last_step and (b.slice is None or b.slice.covers(region, channels)):
+        if b.first_step <= step <= b.last_step and not b.window and (b.slice is None or b.slice.covers(region, channels)):
             return b
     return None
 
 
 def _overlaps(a: Slice | None, b: Slice | None, channels: int) -> bool:
+    if a is None or b is None or a.axis != b.axis:
+        return True  # the whole value, or rows and channels of it, always meet
     lo_a, hi_a = (0, channels) if a is None else (a.start, a.stop)
     lo_b, hi_b = (0, channels) if b is None else (b.start, b.stop)
     return lo_a < hi_b and lo_b < hi_a
@@ -1024,6 +1180,7 @@ class _Place:
     lo: int
     hi: int
     at: int
+    tag: str = ""  # " (window)": rows in a window, at slots that move; `origin` is that of the window's rows
 
     @property
     def origin(self) -> int:
@@ -1065,8 +1222,47 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
         start = _span(b, channels)[0]
         return _Place(t, b, b.offset + (lo - start) * per_channel, b.offset + (hi - start) * per_channel, lo * per_channel)
 
+    def label(p: _Place) -> _Label:
+        return m.canonical.get(p.value, p.value) + p.tag, p.origin
+
+    windows: dict[int, tuple[int, set[int]]] = {}  # window buffer -> (first row held, rows held)
+
+    def row_places(t: str, b: Buffer, rows: Slice, base: int | None = None) -> list[_Place]:
+        """Rows `rows` of `t` in buffer `b`, one range per channel: a whole buffer holds row y of channel c
+        at (c H + y) W elements, a window of R rows at (c R + y - base) W."""
+        _, c, h, w = stored_shape(m, t)
+        size = np.dtype(b.dtype).itemsize
+        if not b.window:
+            return [_Place(t, b, b.offset + ((k * h + rows.start) * w) * size, b.offset + ((k * h + rows.stop) * w) * size,
+                           ((k * h + rows.start) * w) * size) for k in range(c)]
+        base = windows.get(b.id, (0, set()))[0] if base is None else base
+        origin = b.offset - base * w * size
+        return [_Place(t, b, b.offset + ((k * b.window + rows.start - base) * w) * size,
+                       b.offset + ((k * b.window + rows.stop - base) * w) * size,
+                       b.offset + ((k * b.window + rows.start - base) * w) * size - origin, " (window)") for k in range(c)]
+
+    def slide(s: int, t: str, b: Buffer, rows: Slice) -> None:
+        """Before rows [a, b) are written into window `b`: drop rows below max(0, b - R), move the rest to the
+        front (each moved row must be intact where it was)."""
+        base, held = windows.get(b.id, (0, set()))
+        new_base = max(0, rows.stop - b.window)
+        if rows.start < new_base:
+            problems.append(f"step {s} writes rows {rows.start}:{rows.stop} of {t!r} into a window of {b.window} rows")
+        kept = sorted(y for y in held if new_base <= y < rows.start)
+        moved = [(y, p) for y in kept for p in row_places(t, b, Slice(y, y + 1, ROW), base) if intact(f"step {s} keeps", p)]
+        for y, _ in moved:
+            for p in row_places(t, b, Slice(y, y + 1, ROW), new_base):
+                arena.write(p.lo, p.hi, label(p), s)
+        windows[b.id] = (new_base, {y for y, _ in moved} | set(range(rows.start, rows.stop)))
+
+    def held(s: int, t: str, b: Buffer, rows: Slice) -> bool:
+        missing = sorted(set(range(rows.start, rows.stop)) - windows.get(b.id, (0, set()))[1])
+        if missing and b.window:
+            problems.append(f"step {s} reads row(s) {missing[:4]} of {t!r}, which its window does not hold then")
+        return not (missing and b.window)
+
     def intact(what: str, p: _Place) -> bool:
-        bad = arena.wrong(p.lo, p.hi, (m.canonical.get(p.value, p.value), p.origin))
+        bad = arena.wrong(p.lo, p.hi, label(p))
         if bad is None:
             return True
         held = " and ".join(sorted(repr(v) for v, _ in bad.labels))
@@ -1099,6 +1295,13 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
             if late:
                 problems.append(f"step {s} reads {t!r} before step {late[0]} produces it")
                 continue
+            if region is not None and region.axis == ROW:
+                b = _holder(buffers.get(t, []), s, region, _channels(m, t))
+                if b is None:
+                    problems.append(f"step {s} reads rows {region.start}:{region.stop} of {t!r}, which is not resident then")
+                elif held(s, t, b, region):
+                    reads += [p for p in row_places(t, b, region) if intact(f"step {s} reads", p)]
+                continue
             p = resident(f"step {s} reads", t, s, region)
             if p is not None and intact(f"step {s} reads", p):
                 reads.append(p)
@@ -1110,6 +1313,15 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
                         intact(f"step {s} adds partial sums to", p)
         writes: list[_Place] = []
         for t, region in acc.writes.items():
+            if region is not None and region.axis == ROW:
+                b = _holder(buffers.get(t, []), s, region, _channels(m, t))
+                if b is None:
+                    problems.append(f"step {s} writes rows {region.start}:{region.stop} of {t!r} but no buffer holds it then")
+                    continue
+                if b.window:
+                    slide(s, t, b, region)
+                writes += row_places(t, b, region)
+                continue
             p = place(t, s, region)
             if p is None:
                 chans = f"channels {region.start}:{region.stop} of " if region else ""
@@ -1126,7 +1338,7 @@ def _dataflow_problems(plan: Plan, m: _Model) -> list[str]:
                 elif not _in_place(m, step, r, w):
                     problems.append(f"step {s} writes {w.value!r} over {r.value!r} while it reads it, and "
                                     f"cannot do so in place")
-            arena.write(w.lo, w.hi, (m.canonical.get(w.value, w.value), w.origin), s, shared)
+            arena.write(w.lo, w.hi, label(w), s, shared)
     last = len(plan.steps) - 1
     for t in m.outputs:
         p = place(t, last, None)

@@ -34,6 +34,12 @@ class SolverParams:
     """let each depthwise conv whose input dies with it run in place over that input, channel by channel
     through a one-channel temporary (TinyEngine's in-place depthwise), where that lowers the arena or lets a
     budget be met; each such run costs a kernel call per channel"""
+    bands: bool = False
+    """consider row-band execution (analysis/bands.py): run chains of convs and pools band by band along the
+    height axis, holding each inner tensor as a window of rows, with no recomputation"""
+    drop_scratch: bool = False
+    """let the solver run an op without its kernel scratch (the kernel's portable loops, slower than its fast
+    path) where that lowers the arena or lets a budget be met; not priced by objective=instructions"""
     inplace_pointwise: bool = True
     """let each 1x1 stride-1 conv with no more output than input channels whose input dies with it run in
     place over that input, pixel by pixel through a one-pixel temporary, where that lowers the arena or lets
@@ -192,6 +198,9 @@ def parse_params(pairs: Iterable[str] | dict[str, Any] | None, base: SolverParam
             if key == "unit" and (value < 0 or (value and 4 % value)):
                 raise BadInputError(f"--solver unit={text}: expected 0 or a divisor of 4 (1, 2, 4)")
             changes[key] = value
+    merged = replace(params, **changes)
+    if merged.drop_scratch and merged.objective == "instructions":
+        raise BadInputError("--solver drop_scratch=true has no instruction cost: use it with objective=calls")
     if changes.get("address", params.address) == "pack" and not changes.get("bound_phase", params.bound_phase):
         raise BadInputError("--solver address=pack needs the bound phase (bound_phase=true): it packs that schedule")
     return replace(params, cp=cp, **changes)

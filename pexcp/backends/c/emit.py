@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 import pexcp
+from pexcp.analysis.bands import ROW
 from pexcp.analysis.partial import accumulator as accumulator_of
+from pexcp.backends.c.bands import MOVE_FILE, Windows, band
 from pexcp.backends.c.cfmt import c_comment, c_float, c_string
 from pexcp.backends.c.memory import ARENA, CTYPES, ArenaMap, Ptr
 from pexcp.backends.c.ops import LOWERINGS, Call, epilogue_files, epilogue_lines, prepare_op, refuse
@@ -179,11 +181,14 @@ def _schedule(
     for step in plan.steps:
         steps_of.setdefault(step.op, []).append(step)
     lines: list[str] = []
+    windows = Windows(graph, arena)
     for step in plan.steps:
         op = graph.op(step.op)
         lines.append(f"/* step {step.index}: {_describe(op, step, steps_of[op.name])} */")
         if op.view:
             lines += _view(graph, op, step, arena, files)
+        elif step.slice is not None and step.slice.axis == ROW:
+            lines += _band_call(graph, op, step, arena, pools, windows, data[op.name], files)
         else:
             lines += _call(graph, op, step, arena, pools, steps_of[op.name], data[op.name], files)
         lines += [f"MODEL_POISON({offset}, {size});" for offset, size in arena.dead_after(step.index)]
@@ -200,7 +205,7 @@ def _describe(op: Op, step: Step, steps: list[Step]) -> str:
     where = ""
     if step.slice is not None:
         what = "input" if step.accumulate else "output"
-        where = f", {what} channels {step.slice.start}:{step.slice.stop}"
+        where = f", {what} {step.slice.axis}s {step.slice.start}:{step.slice.stop}"
     elif op.view:
         where = " (view: no code)"
     elif op.gathered:
@@ -270,6 +275,22 @@ def _call(
         lines += epilogue_lines(c, epilogue, c.output())
         files |= epilogue_files(graph, epilogue)
     return lines
+
+
+def _band_call(graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, windows: Windows, data: Any,
+               files: set[str]) -> list[str]:
+    """A row step (backends/c/bands.py): the moves its output window makes, then the op's kernel over the
+    band, its activation fused (the only epilogue band chains take)."""
+    lowering = LOWERINGS[op.op_type]
+    epilogue = list(op.epilogue)
+    fused = clamp_of(graph, epilogue[0]) if lowering.fuses_clamp and epilogue else None
+    if not lowering.runs_rows or (op_dtype(graph, op) == "f32" and len(epilogue) > (fused is not None)):
+        raise refuse(op, "this op cannot compute a band of its output rows")
+    moves, where = band(windows, graph, op, step)
+    whole = (0, graph.tensors[op.outputs[0]].channels or 1)
+    c = Call(graph, op, step, arena, pools, op.outputs[0], whole, None, INIT | ACT, fused or NO_CLAMP, data, where)
+    files |= set(lowering.runtime(graph, op)) | ({MOVE_FILE} if moves else set())
+    return moves + lowering.emit(c)
 
 
 def _port(graph: Graph, arena: ArenaMap, tensor: str, step: int) -> Port:

@@ -87,6 +87,13 @@ class ArenaMap:
                 return Ptr(ARENA, b.offset, b.dtype).shifted((want_lo - start) * channel_size(t))
         raise InvalidPlanError([f"step {step} needs channels {want_lo}:{want_hi} of {tensor!r}, no buffer holds them"])
 
+    def holder(self, step: int, tensor: str) -> Buffer:
+        """The buffer holding `tensor` whole (or as a window of rows) at `step`."""
+        for b in self.buffers.get(tensor, []):
+            if b.first_step <= step <= b.last_step and b.slice is None:
+                return b
+        raise InvalidPlanError([f"step {step} needs rows of {tensor!r}, no buffer holds them"])
+
     def scratch(self, step: int, op: str, nbytes: int) -> Ptr | None:
         """The op's scratch buffer at `step` if the plan holds one of at least `nbytes` bytes."""
         for b in self.buffers.get(SCRATCH + op, []):

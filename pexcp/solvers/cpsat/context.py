@@ -58,6 +58,8 @@ class Context:
         cm.add_split_choices(sm, self.costs)
         if p.in_place:
             cm.add_in_place(sm, p.in_place, self.costs)
+        if p.drop_scratch:
+            sm.no_scratch = {}
         cm.add_lifetimes(sm)
         return sm
 

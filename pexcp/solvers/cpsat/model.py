@@ -49,6 +49,7 @@ class ScheduleModel:
     region: dict[str, cp_model.IntVar] = field(default_factory=dict)
     whole_op: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place ops that may be split
     in_place: dict[str, cp_model.IntVar] = field(default_factory=dict)  # in-place capable conv -> runs over its input
+    no_scratch: dict[str, cp_model.IntVar] | None = None  # op -> runs without its scratch (None: not a choice)
     blocks: dict[str, BlockVars] = field(default_factory=dict)
     arena: cp_model.IntVar | None = None
     slices: Expr = 0  # extra kernel calls of the chosen splits (and in-place runs, by their weight)
@@ -253,7 +254,12 @@ def add_scratch(sm: ScheduleModel) -> None:
             size = sm.model.new_int_var(0, max(sm.units(n) for n in by_width.values()), f"scratch[{name}]")
             sm.model.add(size == sm.units(by_width[None]) * whole + sum(sm.units(by_width[k]) * sm.choice[k] for k in tails))
         start = sm.pos[name]
-        _block(sm, SCRATCH + name, SCRATCH + name, start, start + 1, size, 1)
+        present: cp_model.IntVar | int = 1
+        if sm.no_scratch is not None:  # SolverParams.drop_scratch: the block is absent when the op goes without
+            present = sm.model.new_bool_var(f"has_scratch[{name}]")
+            sm.no_scratch[name] = present.negated()
+            sm.slices = sm.slices + sm.no_scratch[name]
+        _block(sm, SCRATCH + name, SCRATCH + name, start, start + 1, size, present)
 
 
 def _start(sm: ScheduleModel, name: str) -> Expr:
@@ -383,7 +389,7 @@ def max_slices(sm: ScheduleModel) -> int:
     """The most extra kernel calls any choice of splits and in-place runs makes (in-place runs by their
     tie-break weight)."""
     splits = sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
-    return splits + sum(weight(sm.graph, sm.graph.op(name)) for name in sm.in_place)
+    return splits + sum(weight(sm.graph, sm.graph.op(name)) for name in sm.in_place) + len(sm.no_scratch or ())
 
 
 def add_objective(sm: ScheduleModel, target: cp_model.IntVar, budget_units: int | None, by_cost: bool = False) -> None:
@@ -411,6 +417,8 @@ def add_hint(sm: ScheduleModel, schedule: Schedule, offsets: dict[str, int] | No
         m.add_hint(var, int(gid in schedule.splits))
     for name, var in sm.in_place.items():
         m.add_hint(var, int(name in schedule.in_place))
+    for name, var in (sm.no_scratch or {}).items():
+        m.add_hint(var, int(name in schedule.no_scratch))
     if offsets is not None:
         for b in sm.blocks.values():
             if b.offset is not None:

@@ -129,6 +129,7 @@ def combine(graph: Graph, parts: list[Part]) -> tuple[Candidate, dict[str, Group
     groups = {gid: g for p in parts for gid, g in p.groups.items()}
     schedule = Schedule([name for c in chosen for name in c.schedule.order],
                         {gid: w for c in chosen for gid, w in c.schedule.splits.items()},
-                        [name for c in chosen for name in c.schedule.in_place])
+                        [name for c in chosen for name in c.schedule.in_place],
+                        [name for c in chosen for name in c.schedule.no_scratch])
     offsets = {item: offset for c in chosen for item, offset in c.offsets.items()}
     return Candidate(schedule, expand(graph, schedule, groups), offsets), groups

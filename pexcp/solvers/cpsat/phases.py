@@ -155,4 +155,5 @@ def pack_best(ctx: Context, part: Part, floor: int, allowed: Allowance) -> None:
 def _schedule_from(sm: cm.ScheduleModel, solver: cp_model.CpSolver) -> Schedule:
     order = sorted(sm.pos, key=lambda name: solver.value(sm.pos[name]))
     splits = {gid: width for (gid, width), x in sm.choice.items() if solver.boolean_value(x)}
-    return Schedule(order, splits, [name for name, x in sm.in_place.items() if solver.boolean_value(x)])
+    return Schedule(order, splits, [name for name, x in sm.in_place.items() if solver.boolean_value(x)],
+                    [name for name, x in (sm.no_scratch or {}).items() if solver.boolean_value(x)])

@@ -32,6 +32,8 @@ def finished_by(parts: list[Part], bound: int, optimal: bool, window: bool) -> s
 def notes(parts: list[Part], best: Candidate, groups: dict[str, Group], budget: int | None, clock: Clock,
           objective: str) -> list[str]:
     in_place = f", {len(best.schedule.in_place)} conv(s) in place" if best.schedule.in_place else ""
+    if best.schedule.no_scratch:
+        in_place += f", {len(best.schedule.no_scratch)} op(s) without kernel scratch"
     result = [f"{len(best.schedule.splits)} of {len(groups)} candidate group(s) split{in_place}, "
               f"{best.slices(groups)} extra kernel calls"]
     if len(parts) > 1:

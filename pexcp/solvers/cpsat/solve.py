@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from pexcp.analysis.bands import candidate_bands
 from pexcp.analysis.inplace import in_place_ops
 from pexcp.analysis.partial import candidate_groups
 from pexcp.errors import BudgetError
@@ -80,6 +81,7 @@ def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
     params = options.params
     ctx = Context(options, Clock.start(options.timeout, params.search == "reproducible"))
     groups = {g.id: g for g in candidate_groups(graph)} if params.split else {}
+    groups |= {g.id: g for g in candidate_bands(graph)} if params.bands else {}
     parts = split_parts(graph, groups, params)
     if len(parts) > 1:
         ctx.progress(f"decomposed into {len(parts)} segments at cut tensors")

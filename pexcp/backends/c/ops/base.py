@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from pexcp.backends.c.bands import Band
 from pexcp.backends.c.cfmt import c_float_array, c_int_array, c_struct
 from pexcp.backends.c.memory import CTYPES, ArenaMap, Ptr, channel_size
 from pexcp.errors import BadInputError
 from pexcp.ir import Graph, Node, Op, Tensor
 from pexcp.ops import spec
+from pexcp.ops.window import window
 from pexcp.plan.plan import Step
 
 RANK = 4  # PEXCP_RANK in the runtime header
@@ -76,6 +78,7 @@ class Call:
     mode: int  # INIT / ACT bits for accumulating kernels
     clamp: tuple[float, float]  # activation fused into the kernel (float ops)
     data: Any = None  # what the lowering's prepare computed for the op
+    band: Band | None = None  # a row step: its pointers and geometry (backends/c/bands.py)
 
     @property
     def dtype(self) -> str:
@@ -90,12 +93,20 @@ class Call:
 
     def input(self, name: str, sliced: bool = True) -> Ptr:
         """Pointer to an activation input: at channel in_range[0] when the step reads a slice of it."""
+        if self.band is not None and name == self.band.input:
+            return self.band.src
         if sliced and self.in_range is not None:
             return self.arena.pointer(self.step.index, name, *self.in_range)
         return self.arena.pointer(self.step.index, name)
 
     def output(self) -> Ptr:
+        if self.band is not None:
+            return self.band.dst
         return self.arena.pointer(self.step.index, self.target, *self.out_range, like=self.op.outputs[0])
+
+    def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A kernel's params struct fields for this call: a band's geometry replaces the whole call's."""
+        return fields if self.band is None else {**fields, **self.band.fields}
 
     @property
     def whole_output(self) -> bool:
@@ -189,6 +200,8 @@ class Lowering:
         """The op can consume a range of its input channels and add partial sums into its whole output."""
         return False
 
+    runs_rows = False  # its kernels compute any band of output rows (backends/c/bands.py)
+
     def emit_in_place(self, call: Call, temp: Ptr) -> list[str]:
         """A whole call writing the output over its input channel by channel through `temp` (a plan step
         marked `in_place`)."""
@@ -253,36 +266,12 @@ def spatial(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def window_attrs(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: list[int]) -> dict[str, int]:
-    """Strides, dilations and begin/end pads of a Conv or pool window, in 2-D (1-D as one row), with
-    auto_pad resolved from the static shapes."""
-    n = len(kernel)
-    strides = list(op.attrs.get("strides", [1] * n))
-    dils = list(op.attrs.get("dilations", [1] * n))
-    auto = op.attrs.get("auto_pad", "NOTSET")
-    if auto in ("NOTSET", ""):
-        pads = list(op.attrs.get("pads", [0] * 2 * n))
-    elif auto == "VALID":
-        pads = [0] * 2 * n
-    elif auto in ("SAME_UPPER", "SAME_LOWER"):
-        begin, end = [], []
-        for i in range(n):
-            total = max(0, (out_shape[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dils[i] + 1 - in_shape[2 + i])
-            small, big = total // 2, total - total // 2
-            begin.append(small if auto == "SAME_UPPER" else big)
-            end.append(big if auto == "SAME_UPPER" else small)
-        pads = begin + end
-    else:
-        raise refuse(op, f"auto_pad {auto!r} is not supported")
-    if n == 1:  # a 1-D window is a 2-D window of height 1
-        kernel, strides, dils, pads = [1, kernel[0]], [1, strides[0]], [1, dils[0]], [0, pads[0], 0, pads[1]]
-    elif n != 2:
-        raise refuse(op, f"{n}-D windows are not supported (1-D and 2-D are)")
-    if min(pads) < 0 or min(strides) < 1 or min(dils) < 1:
-        raise refuse(op, "negative pads or non-positive strides/dilations are not supported")
-    return {
-        "k_h": kernel[0], "k_w": kernel[1], "stride_h": strides[0], "stride_w": strides[1],
-        "dil_h": dils[0], "dil_w": dils[1], "pad_t": pads[0], "pad_l": pads[1], "pad_b": pads[2], "pad_r": pads[3],
-    }
+    """Strides, dilations and begin/end pads of a Conv or pool window (pexcp.ops.window), refused when no
+    kernel computes it."""
+    try:
+        return window(op, in_shape, out_shape, kernel)
+    except ValueError as e:
+        raise refuse(op, str(e)) from None
 
 
 def sliced_outer(call: Call, outer: int) -> int:

@@ -34,6 +34,7 @@ class ConvS8:
 class ConvLowering(Lowering):
     op_types = ("Conv",)
     fuses_clamp = True
+    runs_rows = True
     files = {"f32": ("conv",), "s8": ("conv_s8",)}
     has_scratch = True
 
@@ -108,7 +109,7 @@ class ConvLowering(Lowering):
     def _line_s8(self, call: Call, src: object, dst: str, oc0: object, oc1: object, ic0: object, ic1: object,
                  scratch: str) -> str:
         op, d = call.op, call.data
-        params = call.struct("pexcp_conv_s8_params", d.fields)
+        params = call.struct("pexcp_conv_s8_params", call.fields(d.fields))
         w = call.const(op.inputs[1], d.weights, tag="int8", dtype="int8")
         bias = call.const(op.inputs[2], d.bias, tag="int32", dtype="int32") if d.bias is not None else "0"
         return (
@@ -180,7 +181,7 @@ class ConvLowering(Lowering):
     def _line_f32(self, call: Call) -> str:
         """The float kernel call, with {src}, {dst} and the channel ranges left to format."""
         op = call.op
-        fields = {**call.data, "act_min": call.clamp[0], "act_max": call.clamp[1]}
+        fields = {**call.fields(call.data), "act_min": call.clamp[0], "act_max": call.clamp[1]}
         params = call.struct(f"{self.kernel_f32}_params", fields)
         bias = call.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "0"
         return (

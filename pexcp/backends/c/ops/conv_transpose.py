@@ -38,6 +38,7 @@ class ConvTransposeLowering(ConvLowering):
     op_types = ("ConvTranspose",)
     files = {"f32": ("conv_transpose",), "s8": ("conv_transpose_s8",)}
     kernel_f32 = "pexcp_conv_transpose"
+    runs_rows = False
 
     def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:
         if op.inputs[0] not in graph.tensors:

@@ -13,6 +13,7 @@ from pexcp.ir import Graph, Op
 
 class PoolLowering(Lowering):
     op_types = ("MaxPool", "AveragePool")
+    runs_rows = True
     files = {"f32": ("pool",), "s8": ("pool_s8",)}
 
     def check(self, graph: Graph, op: Op) -> None:
@@ -54,14 +55,14 @@ class PoolLowering(Lowering):
         return {**window, "act_min": act_min, "act_max": act_max}
 
     def emit_s8(self, call: Call) -> list[str]:
-        params = call.struct("pexcp_pool_s8_params", call.data)
+        params = call.struct("pexcp_pool_s8_params", call.fields(call.data))
         kernel = "pexcp_max_pool_s8" if call.op.op_type == "MaxPool" else "pexcp_average_pool_s8"
         c0, c1 = call.out_range
         return per_image(call, f"{kernel}(&{params}, {{src}}, {{dst}}, {c0}, {c1});")
 
     def emit_f32(self, call: Call) -> list[str]:
         op = call.op
-        params = call.struct("pexcp_pool_params", call.data)
+        params = call.struct("pexcp_pool_params", call.fields(call.data))
         kernel = "pexcp_max_pool" if op.op_type == "MaxPool" else "pexcp_average_pool"
         c0, c1 = call.out_range
         return per_image(call, f"{kernel}(&{params}, {{src}}, {{dst}}, {c0}, {c1});")

@@ -87,6 +87,10 @@ void pexcp_concat(const float *in, float *out, int outer, int in_block, int out_
 
 void pexcp_copy(const float *in, float *out, int n);
 
+/* Before a band of rows is written into a window of rows (channel planes of `plane` bytes): in every plane,
+ * move the `n` bytes of the rows it keeps from `from` to `to` bytes into the plane (regions may overlap). */
+void pexcp_move_rows(void *window, int channels, long plane, long from, long to, long n);
+
 #define PEXCP_PAD_CONSTANT 0
 #define PEXCP_PAD_REFLECT 1
 #define PEXCP_PAD_EDGE 2

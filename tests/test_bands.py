@@ -1,0 +1,276 @@
+"""Row-band execution (solver switch `bands`, pexcp/analysis/bands.py): chains of convs and pools run band by
+band along the height axis, inner tensors held as windows of rows. The plan says so with row slices and
+`window` buffers; the validator checks every row a step reads (independently of the planner); the C backend
+runs the bands. Outputs are compared with oracles: onnxruntime (float), the unbanded plan of the same graph
+(generated int8 graphs, bit for bit) and TFLite Micro (te_mcunet_vww, bit for bit)."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend_helpers import compile_and_check, needs_cc
+from conftest import SHARED_MODELS
+from int8_oracle import cases
+from onnx_builders import GraphBuilder, save
+from pexcp.analysis.bands import ROW, candidate_bands
+from pexcp.analysis.liveness import Schedule, expand
+from pexcp.backends.c import emit
+from pexcp.backends.c.toolchain import build_host, build_qemu, missing_tools, qemu_inputs, run_host, run_qemu
+from pexcp.ir import Graph
+from pexcp.layout.pinned import best_of_items
+from pexcp.pipeline import load_for, solve
+from pexcp.plan.build import item_offsets, make_plan
+from pexcp.plan.plan import Plan
+from pexcp.plan.validate import plan_problems
+from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.params import SolverParams
+
+VWW = SHARED_MODELS / "onnx_int8" / "te_mcunet_vww.onnx" if SHARED_MODELS else None
+needs_vww = pytest.mark.skipif(VWW is None or not VWW.exists(), reason="needs the shared model te_mcunet_vww.onnx")
+BANDS = SolverParams(bands=True)
+
+Layer = tuple  # ("conv", out_channels, kernel, stride) | ("dw", kernel, stride) | ("max" | "avg", kernel, stride)
+
+
+def _chain(layers: list[Layer], hw: int = 12, channels: int = 3, qdq: bool = False, seed: int = 0) -> GraphBuilder:
+    """A chain of windowed layers with SAME-like pads, then a 1x1 conv to 2 channels."""
+    b = GraphBuilder("bands", qdq=qdq, seed=seed)
+    x = b.input((1, channels, hw, hw))
+    for kind, *args in layers:
+        if kind == "conv":
+            x = b.conv(x, args[0], kernel=args[1], stride=args[2], act="relu")
+        elif kind == "dw":
+            x = b.depthwise(x, kernel=args[0], stride=args[1], act="relu6")
+        else:
+            k, s = args
+            pool = b.maxpool if kind == "max" else b.avgpool
+            x = pool(x, kernel=k, stride=s, pads=[k // 2, k // 2, (k - 1) // 2, (k - 1) // 2])
+    b.output(b.conv(x, 2, kernel=1))
+    return b
+
+
+def band_plan(path: Path, height: int, io: str = "model", first: int = 0, members: int | None = None) -> tuple[Graph, Plan]:
+    """The file's order with the longest band chain from op `first` (or the one of `members` ops) run in bands
+    of `height` rows, laid out greedily."""
+    graph = load_for(path, "reorder", SolveOptions(io=io))
+    start = graph.ops[first].name
+    chains = [g for g in candidate_bands(graph) if g.names[0] == start and (members is None or len(g.members) == members)]
+    group = max(chains, key=lambda g: len(g.members))
+    expanded = expand(graph, Schedule([op.name for op in graph.ops], {group.id: height}), {group.id: group})
+    offsets = item_offsets(expanded, best_of_items(expanded.items()))
+    plan = make_plan(graph, expanded, offsets, method="reorder", status="heuristic", lower_bound=expanded.load, seconds=0.0)
+    plan.io = io
+    return graph, plan
+
+
+def _run(graph: Graph, plan: Plan, outdir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    emit(graph, plan, outdir, harness=True)
+    build_host(outdir)
+    shapes = [graph.tensors[t].shape for t in graph.outputs]
+    dtypes = [graph.tensors[t].dtype for t in graph.outputs]
+    return [y for k, x in enumerate(inputs) for y in run_host(outdir, [x], shapes, tag=str(k), output_dtypes=dtypes)]
+
+
+# ---- plans and the validator ---------------------------------------------------------------------------
+
+LAYERS = [("conv", 6, 3, 2), ("dw", 3, 1), ("conv", 8, 1, 1), ("dw", 5, 2)]
+
+
+def test_band_plan_holds_windows_of_rows(tmp_path: Path) -> None:
+    """Bands of one row through conv 3x3/2 -> dw 3x3 -> 1x1 -> dw 5x5/2: each inner tensor is a window of
+    rows, sized from its shape, as few rows as the validator (its own row rules) accepts: one row fewer in
+    any window is refused."""
+    path = save(_chain(LAYERS).build(), tmp_path)
+    graph, plan = band_plan(path, 1, members=4)
+    assert plan_problems(plan, path) == []
+    windows = {b.tensor: b for b in plan.buffers if b.window}
+    assert sorted(windows) == sorted(op.outputs[0] for op in graph.ops[:3])
+    for t, b in windows.items():
+        _, c, h, w = graph.tensors[t].shape
+        assert b.bytes == c * b.window * w * 4 and b.window < h
+        assert any("window" in e for e in _tamper(plan, path, lambda p, i=b.id: _narrow(p, i)))
+    rows = [s for s in plan.steps if s.slice is not None and s.slice.axis == ROW]
+    assert {s.slice.stop - s.slice.start for s in rows if s.op == graph.ops[3].name} == {1}
+    assert Plan.from_dict(plan.to_dict()).buffers[b.id].window == b.window
+
+
+def _narrow(plan: Plan, buffer: int) -> None:
+    """A window one row short."""
+    b = plan.buffers[buffer]
+    b.bytes = b.bytes // b.window * (b.window - 1)
+    b.window -= 1
+
+
+def _tamper(plan: Plan, path: Path, edit) -> list[str]:
+    bad = copy.deepcopy(plan)
+    edit(bad)
+    return plan_problems(bad, path)
+
+
+def test_validator_catches_band_tamperings(tmp_path: Path) -> None:
+    path = save(_chain(LAYERS).build(), tmp_path)
+    graph, plan = band_plan(path, 2)
+    assert plan_problems(plan, path) == []
+    rows = [s for s in plan.steps if s.slice is not None and s.slice.axis == ROW]
+    window = next(b for b in plan.buffers if b.window == 5)  # the 1x1 conv's output, read by the 5x5 dw
+
+    def narrow(p: Plan) -> None:
+        _narrow(p, window.id)
+
+    def drop(p: Plan) -> None:  # a band never computed
+        p.steps = [s for s in p.steps if s.index != rows[3].index]
+        for i, s in enumerate(p.steps):
+            s.index = i
+
+    later = next(s for s in rows if s.slice.start > 0)
+    feeds = next(i for i, s in enumerate(rows[:-1]) if graph.op(s.op).outputs[0] in graph.op(rows[i + 1].op).inputs)
+
+    def twice(p: Plan) -> None:  # a band that recomputes the row before it
+        p.steps[later.index].slice = type(later.slice)(later.slice.start - 1, later.slice.stop, ROW)
+
+    def swap(p: Plan) -> None:  # a consumer's band before its producer's in one round
+        a, b = rows[feeds].index, rows[feeds + 1].index
+        p.steps[a], p.steps[b] = p.steps[b], p.steps[a]
+        p.steps[a].index, p.steps[b].index = a, b
+
+    def overlap(p: Plan) -> None:  # the window moved onto the chain's input, live all the while
+        p.buffers[window.id].offset = next(b.offset for b in p.buffers if b.tensor == graph.inputs[0])
+
+    found = {f.__name__: _tamper(plan, path, f) for f in (narrow, drop, twice, swap, overlap)}
+    assert any("window" in e for e in found["narrow"]), found["narrow"]
+    assert any("never computed" in e for e in found["drop"]), found["drop"]
+    assert any("more than once" in e for e in found["twice"]), found["twice"]
+    assert any("before step" in e or "does not hold" in e for e in found["swap"]), found["swap"]
+    assert any("overlap" in e for e in found["overlap"]), found["overlap"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    layers=st.lists(
+        st.one_of(
+            st.tuples(st.just("conv"), st.integers(2, 5), st.sampled_from([1, 3, 5]), st.integers(1, 2)),
+            st.tuples(st.just("dw"), st.sampled_from([3, 5, 7]), st.integers(1, 2)),
+            st.tuples(st.sampled_from(["max", "avg"]), st.integers(2, 3), st.integers(1, 2)),
+        ),
+        min_size=1, max_size=4,
+    ),
+    hw=st.integers(9, 17),
+    height=st.integers(1, 5),
+)
+def test_generated_band_plans_are_valid(layers: list[Layer], hw: int, height: int, tmp_path_factory) -> None:
+    """Any chain of windowed layers, any band height: the plan computes every row once, every read row is in
+    its window (the validator's own row rules), and no window holds more rows than its tensor has."""
+    path = save(_chain(layers, hw=hw).build(), tmp_path_factory.mktemp("bands"))
+    graph, plan = band_plan(path, height)
+    assert plan_problems(plan, path) == []
+    for b in plan.buffers:
+        if b.window:
+            assert b.window <= graph.tensors[b.tensor].shape[2]
+
+
+def test_cpsat_bands_lower_the_arena_below_whole_tensors(tmp_path: Path) -> None:
+    """A wide first layer over a large input (channel splits off): without bands its output sits whole beside
+    the input; with them the optimum is below input + that output, and no lower than input + the model's
+    output."""
+    b = GraphBuilder("bands_cpsat", seed=3)
+    x = b.conv(b.input((1, 3, 24, 24)), 16, kernel=3, stride=1, act="relu")
+    x = b.depthwise(x, kernel=3, stride=2, act="relu")
+    b.output(b.conv(x, 4, kernel=1))
+    path = save(b.build(), tmp_path)
+    graph, plan = solve(path, "cpsat", SolveOptions(timeout=30, params=SolverParams(split=False, bands=True)))
+    _, plain = solve(path, "cpsat", SolveOptions(timeout=30, params=SolverParams(split=False)))
+    size = lambda t: graph.tensors[t].nbytes  # noqa: E731
+    first = graph.ops[0]
+    assert plan.status == plain.status == "optimal"
+    assert plain.arena_bytes >= size(first.inputs[0]) + size(first.outputs[0])
+    assert size(first.inputs[0]) + size(graph.outputs[0]) <= plan.arena_bytes < size(first.inputs[0]) + size(first.outputs[0])
+    assert any(s.slice is not None and s.slice.axis == ROW for s in plan.steps)
+    assert plan.solver["params"]["bands"] is True and plain.solver["params"]["bands"] is False
+
+
+# ---- C backend -----------------------------------------------------------------------------------------
+
+
+@needs_cc
+@pytest.mark.parametrize("height", [1, 2, 5])
+@pytest.mark.parametrize("layers", [LAYERS, [("conv", 4, 5, 1), ("max", 3, 2), ("conv", 5, 3, 2)], [("avg", 3, 1), ("dw", 7, 2)]])
+def test_float_bands_match_onnxruntime(layers: list[Layer], height: int, tmp_path: Path) -> None:
+    path = save(_chain(layers, hw=13).build(), tmp_path)
+    graph, plan = band_plan(path, height)
+    assert plan_problems(plan, path) == []
+    compile_and_check(path, graph, plan, tmp_path / "c", runs=2)
+    assert "pexcp_move_rows(" in (tmp_path / "c" / "model.c").read_text() or height > 1
+
+
+@needs_cc
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    layers=st.lists(
+        st.one_of(
+            st.tuples(st.just("conv"), st.integers(2, 9), st.sampled_from([1, 3, 5]), st.integers(1, 2)),
+            st.tuples(st.just("dw"), st.sampled_from([3, 5, 7]), st.integers(1, 2)),
+            st.tuples(st.sampled_from(["max", "avg"]), st.integers(2, 3), st.integers(1, 2)),
+        ),
+        min_size=1, max_size=4,
+    ),
+    hw=st.integers(9, 20),
+    height=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_generated_int8_bands_equal_unbanded(layers: list[Layer], hw: int, height: int, seed: int) -> None:
+    """Generated int8 chains: the banded plan gives the same bits as the unbanded plan of the same graph."""
+    model = _chain(layers, hw=hw, qdq=True, seed=seed).build()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save(model, Path(tmp))
+        graph, plan = band_plan(path, height)
+        assert plan_problems(plan, path) == []
+        plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
+        rng = np.random.default_rng(seed)
+        shape = graph.tensors[graph.inputs[0]].shape
+        inputs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
+        got = _run(graph, plan, Path(tmp) / "bands", inputs)
+        want = _run(plain_graph, plain, Path(tmp) / "plain", inputs)
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w), f"bands {g.ravel()[:6]} != unbanded {w.ravel()[:6]}"
+
+
+@needs_cc
+@needs_vww
+@pytest.mark.slow
+def test_mcunet_vww_bands_match_tflite_micro(tmp_path: Path) -> None:
+    """te_mcunet_vww --io int8 with bands: the optimum runs its first layers in bands, is below the plan
+    without bands, and its outputs are TFLite Micro's, bit for bit."""
+    graph, plan = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
+    _, plain = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8"))
+    assert plan.arena_bytes < plain.arena_bytes
+    assert any(s.slice is not None and s.slice.axis == ROW and s.op == graph.ops[0].name for s in plan.steps)
+    expected = cases(VWW)[:3]
+    got = _run(graph, plan, tmp_path, [c.x for c in expected])
+    for g, c in zip(got, expected):
+        assert np.array_equal(g, c.y), f"{g.ravel()[:8]} != {c.y.ravel()[:8]}"
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@needs_vww
+@pytest.mark.skipif(bool(missing_tools()), reason="needs the Arm toolchain and QEMU")
+def test_band_plan_on_cortex_m(tmp_path: Path) -> None:
+    """The band plan of te_mcunet_vww (--io int8) on a Cortex-M4F under QEMU: TFLite Micro's output, and the
+    static RAM is the arena plus the harness."""
+    from test_backend_int8 import RUNTIME_OVERHEAD_LIMIT, _int8_reference
+
+    graph, plan = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
+    emit(graph, plan, tmp_path, harness=True)
+    build_qemu(tmp_path)
+    run = run_qemu(tmp_path, timeout=300)
+    (x,) = qemu_inputs(graph)
+    assert np.array_equal(run.outputs[0], _int8_reference(VWW, x))
+    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
