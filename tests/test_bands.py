@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend_helpers import compile_and_check, needs_cc
-from conftest import SHARED_MODELS
+from conftest import SHARED_MODELS, Cli
 from int8_oracle import cases
 from onnx_builders import GraphBuilder, save
 from pexcp.analysis.bands import ROW, candidate_bands
@@ -195,6 +195,39 @@ def test_cpsat_bands_lower_the_arena_below_whole_tensors(tmp_path: Path) -> None
     assert plan.solver["params"]["bands"] is True and plain.solver["params"]["bands"] is False
 
 
+def _residual(qdq: bool = False, seed: int = 0, stride: int = 1) -> GraphBuilder:
+    """x = conv(input); out = relu(x + conv(conv(x))), then a 1x1 conv: the Add reads x, which the first
+    conv of its branch also reads."""
+    b = GraphBuilder("bands_residual", qdq=qdq, seed=seed)
+    x = b.conv(b.input((1, 3, 12, 12)), 6, kernel=3, act="relu")
+    y = b.conv(b.conv(x, 6, kernel=3, act="relu"), 6, kernel=3)
+    b.output(b.conv(b.add(x, y, act="relu"), 2, kernel=1))
+    return b
+
+
+def test_band_chain_ending_in_a_residual_add_overwrites_its_skip_input(tmp_path: Path) -> None:
+    """conv -> conv -> Add(x, .) in bands of two rows: the Add writes each band of its output over the rows
+    of x it has read, which the first conv no longer needs. The validator follows x's rows: with the last
+    Add moved before the first conv's last band, that band reads rows of x the Add has overwritten."""
+    path = save(_residual().build(), tmp_path)
+    graph, plan = band_plan(path, 2, first=1, members=3)
+    assert plan_problems(plan, path) == []
+    add = graph.ops[3]
+    out = next(b for b in plan.buffers if b.tensor == add.outputs[0])
+    x = next(b for b in plan.buffers if b.id == out.alias_of)
+    assert x.tensor == graph.ops[0].outputs[0] and out.offset == x.offset
+    rows = [s for s in plan.steps if s.slice is not None and s.slice.axis == ROW]
+    last_add = max(s.index for s in rows if s.op == add.name)
+    last_conv = max(s.index for s in rows if s.op == graph.ops[1].name)
+
+    def early(p: Plan) -> None:
+        p.steps[last_conv], p.steps[last_add] = p.steps[last_add], p.steps[last_conv]
+        p.steps[last_conv].index, p.steps[last_add].index = last_conv, last_add
+
+    found = _tamper(plan, path, early)
+    assert any(f"reads {x.tensor!r}" in e and f"wrote {out.tensor!r}" in e for e in found), found
+
+
 # ---- C backend -----------------------------------------------------------------------------------------
 
 
@@ -207,6 +240,27 @@ def test_float_bands_match_onnxruntime(layers: list[Layer], height: int, tmp_pat
     assert plan_problems(plan, path) == []
     compile_and_check(path, graph, plan, tmp_path / "c", runs=2)
     assert "pexcp_move_rows(" in (tmp_path / "c" / "model.c").read_text() or height > 1
+
+
+@needs_cc
+@pytest.mark.parametrize("height", [1, 3])
+def test_float_residual_bands_match_onnxruntime(height: int, tmp_path: Path) -> None:
+    path = save(_residual(seed=height).build(), tmp_path)
+    graph, plan = band_plan(path, height, first=1, members=3)
+    assert plan_problems(plan, path) == []
+    compile_and_check(path, graph, plan, tmp_path / "c", runs=2)
+
+
+@needs_cc
+def test_int8_residual_bands_equal_unbanded(tmp_path: Path) -> None:
+    path = save(_residual(qdq=True, seed=7).build(), tmp_path)
+    graph, plan = band_plan(path, 2, first=1, members=3)
+    assert plan_problems(plan, path) == []
+    plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
+    rng = np.random.default_rng(7)
+    inputs = [rng.integers(-128, 128, size=graph.tensors[graph.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
+    for g, w in zip(_run(graph, plan, tmp_path / "bands", inputs), _run(plain_graph, plain, tmp_path / "plain", inputs)):
+        assert np.array_equal(g, w)
 
 
 @needs_cc
@@ -274,3 +328,30 @@ def test_band_plan_on_cortex_m(tmp_path: Path) -> None:
     (x,) = qemu_inputs(graph)
     assert np.array_equal(run.outputs[0], _int8_reference(VWW, x))
     assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+
+
+# ---- kernels without their scratch (solver switch drop_scratch) ----------------------------------------
+
+
+def test_drop_scratch_only_where_it_lowers_the_arena(tmp_path: Path) -> None:
+    """An int8 conv over a large input whose scratch sits at the peak: with `drop_scratch` the optimum is the
+    plan without any scratch (as low as `--scratch off`), and it drops only what it must."""
+    b = GraphBuilder("drop_scratch", qdq=True, seed=5)
+    x = b.conv(b.input((1, 16, 16, 16)), 16, kernel=3, act="relu")
+    b.output(b.conv(b.conv(x, 8, kernel=3), 4, kernel=1))
+    path = save(b.build(), tmp_path)
+    switches = dict(split=False, inplace_pointwise=False)
+    graph, dropped = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(drop_scratch=True, **switches)))
+    _, planned = solve(path, "cpsat", SolveOptions(timeout=20, params=SolverParams(**switches)))
+    _, none = solve(path, "cpsat", SolveOptions(timeout=20, scratch=False, params=SolverParams(**switches)))
+    assert dropped.status == planned.status == none.status == "optimal"
+    assert none.arena_bytes == dropped.arena_bytes < planned.arena_bytes
+    with_scratch = {b.tensor for b in dropped.buffers if b.tensor.startswith("scratch:")}
+    assert 0 < len(with_scratch) < len(graph.scratch)  # one conv keeps its scratch: it is not at the peak
+    assert plan_problems(dropped, path) == []
+
+
+def test_drop_scratch_refuses_the_instruction_objective(cli: Cli) -> None:
+    model = Path(__file__).resolve().parents[1] / "models" / "kws_ref_model_float32.onnx"
+    run = cli("solve", model, "--solver", "drop_scratch=true", "--solver", "objective=instructions")
+    assert run.code == 2 and "drop_scratch" in run.err and len(run.err.strip().splitlines()) == 1

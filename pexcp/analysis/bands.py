@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
+
 from pexcp.analysis.partial import Group, Option
 from pexcp.ir import Graph, Op
 from pexcp.ops import spec
@@ -38,13 +40,13 @@ class Call:
 
 
 def row_map(graph: Graph, op: Op) -> Rows | None:
-    """How `op` maps output rows to input rows, when it can run in row bands: one stored batch-1 NCHW
-    activation input and output, a float op's activation one its kernel applies, its type's row rule
+    """How `op` maps output rows to the rows of its inputs, when it can run in row bands: stored batch-1 NCHW
+    activation inputs and output, a float op's activation one its kernel applies, its type's row rule
     (pexcp.ops)."""
-    if op.view or op.inplace or op.gathered or len(op.outputs) != 1:
+    if op.view or op.gathered or len(op.outputs) != 1:
         return None
     acts = graph.activation_inputs(op)
-    if len(acts) != 1 or acts[0] != op.inputs[0]:
+    if not acts or any(t not in op.inputs for t in acts):
         return None
     if op.requant is None and (len(op.epilogue) > 1 or op.epilogue and op.epilogue[0].op_type not in ("Relu", "Clip")):
         return None  # a float kernel fuses a clamp; any other activation would be a call over the band
@@ -117,6 +119,7 @@ def _heights(rows: int) -> list[int]:
 def candidate_bands(graph: Graph, max_ops: int = MAX_BAND_OPS, align: int = WORD) -> list[Group]:
     """Every chain of 2..max_ops ops that can run in row bands, with its band heights as options."""
     maps = {op.name: row_map(graph, op) for op in graph.ops}
+    dag = graph.dag()
     groups: list[Group] = []
     for start in graph.ops:
         if maps[start.name] is None:
@@ -129,15 +132,43 @@ def candidate_bands(graph: Graph, max_ops: int = MAX_BAND_OPS, align: int = WORD
                     or graph.storage_root(out) != out or graph.parts(out)):
                 break
             chain.append(users[0])
-            if graph.tensors[users[0].outputs[0]].shape[2] > 1:
-                groups.append(_make_band(graph, list(chain), align))
+            group = _make_band(graph, dag, list(chain), align)
+            if group is not None:
+                groups.append(group)
     return groups
 
 
-def _make_band(graph: Graph, chain: list[Op], align: int) -> Group:
+def _overwritable(graph: Graph, dag: nx.DiGraph, group: Group, x: str) -> bool:
+    """The chain's last op, elementwise, may write its output over its whole input `x` band by band: the
+    same elements, each no larger, bytes of its own (no view, concat part or model output), every other
+    reader runs before the chain, and at every band height no call reads rows of `x` that the last op has
+    written over by then (a residual Add over its skip input, which the chain's first conv also reads)."""
+    out, t = graph.tensors[group.output], graph.tensors[x]
+    if t.shape != out.shape or out.itemsize > t.itemsize or x in graph.outputs or graph.storage_root(x) != x:
+        return False
+    if graph.parts(x) or x in graph.carved or any(graph.storage_root(v) == x for v in graph.tensors if v != x):
+        return False
+    before = nx.ancestors(dag, group.names[0])
+    if any(r.name not in before and r not in group.members for r in graph.consumers[x]):
+        return False
+    last = group.members[-1]
+    for o in group.options:
+        written = 0  # rows of x the last op has overwritten
+        for calls in rounds(graph, group, o.width):
+            for call in calls:
+                if call.op is last:
+                    written = call.stop
+                elif x in call.op.inputs and row_map(graph, call.op).needs(call.start, call.stop)[0] < written:
+                    return False
+    return True
+
+
+def _make_band(graph: Graph, dag: nx.DiGraph, chain: list[Op], align: int) -> Group | None:
     inner = [op.outputs[0] for op in chain[:-1]]
     output = chain[-1].outputs[0]
     rows = graph.tensors[output].shape[2]
+    if rows < 2:
+        return None
     group = Group(
         id="rows:" + "+".join(op.name for op in chain),
         members=chain,
@@ -145,7 +176,7 @@ def _make_band(graph: Graph, chain: list[Op], align: int) -> Group:
         head=False,
         tail=False,
         inner=inner,
-        inputs=[chain[0].inputs[0]],
+        inputs=list(dict.fromkeys(t for op in chain for t in graph.activation_inputs(op) if t not in inner)),
         output=output,
         acc_tensor=None,
         acc_dtype=None,
@@ -157,4 +188,6 @@ def _make_band(graph: Graph, chain: list[Op], align: int) -> Group:
     group.options = [
         Option(h, -(-rows // h), region_bytes(graph, group, h, align)) for h in _heights(rows)
     ]
+    if spec(chain[-1].op_type).elementwise:
+        group.overwrites = next((x for x in group.inputs if x in chain[-1].inputs and _overwritable(graph, dag, group, x)), None)
     return group

@@ -187,7 +187,11 @@ class _Builder:
         for the whole chain; the output whole from the first round."""
         graph, first = self.graph, len(self.steps)
         region = f"region:{g.id}"
-        self.fresh(g.output, first)
+        if g.overwrites is not None:  # band by band over its skip input
+            base = self.holder[g.overwrites]
+            out = self.whole(g.output, first, alias_of=base, inplace=True, item=self.bufs[base].item)
+        else:
+            out = self.fresh(g.output, first)
         rel = 0
         for t, rows in zip(g.inner, windows(graph, g, height)):
             nbytes = window_bytes(graph, t, rows)
@@ -200,6 +204,8 @@ class _Builder:
                 s = self.step(op, list(op.nodes), Slice(call.start, call.stop, ROW), scratch=self.scratch(op))
                 for t in graph.activation_inputs(op) + op.outputs:
                     self.read(self.holder[t], s)
+        if g.overwrites is not None:
+            out.written_until = len(self.steps) - 1
         self.regions[g.id] = (first, len(self.steps) - 1)
         self.region_bytes[region] = rel
 

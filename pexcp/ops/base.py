@@ -66,7 +66,7 @@ class OpSpec:
         return False
 
     def rows(self, graph: Graph, op: Op) -> Rows | None:
-        """How its output rows (axis 2 of batch-1 NCHW) map to rows of its one activation input, when it can
+        """How its output rows (axis 2 of batch-1 NCHW) map to rows of its activation inputs, when it can
         compute any band of output rows from a band of input rows (row-band execution, analysis/bands.py)."""
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pexcp.ir import Graph, Op
 from pexcp.ops.base import OpSpec, per_axis, same_channels
+from pexcp.ops.window import Rows
 
 
 class Activation(OpSpec):
@@ -52,6 +53,16 @@ class Arithmetic(OpSpec):
 
     def channelwise(self, graph: Graph, op: Op) -> bool:
         return same_channels(graph, op)
+
+    def rows(self, graph: Graph, op: Op) -> Rows | None:
+        # an Add of activations of the output's shape (a residual Add) reads the rows it writes
+        out = graph.tensors[op.outputs[0]].shape
+        acts = graph.activation_inputs(op)
+        if op.op_type != "Add" or len(op.inputs) != 2 or acts != list(op.inputs) or len(out) != 4:
+            return None
+        if any(graph.tensors[t].shape != out for t in acts):
+            return None
+        return Rows(1, 1, 0, out[2])
 
 
 class Math(OpSpec):

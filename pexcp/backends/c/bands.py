@@ -24,11 +24,13 @@ MOVE_FILE = "move_rows"
 
 @dataclass(frozen=True)
 class Band:
-    """What a band call changes in its op's whole call: pointers and the geometry fields of its params."""
+    """What a band call changes in its op's whole call: pointers (each input's at the first row it reads,
+    the output's at row a) with their channel strides, and the geometry fields of a windowed op's params."""
 
-    input: str
-    src: Ptr
+    inputs: dict[str, tuple[Ptr, int]]
     dst: Ptr
+    out_cs: int
+    rows: int  # output rows [a, b): b - a
     fields: dict[str, int]
 
 
@@ -75,14 +77,15 @@ class Windows:
 
 
 def band(windows: Windows, graph: Graph, op: Op, step: Step) -> tuple[list[str], Band]:
-    """The moves and the band geometry of a row step of `op` (a conv or pool: `OpSpec.rows`)."""
-    x = graph.activation_inputs(op)[0]
+    """The moves and the band geometry of a row step of `op` (a conv, pool or Add: `OpSpec.rows`)."""
     rows = spec(op.op_type).rows(graph, op)
     if rows is None or step.slice is None:
         raise InvalidPlanError([f"step {step.index}: {op.op_type} {op.name!r} cannot run in row bands"])
     a, b = step.slice.start, step.slice.stop
     lo, hi = rows.needs(a, b)
-    src, in_cs, _ = windows.rows_at(step.index, x, lo)
+    inputs = {x: windows.rows_at(step.index, x, lo)[:2] for x in graph.activation_inputs(op)}
     lines, dst, out_cs = windows.write(step.index, op.outputs[0], a, b)
-    fields = {"in_h": hi - lo, "pad_t": lo - (a * rows.stride - rows.pad), "out_h": b - a, "in_cs": in_cs, "out_cs": out_cs}
-    return lines, Band(x, src, dst, fields)
+    x = graph.activation_inputs(op)[0]
+    fields = {"in_h": hi - lo, "pad_t": lo - (a * rows.stride - rows.pad), "out_h": b - a, "in_cs": inputs[x][1],
+              "out_cs": out_cs}
+    return lines, Band(inputs, dst, out_cs, b - a, fields)

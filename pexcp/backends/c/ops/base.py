@@ -93,8 +93,8 @@ class Call:
 
     def input(self, name: str, sliced: bool = True) -> Ptr:
         """Pointer to an activation input: at channel in_range[0] when the step reads a slice of it."""
-        if self.band is not None and name == self.band.input:
-            return self.band.src
+        if self.band is not None and name in self.band.inputs:
+            return self.band.inputs[name][0]
         if sliced and self.in_range is not None:
             return self.arena.pointer(self.step.index, name, *self.in_range)
         return self.arena.pointer(self.step.index, name)

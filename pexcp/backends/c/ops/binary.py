@@ -62,6 +62,7 @@ def _operand_quant(graph: Graph, op: Op, name: str) -> tuple[float, int]:
 class BinaryLowering(Lowering):
     op_types = tuple(OPS)
     fuses_clamp = True
+    runs_rows = True  # an Add of two activations of its output's shape (OpSpec.rows)
     files = {"f32": ("binary",), "s8": ("add_s8",)}
 
     def runtime(self, graph: Graph, op: Op) -> tuple[str, ...]:
@@ -130,7 +131,19 @@ class BinaryLowering(Lowering):
             "left_shift": q.left_shift, "act_min": q.act_min, "act_max": q.act_max,
         })
         a, b = call.op.inputs[:2]
+        if call.band is not None:
+            n = call.band.rows * call.out.shape[3]
+            return self._per_channel(call, f"pexcp_add_s8(&{params}, {{a}}, {{b}}, {{out}}, {n});")
         return [f"pexcp_add_s8(&{params}, {call.input(a)}, {call.input(b)}, {call.output()}, {call.out_count()});"]
+
+    def _per_channel(self, call: Call, line: str) -> list[str]:
+        """A band of rows of a same-shape Add: one call per channel over its rows, each operand at its own
+        channel stride (a window's or a whole tensor's)."""
+        band, (a, b) = call.band, call.op.inputs[:2]
+        (pa, sa), (pb, sb) = band.inputs[a], band.inputs[b]
+        at = lambda p, s: f"{p} + (long)c * {s}"  # noqa: E731
+        text = line.format(a=at(pa, sa), b=at(pb, sb), out=at(band.dst, band.out_cs))
+        return [f"for (int c = 0; c < {call.out.shape[1]}; ++c) /* a band of rows */", f"    {text}"]
 
     def _operand(self, call: Call, name: str) -> Ptr:
         """Pointer to the operand at the first output channel of the call (broadcast operands as they are)."""
@@ -149,6 +162,13 @@ class BinaryLowering(Lowering):
 
     def emit_f32(self, call: Call) -> list[str]:
         a, b = call.op.inputs[:2]
+        if call.band is not None:
+            plane = (1, 1, call.band.rows, call.out.shape[3])
+            params = call.struct("pexcp_binary_params", {
+                "op": OPS[call.op.op_type], "dims": padded(plane), "a_strides": broadcast_strides(plane, plane),
+                "b_strides": broadcast_strides(plane, plane), "act_min": call.clamp[0], "act_max": call.clamp[1],
+            })
+            return self._per_channel(call, f"pexcp_binary(&{params}, {{a}}, {{b}}, {{out}}, 0, 1);")
         params = _params(call, call.op, _shape(call.graph, a), _shape(call.graph, b), call.clamp)
         c0, c1 = call.out_range
         x, y = self._operand(call, a), self._operand(call, b)
