@@ -27,18 +27,20 @@ STORE = INIT | ACT
 i8p = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 
 
-def build_library(sanitize: list[str] | None = None) -> Path:
-    """gcc -std=c99 -Wall -Wextra -Werror (+ sanitizers) over every *_s8.c; cached by source hash."""
+def build_library(sanitize: list[str] | None = None, sources: list[Path] | None = None) -> Path:
+    """gcc -std=c99 -Wall -Wextra -Werror (+ sanitizers) over every *_s8.c (or the given runtime sources);
+    cached by source hash."""
     if sanitize is None:
         sanitize = ASAN + UBSAN if os.environ.get("PEXCP_S8_ASAN") else UBSAN
+    sources = SOURCES if sources is None else sources
     flags = CFLAGS + sanitize
     digest = hashlib.sha256(" ".join(flags).encode())
-    for src in SOURCES + [RUNTIME / "pexcp_s8.h"]:
-        digest.update(src.read_bytes())
+    for src in sources + sorted(RUNTIME.glob("*.h")):
+        digest.update(src.name.encode() + src.read_bytes())
     out = Path(tempfile.gettempdir()) / f"pexcp_s8_{os.getuid()}_{digest.hexdigest()[:16]}.so"
     if not out.exists():
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
-        subprocess.run(["gcc", *flags, "-I", str(RUNTIME), *map(str, SOURCES), "-o", str(tmp)], check=True,
+        subprocess.run(["gcc", *flags, "-I", str(RUNTIME), *map(str, sources), "-o", str(tmp)], check=True,
                        capture_output=True, text=True)
         tmp.replace(out)
     return out
@@ -47,6 +49,7 @@ def build_library(sanitize: list[str] | None = None) -> Path:
 class ConvParams(C.Structure):
     _fields_ = [(n, C.c_int) for n in ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "k_h", "k_w", "stride_h",
                                        "stride_w", "dil_h", "dil_w", "pad_t", "pad_l", "group")] + [
+        (n, C.c_long) for n in ("in_cs", "out_cs")] + [
         (n, C.c_int32) for n in ("in_offset", "out_offset", "act_min", "act_max")]
 
 
@@ -63,7 +66,8 @@ class AddParams(C.Structure):
 
 class PoolParams(C.Structure):
     _fields_ = [(n, C.c_int) for n in ("in_h", "in_w", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
-                                       "pad_t", "pad_l")] + [(n, C.c_int32) for n in ("act_min", "act_max")]
+                                       "pad_t", "pad_l")] + [(n, C.c_long) for n in ("in_cs", "out_cs")] + [
+        (n, C.c_int32) for n in ("act_min", "act_max")]
 
 
 class MeanParams(C.Structure):
@@ -99,7 +103,7 @@ def conv_params(in_hw, w_shape, q: quant.ConvQuant, stride=(1, 1), dil=(1, 1), p
     out_h = (in_h + pt + pb - dil[0] * (k_h - 1) - 1) // stride[0] + 1
     out_w = (in_w + pl + pr - dil[1] * (k_w - 1) - 1) // stride[1] + 1
     return ConvParams(cin_g * group, in_h, in_w, out_c, out_h, out_w, k_h, k_w, stride[0], stride[1], dil[0], dil[1],
-                      pt, pl, group, q.in_offset, q.out_offset, q.act_min, q.act_max)
+                      pt, pl, group, in_h * in_w, out_h * out_w, q.in_offset, q.out_offset, q.act_min, q.act_max)
 
 
 def _ptr(a: np.ndarray | None) -> C.c_void_p:
@@ -221,7 +225,8 @@ class Kernels:
         pt, pl, pb, pr = pads
         out_h = (in_h + pt + pb - kernel[0]) // stride[0] + 1
         out_w = (in_w + pl + pr - kernel[1]) // stride[1] + 1
-        p = PoolParams(in_h, in_w, out_h, out_w, kernel[0], kernel[1], stride[0], stride[1], pt, pl, act[0], act[1])
+        p = PoolParams(in_h, in_w, out_h, out_w, kernel[0], kernel[1], stride[0], stride[1], pt, pl, in_h * in_w,
+                       out_h * out_w, act[0], act[1])
         c0, c1 = c or (0, ch)
         x = np.ascontiguousarray(x, np.int8)
         out = np.full((c1 - c0, out_h, out_w), 0x55, dtype=np.int8)

@@ -265,6 +265,11 @@ def spatial(shape: tuple[int, ...]) -> tuple[int, int]:
     return (shape[2], shape[3]) if len(shape) == 4 else (1, shape[2])
 
 
+def channel_strides(in_h: int, in_w: int, out_h: int, out_w: int) -> dict[str, int]:
+    """in_cs / out_cs of the conv and pool params structs for whole (unbanded) tensors: one plane apart."""
+    return {"in_cs": in_h * in_w, "out_cs": out_h * out_w}
+
+
 def window_attrs(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: list[int]) -> dict[str, int]:
     """Strides, dilations and begin/end pads of a Conv or pool window (pexcp.ops.window), refused when no
     kernel computes it."""

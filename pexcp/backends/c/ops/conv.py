@@ -11,7 +11,8 @@ from pexcp.analysis.inplace import POINTWISE, kind
 from pexcp.backends.c import quant
 from pexcp.backends.c.memory import Ptr, channel_size, itemsize
 from pexcp.backends.c.ops.base import (
-    Call, Lowering, check_rank, mode_name, optional_constant, per_image, refuse, require_constant, spatial, window_attrs,
+    Call, Lowering, channel_strides, check_rank, mode_name, optional_constant, per_image, refuse, require_constant,
+    spatial, window_attrs,
 )
 from pexcp.backends.c.ops.qdq import (
     activation_limits, output_and_accumulator, output_quant, quantized, requant_acc, requant_arrays, tensor_quant,
@@ -53,7 +54,8 @@ class ConvLowering(Lowering):
         window_attrs(op, x, y, list(w.shape[2:]))
 
     def geometry(self, graph: Graph, op: Op) -> dict[str, int]:
-        """The conv_params fields every dtype shares: shapes, window (far pads implied by the output size)."""
+        """The conv_params fields every dtype shares: shapes, window (far pads implied by the output size), and
+        the channel strides of whole tensors (a row band's call replaces them with its windows')."""
         x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
         w = graph.constants[op.inputs[1]]
         window = window_attrs(op, x, y, list(w.shape[2:]))
@@ -61,7 +63,7 @@ class ConvLowering(Lowering):
         (in_h, in_w), (out_h, out_w) = spatial(x), spatial(y)
         return {
             "in_c": x[1], "in_h": in_h, "in_w": in_w, "out_c": y[1], "out_h": out_h, "out_w": out_w,
-            **window, "group": self._group(op),
+            **window, "group": self._group(op), **channel_strides(in_h, in_w, out_h, out_w),
         }
 
     def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:

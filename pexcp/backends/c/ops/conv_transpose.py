@@ -6,7 +6,9 @@ channels; depthwise (group = input = output channels) it is channel-wise."""
 from __future__ import annotations
 
 from pexcp.backends.c import quant
-from pexcp.backends.c.ops.base import Call, check_rank, mode_name, optional_constant, refuse, require_constant, spatial
+from pexcp.backends.c.ops.base import (
+    Call, channel_strides, check_rank, mode_name, optional_constant, refuse, require_constant, spatial,
+)
 from pexcp.backends.c.ops.conv import ConvLowering, ConvS8
 from pexcp.backends.c.ops.qdq import (
     activation_limits, output_and_accumulator, output_quant, quantized, requant_arrays, tensor_quant,
@@ -85,7 +87,8 @@ class ConvTransposeLowering(ConvLowering):
             bias = quantized(graph, op, op.inputs[2], "bias", "int32").values
         out_c = graph.tensors[op.outputs[0]].shape[1]
         q = quant.conv_quant(s_in, zp_in, w.scale, s_out, zp_out, out_c, activation_limits(graph, op, op.epilogue))
-        fields = {**geometry, "in_offset": q.in_offset, "out_offset": q.out_offset, "act_min": q.act_min,
+        strides = channel_strides(geometry["in_h"], geometry["in_w"], geometry["out_h"], geometry["out_w"])
+        fields = {**geometry, **strides, "in_offset": q.in_offset, "out_offset": q.out_offset, "act_min": q.act_min,
                   "act_max": q.act_max}
         return ConvS8(fields, w.values, bias, q, scratch=None)  # the portable loop: no DSP path
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pexcp.backends.c import quant
 from pexcp.backends.c.memory import channel_size
-from pexcp.backends.c.ops.base import Call, Lowering, check_rank, per_image, refuse, spatial, window_attrs
+from pexcp.backends.c.ops.base import (
+    Call, Lowering, channel_strides, check_rank, per_image, refuse, spatial, window_attrs,
+)
 from pexcp.backends.c.ops.qdq import activation_limits, output_quant, tensor_quant
 from pexcp.ir import Graph, Op
 
@@ -28,11 +30,12 @@ class PoolLowering(Lowering):
         window_attrs(op, x, y, list(op.attrs["kernel_shape"]))
 
     def geometry(self, graph: Graph, op: Op) -> dict[str, int]:
+        """The pool_params fields both dtypes share: shapes, window, channel strides of whole tensors."""
         x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
         (in_h, in_w), (out_h, out_w) = spatial(x), spatial(y)
         return {
             "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w,
-            **window_attrs(op, x, y, list(op.attrs["kernel_shape"])),
+            **window_attrs(op, x, y, list(op.attrs["kernel_shape"])), **channel_strides(in_h, in_w, out_h, out_w),
         }
 
     def prepare_f32(self, graph: Graph, op: Op) -> dict[str, int]:

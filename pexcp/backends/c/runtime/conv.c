@@ -24,15 +24,17 @@ static void store4(const pexcp_conv_params *p, float *o, float s0, float s1, flo
     o[0] = s0, o[1] = s1, o[2] = s2, o[3] = s3;
 }
 
-/* 1x1, stride 1, no padding, one group: out[oc] = sum over ic of w[oc][ic] * in[ic], four pixels at a time */
+/* 1x1, stride 1, no padding, one group, input and output of one size: out[oc] = sum over ic of w[oc][ic] *
+ * in[ic], four pixels at a time */
 static void conv_pointwise(const pexcp_conv_params *p, const float *in, float *out, const float *w,
                            const float *bias, int oc0, int oc1, int ic0, int ic1, int mode)
 {
     const int hw = p->out_h * p->out_w;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     for (int oc = oc0; oc < oc1; ++oc) {
         const float *wr = w + (long)oc * p->in_c;
         const float b = bias ? bias[oc] : 0.0f;
-        float *o = out + (long)(oc - oc0) * hw;
+        float *o = out + (long)(oc - oc0) * out_cs;
         int px = 0;
         for (; px + 4 <= hw; px += 4) {
             float s0 = b, s1 = b, s2 = b, s3 = b;
@@ -40,7 +42,7 @@ static void conv_pointwise(const pexcp_conv_params *p, const float *in, float *o
                 s0 = o[px], s1 = o[px + 1], s2 = o[px + 2], s3 = o[px + 3];
             }
             const float *ip = in + px;
-            for (int ic = ic0; ic < ic1; ++ic, ip += hw) {
+            for (int ic = ic0; ic < ic1; ++ic, ip += in_cs) {
                 const float wv = wr[ic];
                 s0 += wv * ip[0];
                 s1 += wv * ip[1];
@@ -52,7 +54,7 @@ static void conv_pointwise(const pexcp_conv_params *p, const float *in, float *o
         for (; px < hw; ++px) {
             float s = (mode & PEXCP_INIT) ? b : o[px];
             const float *ip = in + px;
-            for (int ic = ic0; ic < ic1; ++ic, ip += hw)
+            for (int ic = ic0; ic < ic1; ++ic, ip += in_cs)
                 s += wr[ic] * ip[0];
             o[px] = (mode & PEXCP_ACT) ? pexcp_clamp(s, p->act_min, p->act_max) : s;
         }
@@ -68,7 +70,7 @@ static float conv_pixel(const pexcp_conv_params *p, const float *in, const float
     const int kx_lo = first_tap(ix0, p->dil_w), kx_hi = end_tap(ix0, p->dil_w, p->k_w, p->in_w);
     for (int c = c_lo; c < c_hi; ++c) {
         const float *wc = w_oc + (long)c * p->k_h * p->k_w + kx_lo;
-        const float *ic = in + (long)(c - ic0) * p->in_h * p->in_w + ix0 + kx_lo * p->dil_w;
+        const float *ic = in + (long)(c - ic0) * p->in_cs + ix0 + kx_lo * p->dil_w;
         for (int ky = ky_lo; ky < ky_hi; ++ky) {
             const float *row = ic + (iy0 + ky * p->dil_h) * p->in_w;
             const float *wk = wc + ky * p->k_w;
@@ -83,11 +85,11 @@ void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const f
                 int oc0, int oc1, int ic0, int ic1, int mode)
 {
     if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
-        p->group == 1) {
+        p->group == 1 && p->in_h == p->out_h && p->in_w == p->out_w) {
         conv_pointwise(p, in, out, w, bias, oc0, oc1, ic0, ic1, mode);
         return;
     }
-    const int in_hw = p->in_h * p->in_w, out_hw = p->out_h * p->out_w;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
     const int taps = p->k_h * p->k_w, sw = p->stride_w, dw = p->dil_w;
     /* columns [ox_in, ox_end) see every kernel column inside the input: there, four pixels share each
@@ -100,7 +102,7 @@ void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const f
         const int c_lo = max_int(ic0, g * cin_g), c_hi = min_int(ic1, (g + 1) * cin_g);
         const float *w_oc = w + ((long)oc * cin_g - (long)g * cin_g) * taps; /* minus the group's first channel */
         const float b = bias ? bias[oc] : 0.0f;
-        float *o = out + (long)(oc - oc0) * out_hw;
+        float *o = out + (long)(oc - oc0) * out_cs;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             const int ky_lo = first_tap(iy0, p->dil_h), ky_hi = end_tap(iy0, p->dil_h, p->k_h, p->in_h);
@@ -112,7 +114,7 @@ void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const f
                     if (!(mode & PEXCP_INIT))
                         s0 = o_row[ox], s1 = o_row[ox + 1], s2 = o_row[ox + 2], s3 = o_row[ox + 3];
                     for (int c = c_lo; c < c_hi; ++c) {
-                        const float *ic = in + (long)(c - ic0) * in_hw + ox * sw - p->pad_l;
+                        const float *ic = in + (long)(c - ic0) * in_cs + ox * sw - p->pad_l;
                         const float *wc = w_oc + (long)c * taps;
                         for (int ky = ky_lo; ky < ky_hi; ++ky) {
                             const float *x = ic + (iy0 + ky * p->dil_h) * p->in_w;
@@ -145,17 +147,17 @@ void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const f
 void pexcp_conv_pointwise_in_place(const pexcp_conv_params *p, float *io, const float *w, const float *bias,
                                    float *tmp)
 {
-    const long hw = (long)p->out_h * p->out_w;
+    const long hw = (long)p->out_h * p->out_w, in_cs = p->in_cs, out_cs = p->out_cs;
     for (long px = 0; px < hw; ++px) {
         for (int oc = 0; oc < p->out_c; ++oc) {
             const float *wr = w + (long)oc * p->in_c;
             const float *x = io + px;
             float s = bias ? bias[oc] : 0.0f;
-            for (int ic = 0; ic < p->in_c; ++ic, x += hw)
+            for (int ic = 0; ic < p->in_c; ++ic, x += in_cs)
                 s += wr[ic] * x[0];
             tmp[oc] = pexcp_clamp(s, p->act_min, p->act_max);
         }
         for (int oc = 0; oc < p->out_c; ++oc)
-            io[oc * hw + px] = tmp[oc];
+            io[oc * out_cs + px] = tmp[oc];
     }
 }

@@ -28,19 +28,19 @@ static void pointwise(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *o
                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0, int oc1, int ic0,
                       int ic1, int mode)
 {
-    const long hw = (long)p->out_h * p->out_w;
+    const long hw = (long)p->out_h * p->out_w, in_cs = p->in_cs, out_cs = p->out_cs;
     for (int oc = oc0; oc < oc1; ++oc) {
         const int8_t *w_oc = w + (long)oc * p->in_c;
         int32_t w_sum = 0;
         for (int c = ic0; c < ic1; ++c)
             w_sum += w_oc[c];
         const int32_t b = (bias ? bias[oc] : 0) + p->in_offset * w_sum;
-        int8_t *o = out + (long)(oc - oc0) * hw;
-        int32_t *a = acc ? acc + (long)(oc - oc0) * hw : 0;
+        int8_t *o = out + (long)(oc - oc0) * out_cs;
+        int32_t *a = acc ? acc + (long)(oc - oc0) * out_cs : 0;
         for (long px = 0; px < hw; ++px) {
             int32_t s = (mode & PEXCP_INIT) ? b : a[px] + p->in_offset * w_sum;
             const int8_t *x = in + px;
-            for (int c = ic0; c < ic1; ++c, x += hw)
+            for (int c = ic0; c < ic1; ++c, x += in_cs)
                 s += w_oc[c] * *x;
             finish(p, s, o + px, a ? a + px : 0, mult[oc], shift[oc], mode);
         }
@@ -51,11 +51,11 @@ static void pointwise(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *o
 #include "pexcp_s8_dsp.h"
 
 /* the start value of a sum: the bias (PEXCP_INIT) or the accumulator */
-static int32_t start(const int32_t *bias, const int32_t *acc, int oc, int oc0, long out_hw, long px, int mode)
+static int32_t start(const int32_t *bias, const int32_t *acc, int oc, int oc0, long out_cs, long px, int mode)
 {
     if (mode & PEXCP_INIT)
         return bias ? bias[oc] : 0;
-    return acc[(long)(oc - oc0) * out_hw + px];
+    return acc[(long)(oc - oc0) * out_cs + px];
 }
 
 /* im2col of output pixel px for input channels [c_lo, c_hi): x + in_offset, 0 for taps outside the input,
@@ -63,13 +63,13 @@ static int32_t start(const int32_t *bias, const int32_t *acc, int oc, int oc0, l
 static void im2col(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px,
                    int16_t *cols, int j)
 {
-    const long in_hw = (long)p->in_h * p->in_w;
+    const long in_cs = p->in_cs;
     const int16_t off = (int16_t)p->in_offset;
     int k = 0;
     const int oy = (int)(px / p->out_w), ox = (int)(px % p->out_w);
     const int iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
     for (int c = c_lo; c < c_hi; ++c) {
-        const int8_t *plane = in + (long)(c - ic0) * in_hw;
+        const int8_t *plane = in + (long)(c - ic0) * in_cs;
         for (int ky = 0; ky < p->k_h; ++ky) {
             const int iy = iy0 + ky * p->dil_h;
             const int row_in = iy >= 0 && iy < p->in_h;
@@ -132,14 +132,14 @@ static inline void put2(int16_t **g, int *q, int16_t v0, int16_t v1)
 static void im2col_pair(const pexcp_conv_s8_params *p, const int8_t *in, int ic0, int c_lo, int c_hi, long px0,
                         long px1, int16_t *cols)
 {
-    const long in_hw = (long)p->in_h * p->in_w;
+    const long in_cs = p->in_cs;
     const int16_t off = (int16_t)p->in_offset;
     int16_t *g = cols;
     int q = 0;
     if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 && p->pad_l == 0 &&
         p->in_w == p->out_w) {
-        const int8_t *x = in + (long)(c_lo - ic0) * in_hw;
-        for (int c = c_lo; c < c_hi; ++c, x += in_hw)
+        const int8_t *x = in + (long)(c_lo - ic0) * in_cs, *end = x + (long)(c_hi - c_lo) * in_cs;
+        for (; x != end; x += in_cs)
             put2(&g, &q, (int16_t)(x[px0] + off), (int16_t)(x[px1] + off));
         return;
     }
@@ -155,7 +155,7 @@ static void im2col_pair(const pexcp_conv_s8_params *p, const int8_t *in, int ic0
     }
     const int d = ix1 - ix0;
     for (int c = c_lo; c < c_hi; ++c) {
-        const int8_t *row = in + (long)(c - ic0) * in_hw + (long)iy0 * p->in_w + ix0;
+        const int8_t *row = in + (long)(c - ic0) * in_cs + (long)iy0 * p->in_w + ix0;
         for (int ky = 0; ky < p->k_h; ++ky, row += (long)p->dil_h * p->in_w)
             for (int kx = 0; kx < p->k_w; ++kx) {
                 const int8_t *x = row + kx * p->dil_w;
@@ -173,44 +173,44 @@ __attribute__((noinline)) static int conv_pairs_acc(
     const int16_t *cols, int k, int8_t *out, int32_t *acc, int g_cin, int c_lo, int oc, int g_hi, int oc0, long px,
     int two, int mode)
 {
-    const long out_hw = (long)p->out_h * p->out_w;
+    const long out_cs = p->out_cs;
     const int cin_g = p->in_c / p->group, taps = p->k_h * p->k_w;
     for (; oc + 2 <= g_hi; oc += 2) {
         const int8_t *w_row = w + ((long)oc * cin_g - g_cin + c_lo) * taps;
-        const long at = (long)(oc - oc0) * out_hw + px;
+        const long at = (long)(oc - oc0) * out_cs + px;
         int32_t s[4];
         if (mode & PEXCP_INIT) {
             s[0] = s[1] = bias ? bias[oc] : 0;
             s[2] = s[3] = bias ? bias[oc + 1] : 0;
         } else {
-            s[0] = acc[at], s[2] = acc[at + out_hw];
-            s[1] = two ? acc[at + 1] : 0, s[3] = two ? acc[at + out_hw + 1] : 0;
+            s[0] = acc[at], s[2] = acc[at + out_cs];
+            s[1] = two ? acc[at + 1] : 0, s[3] = two ? acc[at + out_cs + 1] : 0;
         }
         pexcp_dot2x2(w_row, w_row + (long)cin_g * taps, cols, k, s);
         if (!(mode & PEXCP_ACT)) { /* partial sums */
-            acc[at] = s[0], acc[at + out_hw] = s[2];
+            acc[at] = s[0], acc[at + out_cs] = s[2];
             if (two)
-                acc[at + 1] = s[1], acc[at + out_hw + 1] = s[3];
+                acc[at + 1] = s[1], acc[at + out_cs + 1] = s[3];
             continue;
         }
         const requant_consts q0 = requant_setup(p, mult[oc], shift[oc]);
         const requant_consts q1 = requant_setup(p, mult[oc + 1], shift[oc + 1]);
         out[at] = requant_store(&q0, s[0]);
-        out[at + out_hw] = requant_store(&q1, s[2]);
+        out[at + out_cs] = requant_store(&q1, s[2]);
         if (two) {
             out[at + 1] = requant_store(&q0, s[1]);
-            out[at + out_hw + 1] = requant_store(&q1, s[3]);
+            out[at + out_cs + 1] = requant_store(&q1, s[3]);
         }
     }
     return oc;
 }
 
-/* the four sums of two output channels (rows out, out + out_hw) at two pixels (one when !two), requantized:
+/* the four sums of two output channels (at out and out + out_cs) at two pixels (one when !two), requantized:
  * out of line, so the two-channel loop keeps its registers */
 __attribute__((noinline)) static void store2x2(const pexcp_conv_s8_params *p, const int32_t s[4], const int32_t *mult,
-                                               const int32_t *shift, int8_t *out, long out_hw, int two)
+                                               const int32_t *shift, int8_t *out, long out_cs, int two)
 {
-    for (int j = 0; j < 2; ++j, out += out_hw) {
+    for (int j = 0; j < 2; ++j, out += out_cs) {
         const int32_t m = mult[j], sh = shift[j];
         if (m >= 0 && sh <= -2 && p->act_min == -128 && p->act_max == 127) {
             const int32_t right = -sh - 1, r = ((int32_t)1 << (-sh - 2)) + p->out_offset * ((int32_t)1 << right);
@@ -233,7 +233,7 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
                             int oc1, int ic0, int ic1, int mode, int16_t *cols)
 {
-    const long out_hw = (long)p->out_h * p->out_w;
+    const long out_hw = (long)p->out_h * p->out_w, out_cs = p->out_cs;
     const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
     const int taps = p->k_h * p->k_w;
     for (int g = oc0 / cout_g; g * cout_g < oc1; ++g) {
@@ -247,19 +247,19 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
             if (mode == PEXCP_STORE) /* the common case: two output channels at a time, no accumulator */
                 for (; oc + 2 <= g_hi; oc += 2) {
                     const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
-                    const long at = (long)(oc - oc0) * out_hw + px;
+                    const long at = (long)(oc - oc0) * out_cs + px;
                     int32_t s[4];
                     s[0] = s[1] = bias ? bias[oc] : 0;
                     s[2] = s[3] = bias ? bias[oc + 1] : 0;
                     pexcp_dot2x2(w_row, w_row + (long)cin_g * taps, cols, k, s);
-                    store2x2(p, s, mult + oc, shift + oc, out + at, out_hw, two);
+                    store2x2(p, s, mult + oc, shift + oc, out + at, out_cs, two);
                 }
             else
                 oc = conv_pairs_acc(p, w, bias, mult, shift, cols, k, out, acc, g * cin_g, c_lo, oc, g_hi, oc0, px, two,
                                     mode);
             for (; oc < g_hi; ++oc) {
                 const int8_t *w_row = w + ((long)oc * cin_g - (long)g * cin_g + c_lo) * taps;
-                const long at = (long)(oc - oc0) * out_hw + px;
+                const long at = (long)(oc - oc0) * out_cs + px;
                 if (mode == PEXCP_STORE) {
                     int32_t s0 = bias ? bias[oc] : 0, s1 = s0;
                     pexcp_dot1x2(w_row, cols, k, &s0, &s1);
@@ -269,8 +269,8 @@ static void conv_im2col_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int
                         out[at + 1] = requant_store(&q, s1);
                     continue;
                 }
-                int32_t s0 = start(bias, acc, oc, oc0, out_hw, px, mode);
-                int32_t s1 = two ? start(bias, acc, oc, oc0, out_hw, px + 1, mode) : 0;
+                int32_t s0 = start(bias, acc, oc, oc0, out_cs, px, mode);
+                int32_t s1 = two ? start(bias, acc, oc, oc0, out_cs, px + 1, mode) : 0;
                 pexcp_dot1x2(w_row, cols, k, &s0, &s1);
                 finish(p, s0, out + at, acc ? acc + at : 0, mult[oc], shift[oc], mode);
                 if (two)
@@ -521,7 +521,7 @@ __attribute__((noinline)) static void depthwise_dsp(const pexcp_conv_s8_params *
     const int n = p->out_w, n2 = (n + 1) & ~1, stride = p->stride_w;
     const int width = (n2 - 1) * stride + 2 * pairs; /* line length */
     const int plane_rows = dw_plane_rows(p, width), nlines = plane_rows ? plane_rows : p->k_h;
-    const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     const int16_t off = (int16_t)p->in_offset;
     int32_t *row = wq + p->k_h * pairs;
     int16_t *lines = (int16_t *)(row + n2);
@@ -534,7 +534,7 @@ __attribute__((noinline)) static void depthwise_dsp(const pexcp_conv_s8_params *
     int cur_c = -1;
     for (int oc = oc0; oc < oc1; ++oc) {
         const int c = oc / mult_c;
-        const int8_t *plane = in + (long)(c - ic0) * in_hw;
+        const int8_t *plane = in + (long)(c - ic0) * in_cs;
         const int8_t *wk = w + (long)oc * taps;
         for (int ky = 0; ky < p->k_h; ++ky)
             for (int j = 0; j < pairs; ++j) {
@@ -574,7 +574,7 @@ __attribute__((noinline)) static void depthwise_dsp(const pexcp_conv_s8_params *
                 fill_line(line, plane + (long)iy * p->in_w, p->in_w, p->pad_l, width, off);
                 line_row[slot] = iy;
             }
-            const long at = (long)(oc - oc0) * out_hw + (long)oy * n;
+            const long at = (long)(oc - oc0) * out_cs + (long)oy * n;
             if (fused3) {
                 (stride == 1 ? dw3_row_1 : dw3_row_2)(rows, wq, n2, b, row);
             } else {
@@ -613,7 +613,7 @@ static int conv_rows_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t
     int16_t *lines = (int16_t *)(row + p->out_w), *zeros = lines + (long)k_h * width;
     for (long j = 0; j < (long)(k_h + 1) * width; ++j) /* padding columns of the lines, and the zero line */
         lines[j] = 0;
-    const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     const int16_t off = (int16_t)p->in_offset;
     const int16_t *rows[PEXCP_S8_DW_MAX_KH];
     for (int oc = oc0; oc < oc1; ++oc) {
@@ -621,10 +621,10 @@ static int conv_rows_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_t
         const int32_t b = bias ? bias[oc] : 0;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
-            const long at = (long)(oc - oc0) * out_hw + (long)oy * p->out_w;
+            const long at = (long)(oc - oc0) * out_cs + (long)oy * p->out_w;
             int32_t *a = (mode & PEXCP_INIT) && (mode & PEXCP_ACT) ? row : acc + at; /* STORE never touches acc */
             for (int c = ic0; c < ic1; ++c) {
-                const int8_t *plane = in + (long)(c - ic0) * in_hw;
+                const int8_t *plane = in + (long)(c - ic0) * in_cs;
                 const int8_t *wk = w + ((long)oc * p->in_c + c) * taps;
                 for (int ky = 0; ky < k_h; ++ky) {
                     const int iy = iy0 + ky;
@@ -745,24 +745,25 @@ static void pointwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
                           const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int oc0,
                           int oc1, int ic0, int ic1, int mode, void *scratch, int block)
 {
-    const long hw = (long)p->out_h * p->out_w;
+    const long hw = (long)p->out_h * p->out_w, in_cs = p->in_cs, out_cs = p->out_cs;
     const int k = ic1 - ic0, groups = k / 4;
     int32_t *data = (int32_t *)scratch, *row = data + (long)2 * groups * block;
     const int32_t off2 = (int32_t)((uint32_t)(uint16_t)p->in_offset * 0x00010001u);
     for (long p0 = 0; p0 < hw; p0 += block) {
         const int n = (int)(hw - p0 < block ? hw - p0 : block), quads = (n + 3) / 4;
-        for (int qd = 0; qd < quads; ++qd)
-            for (int g = 0; g < groups; ++g) {
-                int32_t *d = data + ((long)qd * groups + g) * 8;
-                const int8_t *x = in + (long)4 * g * hw + p0 + 4 * qd;
+        int32_t *d = data; /* quad by quad, group by group */
+        for (int qd = 0; qd < quads; ++qd) {
+            const long left = hw - p0 - 4 * qd; /* pixels of the plane from the quad's first on */
+            const int8_t *x = in + p0 + 4 * qd;
+            for (int g = 0; g < groups; ++g, d += 8, x += 4 * in_cs) {
                 int32_t xs[4];
                 for (int j = 0; j < 4; ++j) /* the last quad may reach past the plane: those pixels read 0 */
-                    if (p0 + 4 * qd + 4 <= hw) {
-                        xs[j] = pexcp_load32(x + j * hw);
+                    if (left >= 4) {
+                        xs[j] = pexcp_load32(x + j * in_cs);
                     } else {
                         xs[j] = 0;
-                        for (int i = 0; p0 + 4 * qd + i < hw; ++i)
-                            xs[j] |= (int32_t)((uint32_t)(uint8_t)x[j * hw + i] << (8 * i));
+                        for (int i = 0; i < left; ++i)
+                            xs[j] |= (int32_t)((uint32_t)(uint8_t)x[j * in_cs + i] << (8 * i));
                     }
                 int32_t w02[4], w13[4];
                 pair_bytes(xs[0], xs[2], off2, w02);
@@ -770,8 +771,9 @@ static void pointwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
                 for (int i = 0; i < 4; ++i) /* pixel i: inputs (0, 2) then (1, 3) */
                     d[2 * i] = w02[i], d[2 * i + 1] = w13[i];
             }
+        }
         for (int oc = oc0; oc < oc1; ++oc) {
-            const long at = (long)(oc - oc0) * hw + p0;
+            const long at = (long)(oc - oc0) * out_cs + p0;
             const int8_t *w_oc = w + (long)oc * p->in_c + ic0;
             const int32_t s0 = (mode & PEXCP_INIT) && bias ? bias[oc] : 0;
             if (groups == 2)
@@ -798,12 +800,12 @@ static void pointwise_dsp(const pexcp_conv_s8_params *p, const int8_t *in, int8_
  * nky kernel rows: per input row the bytes b0..b5 under them (b_j = x[j]), one word (SXTB16: (b0, b2) and
  * (b1, b3)) and two bytes, against the weight pair (w0, w2) and w1 (t[0], t[1]). With `left`, also the output
  * before them (its left tap on the padding: b0 w1 + b1 w2); with `right`, the one after (b4 w0 + b5 w1). */
-static inline __attribute__((always_inline)) void direct3_group(const int8_t *x, long hw, int in_w, int nc, int nky,
+static inline __attribute__((always_inline)) void direct3_group(const int8_t *x, long in_cs, int in_w, int nc, int nky,
                                                                 const int32_t *t, const int32_t start[3], int32_t *o,
                                                                 int left, int right)
 {
     int32_t a0 = start[0], a1 = a0, a2 = a0, a3 = a0, l = start[1], r = start[2];
-    for (int c = 0; c < nc; ++c, x += hw, t += 6) {
+    for (int c = 0; c < nc; ++c, x += in_cs, t += 6) {
         const int8_t *xr = x;
         const int32_t *tk = t;
 #pragma GCC unroll 3
@@ -839,13 +841,13 @@ static inline __attribute__((always_inline)) void direct3_group(const int8_t *x,
 }
 
 #define PEXCP_S8_DIRECT3(NAME, L, R)                                                                             \
-    __attribute__((noinline)) static void NAME(const int8_t *x, long hw, int in_w, int nc, int nky,             \
+    __attribute__((noinline)) static void NAME(const int8_t *x, long in_cs, int in_w, int nc, int nky,           \
                                                const int32_t *t, const int32_t start[3], int32_t *o)            \
     {                                                                                                           \
         if (nky == 3) /* the common case, kernel rows unrolled */                                               \
-            direct3_group(x, hw, in_w, nc, 3, t, start, o, L, R);                                               \
+            direct3_group(x, in_cs, in_w, nc, 3, t, start, o, L, R);                                             \
         else                                                                                                    \
-            direct3_group(x, hw, in_w, nc, nky, t, start, o, L, R);                                             \
+            direct3_group(x, in_cs, in_w, nc, nky, t, start, o, L, R);                                           \
     }
 PEXCP_S8_DIRECT3(direct3_mid, 0, 0)
 PEXCP_S8_DIRECT3(direct3_first, 1, 0)
@@ -873,7 +875,7 @@ static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, i
     if (nc <= 0 || given < 24L * nc || (given < 24L * nc + 4L * n && n > 32))
         return 0;
     int32_t *t = (int32_t *)scratch, *row = given < 24L * nc + 4L * n ? local : t + 6 * nc;
-    const long hw = (long)p->in_h * in_w, out_hw = (long)p->out_h * n;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     const int32_t off = p->in_offset;
     const int last = in_w - 5; /* the last group's first output */
     for (int oc = oc0; oc < oc1; ++oc) {
@@ -904,14 +906,14 @@ static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, i
             const int32_t *tk = t + 2 * kl;
             const int nky = kh - kl;
             if (last == 1) {
-                direct3_only(x + 1, hw, in_w, nc, nky, tk, start, row + 1);
+                direct3_only(x + 1, in_cs, in_w, nc, nky, tk, start, row + 1);
             } else {
-                direct3_first(x + 1, hw, in_w, nc, nky, tk, start, row + 1);
+                direct3_first(x + 1, in_cs, in_w, nc, nky, tk, start, row + 1);
                 for (int g = 5; g < last; g += 4)
-                    direct3_mid(x + g, hw, in_w, nc, nky, tk, start, row + g);
-                direct3_last(x + last, hw, in_w, nc, nky, tk, start, row + last);
+                    direct3_mid(x + g, in_cs, in_w, nc, nky, tk, start, row + g);
+                direct3_last(x + last, in_cs, in_w, nc, nky, tk, start, row + last);
             }
-            const long at = (long)(oc - oc0) * out_hw + (long)oy * n;
+            const long at = (long)(oc - oc0) * out_cs + (long)oy * n;
             if (!(mode & PEXCP_INIT))
                 for (int i = 0; i < n; ++i)
                     row[i] += acc[at + i];
@@ -930,12 +932,12 @@ static int conv3x3_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in, i
  * pair (w0, w2) and w1. With `pad`, b8 is on the right padding: not read, and the fourth output starts from
  * start[1] (its padding tap's weights left out of the offset term). With `left`, also the output before
  * them, whose left tap is on the padding (x[-1] w1 + b0 w2, from start[2]). */
-static inline __attribute__((always_inline)) void direct3s2_group(const int8_t *x, long hw, int in_w, int nc,
+static inline __attribute__((always_inline)) void direct3s2_group(const int8_t *x, long in_cs, int in_w, int nc,
                                                                   int nky, const int32_t *t, const int32_t start[3],
                                                                   int32_t *o, int pad, int left)
 {
     int32_t a0 = start[0], a1 = a0, a2 = a0, a3 = pad ? start[1] : a0, l = start[2];
-    for (int c = 0; c < nc; ++c, x += hw, t += 6) {
+    for (int c = 0; c < nc; ++c, x += in_cs, t += 6) {
         const int8_t *xr = x;
         const int32_t *tk = t;
 #pragma GCC unroll 3
@@ -966,13 +968,13 @@ static inline __attribute__((always_inline)) void direct3s2_group(const int8_t *
 }
 
 #define PEXCP_S8_DIRECT3S2(NAME, PAD, LEFT)                                                                      \
-    __attribute__((noinline)) static void NAME(const int8_t *x, long hw, int in_w, int nc, int nky,             \
+    __attribute__((noinline)) static void NAME(const int8_t *x, long in_cs, int in_w, int nc, int nky,           \
                                                const int32_t *t, const int32_t start[3], int32_t *o)            \
     {                                                                                                           \
         if (nky == 3)                                                                                           \
-            direct3s2_group(x, hw, in_w, nc, 3, t, start, o, PAD, LEFT);                                        \
+            direct3s2_group(x, in_cs, in_w, nc, 3, t, start, o, PAD, LEFT);                                      \
         else                                                                                                    \
-            direct3s2_group(x, hw, in_w, nc, nky, t, start, o, PAD, LEFT);                                      \
+            direct3s2_group(x, in_cs, in_w, nc, nky, t, start, o, PAD, LEFT);                                    \
     }
 PEXCP_S8_DIRECT3S2(direct3s2_in, 0, 0)
 PEXCP_S8_DIRECT3S2(direct3s2_pad, 1, 0)
@@ -995,7 +997,7 @@ static int conv3x3s2_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in,
     if (nc <= 0 || n < 4 + pl || pl > 1 || 2 * n - pl > in_w)
         return 0;
     int32_t *t = (int32_t *)scratch, row[36]; /* 1 + 32, and the last group of a chunk may reach 3 past it */
-    const long hw = (long)p->in_h * in_w, out_hw = (long)p->out_h * n;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     const int32_t off = p->in_offset;
     const int padded = 2 * n - pl == in_w; /* the last output's third tap is on the right padding */
     for (int oc = oc0; oc < oc1; ++oc) {
@@ -1025,7 +1027,7 @@ static int conv3x3s2_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in,
             const int8_t *x = in + (long)(iy0 + kl) * in_w - pl; /* output ox's first tap: x[2 ox] */
             const int32_t *tk = t + 2 * kl;
             const int nky = kh - kl;
-            const long at0 = (long)(oc - oc0) * out_hw + (long)oy * n;
+            const long at0 = (long)(oc - oc0) * out_cs + (long)oy * n;
             for (int c0 = 0; c0 < n; c0 += 32) { /* chunks of up to 32 outputs */
                 const int m = n - c0 < 32 ? n - c0 : 32;
                 for (int g = c0 == 0 ? pl : 0; g < m; g += 4) {
@@ -1033,9 +1035,9 @@ static int conv3x3s2_direct_dsp(const pexcp_conv_s8_params *p, const int8_t *in,
                     const int last = ox + 4 == n && padded, left = ox == pl && pl;
                     int32_t *o = row + 1 + (ox - c0);
                     if (left)
-                        (last ? direct3s2_both : direct3s2_left)(x + 2 * ox, hw, in_w, nc, nky, tk, start, o);
+                        (last ? direct3s2_both : direct3s2_left)(x + 2 * ox, in_cs, in_w, nc, nky, tk, start, o);
                     else
-                        (last ? direct3s2_pad : direct3s2_in)(x + 2 * ox, hw, in_w, nc, nky, tk, start, o);
+                        (last ? direct3s2_pad : direct3s2_in)(x + 2 * ox, in_cs, in_w, nc, nky, tk, start, o);
                 }
                 const long at = at0 + c0;
                 int32_t *r = row + 1;
@@ -1102,7 +1104,7 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
 #else
     (void)scratch;
 #endif
-    const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w;
+    const long in_cs = p->in_cs, out_cs = p->out_cs;
     const int cin_g = p->in_c / p->group, cout_g = p->out_c / p->group;
     const int taps = p->k_h * p->k_w;
     const int32_t off = p->in_offset;
@@ -1116,8 +1118,8 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
         const int c_lo = max_int(ic0, g * cin_g), c_hi = min_int(ic1, (g + 1) * cin_g);
         const int8_t *w_oc = w + ((long)oc * cin_g - (long)g * cin_g) * taps; /* + c * taps: input channel c */
         const int32_t b = bias ? bias[oc] : 0;
-        int8_t *o = out + (long)(oc - oc0) * out_hw;
-        int32_t *a = acc ? acc + (long)(oc - oc0) * out_hw : 0;
+        int8_t *o = out + (long)(oc - oc0) * out_cs;
+        int32_t *a = acc ? acc + (long)(oc - oc0) * out_cs : 0;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             const int ky_lo = first_tap(iy0, p->dil_h), ky_hi = end_tap(iy0, p->dil_h, p->k_h, p->in_h);
@@ -1127,7 +1129,7 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
                 const long px = (long)oy * p->out_w + ox;
                 int32_t s = (mode & PEXCP_INIT) ? b : a[px];
                 for (int c = c_lo; c < c_hi; ++c) {
-                    const int8_t *x_c = in + (long)(c - ic0) * in_hw;
+                    const int8_t *x_c = in + (long)(c - ic0) * in_cs;
                     const int8_t *w_c = w_oc + (long)c * taps;
                     for (int ky = ky_lo; ky < ky_hi; ++ky) {
                         const int8_t *x_row = x_c + (long)(iy0 + ky * p->dil_h) * p->in_w + ix0;
@@ -1160,18 +1162,18 @@ void pexcp_conv_s8_pointwise_in_place(const pexcp_conv_s8_params *p, int8_t *io,
 #else
     (void)scratch;
 #endif
-    const long hw = (long)p->out_h * p->out_w;
+    const long hw = (long)p->out_h * p->out_w, in_cs = p->in_cs, out_cs = p->out_cs;
     for (long px = 0; px < hw; ++px) {
         for (int oc = 0; oc < p->out_c; ++oc) {
             const int8_t *w_oc = w + (long)oc * p->in_c;
             const int8_t *x = io + px;
             int32_t s = bias ? bias[oc] : 0;
-            for (int c = 0; c < p->in_c; ++c, x += hw)
+            for (int c = 0; c < p->in_c; ++c, x += in_cs)
                 s += (int32_t)w_oc[c] * ((int32_t)*x + p->in_offset);
             tmp[oc] = (int8_t)pexcp_clamp_s32(pexcp_requant(s, mult[oc], shift[oc]) + p->out_offset, p->act_min,
                                               p->act_max);
         }
         for (int oc = 0; oc < p->out_c; ++oc)
-            io[oc * hw + px] = tmp[oc];
+            io[oc * out_cs + px] = tmp[oc];
     }
 }

@@ -7,7 +7,7 @@ void pexcp_conv_transpose_s8(const pexcp_conv_s8_params *p, const int8_t *in, in
                              int oc0, int oc1, int ic0, int ic1, int mode)
 {
     const int in_per_group = p->in_c / p->group, out_per_group = p->out_c / p->group;
-    const long in_hw = (long)p->in_h * p->in_w, out_hw = (long)p->out_h * p->out_w, taps = (long)p->k_h * p->k_w;
+    const long in_hw = p->in_cs, out_hw = p->out_cs, taps = (long)p->k_h * p->k_w;
     for (int oc = oc0; oc < oc1; ++oc) {
         const int g = oc / out_per_group;
         const int lo = ic0 > g * in_per_group ? ic0 : g * in_per_group;

@@ -8,6 +8,20 @@
  * so a buffer that holds only channels [c0, c1) of a tensor is used exactly like the whole tensor.
  * Conv and Gemm can also consume input channels [ic0, ic1) and accumulate partial sums (see the
  * PEXCP_INIT / PEXCP_ACT mode bits). Batch size must be 1 whenever a range is not the whole tensor.
+ *
+ * Row bands (Conv and the pools, float and int8): their params carry the channel strides in_cs and out_cs
+ * (elements from channel c to channel c + 1 of the input and of the output; in_h * in_w and out_h * out_w
+ * for whole tensors, R * W for a sliding window of R rows), so a call can compute output rows [a, b) only,
+ * reading and writing windows. For a true input of H rows, pad_t, k_h, stride s and dilation d:
+ *   lo = min(H, max(0, a s - pad_t)), hi = max(lo, min(H, (b - 1) s - pad_t + (k_h - 1) d + 1));
+ * call with `in` at input row lo of the first channel (in + lo * in_w for a whole tensor), in_h = hi - lo,
+ * pad_t = lo - (a s - pad_t), `out` (and an int8 conv's `acc`) at output row a, out_h = b - a, in_cs / out_cs
+ * the buffers' true strides, everything else (pad_b of a float pool included) as for the whole call. Taps
+ * below row in_h count as padding: exactly the bottom padding in the last band, never met in the others.
+ * The band's output is bit-identical to rows [a, b) of the whole call's, and it reads input rows [lo, hi) and
+ * writes output rows [a, b) of each channel only. (pad_t < 0 only when the band lies wholly in the bottom
+ * padding: then in_h = 0 and no input row is read.) Int8 convs: quant.conv_scratch_bytes with out_h = b - a
+ * gives the band's scratch, which for a depthwise conv can exceed the whole call's (see quant.py).
  */
 #ifndef PEXCP_RUNTIME_H
 #define PEXCP_RUNTIME_H
@@ -35,6 +49,7 @@ typedef struct {
     int out_c, out_h, out_w;
     int k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
     int group;
+    long in_cs, out_cs; /* channel strides of the input and output in elements (row bands: see the top) */
     float act_min, act_max;
 } pexcp_conv_params;
 
@@ -44,7 +59,7 @@ void pexcp_conv(const pexcp_conv_params *p, const float *in, float *out, const f
                 int oc0, int oc1, int ic0, int ic1, int mode);
 
 /* A whole 1x1 stride-1 unpadded one-group conv with out_c <= in_c writing its output over its input `io`
- * (channels planar): pixel by pixel, the pixel's out_c results into `tmp`, then stored. */
+ * (channels planar, in_cs == out_cs): pixel by pixel, the pixel's out_c results into `tmp`, then stored. */
 void pexcp_conv_pointwise_in_place(const pexcp_conv_params *p, float *io, const float *w, const float *bias,
                                    float *tmp);
 
@@ -67,6 +82,7 @@ typedef struct {
     int k_h, k_w, stride_h, stride_w, dil_h, dil_w;
     int pad_t, pad_l, pad_b, pad_r;
     int count_include_pad;
+    long in_cs, out_cs; /* channel strides of the input and output in elements (row bands: see the top) */
 } pexcp_pool_params;
 
 /* channels [c0, c1); `in` and `out` point at channel c0 */

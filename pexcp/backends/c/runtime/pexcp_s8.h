@@ -16,6 +16,9 @@
  * without PEXCP_ACT the sums go to acc. With PEXCP_STORE and the whole input range acc is never touched
  * (may be NULL). pexcp_requant_acc_s8 finishes an accumulator separately, possibly in place.
  *
+ * Conv and the pools take channel strides in_cs / out_cs and compute row bands as pexcp_runtime.h says; an
+ * accumulator `acc` has the output's channel stride out_cs (its rows are out_w apart, like the output's).
+ *
  * Fast paths: the Cortex-M4 DSP paths (under __ARM_FEATURE_DSP) give the same bits as the portable ones;
  * they may use the caller's `scratch` buffer, whose size quant.py's *_scratch_bytes functions give.
  */
@@ -172,6 +175,7 @@ typedef struct {
     int out_c, out_h, out_w;
     int k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
     int group;
+    long in_cs, out_cs; /* channel strides of the input and of the output and acc, in elements */
     int32_t in_offset, out_offset, act_min, act_max;
 } pexcp_conv_s8_params;
 
@@ -183,8 +187,8 @@ void pexcp_conv_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out,
                    int ic1, int mode, void *scratch);
 
 /* A whole 1x1 stride-1 unpadded one-group conv with out_c <= in_c writing its output over its input `io`
- * (channels planar): pixel by pixel (pairs of pixels in the DSP path, through `scratch`), the pixel's out_c
- * results into `tmp`, then stored. */
+ * (channels planar, in_cs == out_cs): pixel by pixel (pairs of pixels in the DSP path, through `scratch`), the
+ * pixel's out_c results into `tmp`, then stored. */
 void pexcp_conv_s8_pointwise_in_place(const pexcp_conv_s8_params *p, int8_t *io, const int8_t *w,
                                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *tmp,
                                       void *scratch);
@@ -232,6 +236,7 @@ void pexcp_add_s8(const pexcp_add_s8_params *p, const int8_t *a, const int8_t *b
 typedef struct {
     int in_h, in_w, out_h, out_w;
     int k_h, k_w, stride_h, stride_w, pad_t, pad_l;
+    long in_cs, out_cs; /* channel strides of the input and output in elements */
     int32_t act_min, act_max;
 } pexcp_pool_s8_params;
 
@@ -315,7 +320,8 @@ void pexcp_prelu_s8(const pexcp_prelu_s8_params *p, const int8_t *in, const int8
 /* TRANSPOSE_CONV (TFLite Micro's reference_integer_ops::TransposeConv, here gathered per output pixel: the
  * same exact int32 sums) with the conv's parameters (stride, pads at the start, dilation) and modes:
  * output channels [oc0, oc1) from input channels [ic0, ic1); weights are [in_c][out_c / group][k_h][k_w];
- * `in` at input channel ic0, `out` and `acc` at output channel oc0. */
+ * `in` at input channel ic0, `out` and `acc` at output channel oc0, channel strides in_cs and out_cs (whole
+ * tensors only: no row bands). */
 void pexcp_conv_transpose_s8(const pexcp_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *acc,
                              const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                              int oc0, int oc1, int ic0, int ic1, int mode);

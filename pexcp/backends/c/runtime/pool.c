@@ -22,10 +22,9 @@ static window taps(int start, int dil, int k, int size, int pad_end)
 
 static void pool(const pexcp_pool_params *p, const float *in, float *out, int c0, int c1, int is_max)
 {
-    const int in_hw = p->in_h * p->in_w, out_hw = p->out_h * p->out_w;
     for (int c = c0; c < c1; ++c) {
-        const float *ic = in + (long)(c - c0) * in_hw;
-        float *o = out + (long)(c - c0) * out_hw;
+        const float *ic = in + (long)(c - c0) * p->in_cs;
+        float *o = out + (long)(c - c0) * p->out_cs;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             const window wy = taps(iy0, p->dil_h, p->k_h, p->in_h, p->pad_b);

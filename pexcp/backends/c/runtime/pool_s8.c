@@ -8,9 +8,9 @@ static int max_int(int a, int b) { return a > b ? a : b; }
 /* the average (is_max == 0) or the maximum of the in-image taps of each window */
 static void pool(const pexcp_pool_s8_params *p, const int8_t *in, int8_t *out, int c0, int c1, int is_max)
 {
-    const long in_hw = (long)p->in_h * p->in_w;
     for (int c = c0; c < c1; ++c) {
-        const int8_t *x = in + (long)(c - c0) * in_hw;
+        const int8_t *x = in + (long)(c - c0) * p->in_cs;
+        int8_t *o = out + (long)(c - c0) * p->out_cs;
         for (int oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_t;
             const int y_lo = max_int(0, -iy0), y_hi = min_int(p->k_h, p->in_h - iy0);
@@ -28,7 +28,7 @@ static void pool(const pexcp_pool_s8_params *p, const int8_t *in, int8_t *out, i
                 int32_t y = max;
                 if (!is_max)
                     y = count == 0 ? 0 : sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-                *out++ = (int8_t)pexcp_clamp_s32(y, p->act_min, p->act_max);
+                *o++ = (int8_t)pexcp_clamp_s32(y, p->act_min, p->act_max);
             }
         }
     }
