@@ -96,10 +96,17 @@ TEMP = "temp:"  # plan buffers temp:<op> hold one output channel (pixel) of a de
 class Scratch:
     """Working memory a kernel call of an op needs besides its tensors (bytes), as the backend the plan is for
     states it (its fast paths' im2col columns, line buffers): `whole` for a call over all its input channels;
-    `by_inputs[k - 1]` for a call that accumulates partial sums over k input channels (empty: `whole`)."""
+    `by_inputs[k - 1]` for a call that accumulates partial sums over k input channels (empty: `whole`);
+    `by_rows[r - 1]` for a call computing a band of r output rows (empty: `whole`; a depthwise path may keep
+    all rows of a short band, more than its ring for the whole map)."""
 
     whole: int
     by_inputs: tuple[int, ...] = ()
+    by_rows: tuple[int, ...] = ()
+
+    def band_bytes(self, rows: int) -> int:
+        """Bytes of a call computing `rows` output rows of all channels."""
+        return self.by_rows[rows - 1] if self.by_rows else self.whole
 
     def bytes(self, inputs: int | None = None) -> int:
         """Bytes of a call reading `inputs` input channels (None: all of them)."""

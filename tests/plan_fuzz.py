@@ -169,7 +169,8 @@ def flip_accumulate(plan: Plan, rnd: random.Random) -> Plan | None:
 
 
 def move_slice_edge(plan: Plan, rnd: random.Random) -> Plan | None:
-    """The border between two slices of one op moves by a channel (in the steps, the buffers, or both)."""
+    """The border between two slices of one op moves by a channel or row (in the steps, the buffers, or
+    both)."""
     sliced = [s for s in plan.steps if s.slice is not None and s.slice.start > 0]
     s = _pick(rnd, sliced)
     if s is None:
@@ -179,7 +180,8 @@ def move_slice_edge(plan: Plan, rnd: random.Random) -> Plan | None:
     if rnd.random() < 0.7:
         for t in plan.steps:
             if t.op == s.op and t.slice is not None:
-                t.slice = Slice(t.slice.start + d * (t.slice.start == edge), t.slice.stop + d * (t.slice.stop == edge))
+                t.slice = Slice(t.slice.start + d * (t.slice.start == edge), t.slice.stop + d * (t.slice.stop == edge),
+                                t.slice.axis)
     if rnd.random() < 0.5:
         for b in plan.buffers:
             if b.slice is not None and edge in (b.slice.start, b.slice.stop):
@@ -211,9 +213,24 @@ def flip_in_place(plan: Plan, rnd: random.Random) -> Plan | None:
     return plan
 
 
+def resize_window(plan: Plan, rnd: random.Random) -> Plan | None:
+    """A window of rows holds one row more or fewer (its bytes with it, or not), or a whole buffer becomes a
+    window."""
+    windows = [b for b in plan.buffers if b.window]
+    b = _pick(rnd, windows) if rnd.random() < 0.8 else rnd.choice(plan.buffers)
+    if b is None:
+        return None
+    rows = max(1, b.window + rnd.choice([-1, 1]))
+    if b.window and rnd.random() < 0.7:
+        b.bytes = b.bytes // b.window * rows
+    b.window = rows
+    return _fit_arena(plan)
+
+
 MUTATIONS: list[Mutation] = [
     move_offset, move_family, swap_offsets, move_past_the_end, shorten, lengthen, swap_steps, drop_step,
     duplicate_step, make_alias, shift_alias, flip_accumulate, move_slice_edge, drop_buffer_slice, flip_in_place,
+    resize_window,
 ]
 
 

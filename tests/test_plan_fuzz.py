@@ -60,15 +60,27 @@ def views_model():
     return b.build()
 
 
+def bands_model():
+    """A wide first conv over the input, a strided depthwise conv and a residual block: the cpsat plan runs
+    them in row bands."""
+    b = GraphBuilder("bands", seed=2)
+    x = b.depthwise(b.conv(b.input((1, 3, 10, 10)), 8, act="relu"), stride=2, act="relu")
+    b.output(b.add(x, b.conv(b.conv(x, 8, act="relu"), 8), act="relu"))
+    return b.build()
+
+
 MODELS = {
     "mbconv": lambda: mbconv_chain(n_blocks=1, channels=4, expand=2, hw=4, head=True),
+    "bands": bands_model,
     "dag": lambda: random_dag_model(seed=3, n_ops=7, hw=4, channels=(2, 4)),
     "concat": concat_model,
     "views": views_model,
 }
-# (method, budget as a fraction of reorder's, solver switches); cpsat unsplit with in-place depthwise and pointwise convs
+# (method, budget as a fraction of reorder's, solver switches); cpsat unsplit with in-place depthwise and
+# pointwise convs, and with row bands
 BASES = [("reorder", None, None), ("tflm", None, None), ("pex-greedy", 0.7, None),
-         ("cpsat", None, {"split": False, "inplace_depthwise": True, "inplace_pointwise": True})]
+         ("cpsat", None, {"split": False, "inplace_depthwise": True, "inplace_pointwise": True}),
+         ("cpsat-bands", None, {"split": False, "bands": True})]
 
 
 def _key(plan: Plan) -> str:
@@ -83,12 +95,14 @@ def test_mutants_are_rejected_or_compute_what_onnxruntime_does(name: str, tmp_pa
     for method, fraction, switches in BASES:
         budget = None if fraction is None else int(plans["reorder"].arena_bytes * fraction)
         params = parse_params(switches) if switches else SolverParams()
-        _, plans[method] = solve(path, method, SolveOptions(timeout=5, budget=budget, params=params))
+        _, plans[method] = solve(path, method.split("-bands")[0], SolveOptions(timeout=5, budget=budget, params=params))
     rnd = random.Random(f"{SEED}/{name}")
     seen = {_key(p) for p in plans.values()}
     stats: Counter[str] = Counter()
     failures: list[str] = []
     builds = 0
+    if name == "bands":
+        assert any(s.slice is not None and s.slice.axis == "row" for s in plans["cpsat-bands"].steps)
     compilable = {method: _compilable(path, base) for method, base in plans.items()}
     for method, base in plans.items():
         assert plan_problems(base, path) == []

@@ -97,6 +97,17 @@ def windows(graph: Graph, group: Group, height: int) -> list[int]:
     return most
 
 
+def scratch(graph: Graph, group: Group, height: int) -> dict[str, int]:
+    """Kernel scratch of each member with scratch (Graph.scratch): the most any of its band calls needs."""
+    most: dict[str, int] = {}
+    for calls in rounds(graph, group, height):
+        for call in calls:
+            need = graph.scratch.get(call.op.name)
+            if need is not None:
+                most[call.op.name] = max(most.get(call.op.name, 0), need.band_bytes(call.stop - call.start))
+    return most
+
+
 def window_bytes(graph: Graph, tensor: str, rows: int) -> int:
     t = graph.tensors[tensor]
     return t.nbytes // t.shape[2] * rows

@@ -201,7 +201,9 @@ class _Builder:
         for calls in rounds(graph, g, height):
             for call in calls:
                 op = call.op
-                s = self.step(op, list(op.nodes), Slice(call.start, call.stop, ROW), scratch=self.scratch(op))
+                need = None if op.name in self.no_scratch else graph.scratch.get(op.name)
+                nbytes = 0 if need is None else need.band_bytes(call.stop - call.start)
+                s = self.step(op, list(op.nodes), Slice(call.start, call.stop, ROW), scratch=nbytes)
                 for t in graph.activation_inputs(op) + op.outputs:
                     self.read(self.holder[t], s)
         if g.overwrites is not None:

@@ -688,11 +688,13 @@ def _ceil2(n: int) -> int:
     return (n + 1) // 2 * 2
 
 
-def scratch_need(m: _Model, node: onnx.NodeProto, inputs: int | None) -> int | None:
+def scratch_need(m: _Model, node: onnx.NodeProto, inputs: int | None, rows: int | None = None) -> int | None:
     """Bytes of scratch the C backend's int8 fast path for `node` works in, for a call over `inputs` of its
-    input channels (None: all); None for a node whose kernel has no scratch. The rule (docs/plan-format.md):
+    input channels (None: all) computing `rows` rows of its output (None: all of them, out_h below); None for
+    a node whose kernel has no scratch. The rule (docs/plan-format.md):
     Conv: depthwise (group = input channels > 1, no dilation, k_h <= 16) 4 k_h ceil(k_w/2) + 4 n + 2 (L + 1) W
-    with n = out_w rounded up to even, W = (n - 1) stride_w + 2 ceil(k_w/2), R = (out_h - 1) stride_h + k_h and
+    with n = out_w rounded up to even, W = (n - 1) stride_w + 2 ceil(k_w/2), R = (out_h - 1) stride_h + k_h (out_h:
+    `rows` when given) and
     L = R if 2 (R - k_h - 1) W <= 256, else k_h; 0 otherwise; full or grouped
     4 ceil4(k k_h k_w / group), and for a 1x1 kernel with group 1 at least B (2 k + 4) where the pointwise
     block B (k a multiple of 4, k <= 48) is the largest multiple of 4 up to 32 with B (2 k + 4) <= 1536.
@@ -711,8 +713,8 @@ def scratch_need(m: _Model, node: onnx.NodeProto, inputs: int | None) -> int | N
             pairs = (k_w + 1) // 2
             n = _ceil2(y[-1])
             width = (n - 1) * stride_w + 2 * pairs
-            rows = ((y[-2] if len(y) > 3 else 1) - 1) * stride_h + k_h
-            lines = rows if 2 * (rows - k_h - 1) * width <= DW_PLANE_EXTRA else k_h
+            span = ((rows or (y[-2] if len(y) > 3 else 1)) - 1) * stride_h + k_h
+            lines = span if 2 * (span - k_h - 1) * width <= DW_PLANE_EXTRA else k_h
             return 4 * k_h * pairs + 4 * n + 2 * (lines + 1) * width
         reduce = (inputs or channels // group) * k_h * k_w
         need = 4 * _ceil4(reduce)
@@ -753,7 +755,8 @@ def _scratch_problems(plan: Plan, m: _Model) -> list[str]:
                 problems.append(f"{what} and buffer {seen[name, s]} are both {name!r}'s scratch at step {s}")
             seen[name, s] = b.id
             inputs = step.slice.stop - step.slice.start if step.accumulate and step.slice else None
-            need = scratch_need(m, node, inputs)
+            rows = step.slice.stop - step.slice.start if step.slice is not None and step.slice.axis == ROW else None
+            need = scratch_need(m, node, inputs, rows)
             if need is None:
                 problems.append(f"{what}: {node.op_type} {name!r} has no kernel scratch")
             elif b.bytes < need:

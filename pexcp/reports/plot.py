@@ -1,9 +1,9 @@
 """Plans as pictures (matplotlib, no display needed): buffers as rectangles in step x address space, the
 live bytes per step beneath, the file order's live-bytes profile, and several plans side by side.
 
-Colours say what a buffer is: a model input or output, a whole tensor, a channel slice of a split group,
-a split tail's accumulator, or a view / in-place output (drawn as an outline: its bytes are another
-buffer's). Only rectangles large enough to hold it carry a name; every name is in the plan JSON.
+Colours say what a buffer is: a model input or output, a whole tensor, a channel slice of a split group (or
+a window of rows of a band chain), a split tail's accumulator, or a view / in-place output (drawn as an
+outline: its bytes are another buffer's). Only rectangles large enough to hold it carry a name; every name is in the plan JSON.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 ROLES = {  # role -> (colour, legend text)
     "io": ("#8c8c8c", "model input / output"),
     "whole": ("#4c78a8", "whole tensor"),
-    "slice": ("#f58518", "channel slice (split group round)"),
+    "slice": ("#f58518", "channel slice or window of rows (split group, band chain)"),
     "acc": ("#54a24b", "accumulator (partial sums)"),
     "alias": ("#b279a2", "view / in-place output (another buffer's bytes)"),
     "work": ("#e45756", "kernel scratch / in-place depthwise temporary"),
@@ -42,7 +42,7 @@ SUFFIXES = (".png", ".svg")
 def role(buffer: Buffer, graph: Graph | None) -> str:
     if buffer.alias_of is not None:
         return "alias"
-    if buffer.slice is not None:
+    if buffer.slice is not None or buffer.window:
         return "slice"
     if buffer.tensor.startswith((SCRATCH, TEMP)):
         return "work"
@@ -82,21 +82,20 @@ class Scale:
 
 
 def _rounds(plan: Plan) -> list[tuple[int, int, int]]:
-    """(first step, last step, rounds) of each split group's run of sliced steps. A run ends at an unsliced
-    step, or where an op it has not run yet follows a completed round (the next group starts)."""
+    """(first step, last step, rounds) of each split group's (or band chain's) run of sliced steps: rounds
+    are the most steps one op of the run takes. A run ends at an unsliced step, or where an op it has not
+    run yet follows a completed round (the next group starts)."""
     runs: list[tuple[int, int, int]] = []
-    ops: set[str] = set()
-    starts: set[int] = set()
+    calls: dict[str, int] = {}
     first = -1
     for k, step in enumerate([*plan.steps, None]):
-        new_group = step is not None and step.slice is not None and step.op not in ops and len(starts) > 1
+        new_group = step is not None and step.slice is not None and step.op not in calls and max(calls.values(), default=0) > 1
         if first >= 0 and (step is None or step.slice is None or new_group):
-            runs.append((first, k - 1, len(starts)))
-            first, ops, starts = -1, set(), set()
+            runs.append((first, k - 1, max(calls.values())))
+            first, calls = -1, {}
         if step is not None and step.slice is not None:
             first = k if first < 0 else first
-            ops.add(step.op)
-            starts.add(step.slice.start)
+            calls[step.op] = calls.get(step.op, 0) + 1
     return runs
 
 
@@ -171,7 +170,7 @@ def _draw_plan(ax, ax_live, plan: Plan, graph: Graph | None, top: int, live_top:
         patches = [Patch(facecolor=c, label=t) if r != "alias" else Patch(facecolor="none", edgecolor=c, hatch="///", label=t)
                    for r, (c, t) in ROLES.items() if r in roles]
         if _rounds(plan):
-            patches.append(Patch(facecolor="#f58518", alpha=0.15, label="split group (number: rounds)"))
+            patches.append(Patch(facecolor="#f58518", alpha=0.15, label="split group or band chain (number: rounds)"))
         ax.legend(handles=patches + lines, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 

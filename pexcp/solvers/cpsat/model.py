@@ -15,6 +15,8 @@ from typing import Callable, Collection
 import networkx as nx
 from ortools.sat.python import cp_model
 
+from pexcp.analysis.bands import ROW
+from pexcp.analysis.bands import scratch as band_scratch
 from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes, weight
 from pexcp.analysis.liveness import Schedule, align
 from pexcp.analysis.partial import Group
@@ -231,13 +233,19 @@ def add_lifetimes(sm: ScheduleModel) -> None:
 
 def scratch_sizes(graph: Graph, groups: dict[str, Group]) -> dict[str, dict[tuple[str, int] | None, int]]:
     """Kernel scratch bytes per op (Graph.scratch): None -> an unsliced call (or an output or channel slice),
-    (group, width) -> the largest call of a split tail accumulating `width` input channels."""
+    (group, width) -> the largest call of a split tail accumulating `width` input channels, or of a band
+    chain member at that band height."""
     sizes: dict[str, dict[tuple[str, int] | None, int]] = {}
     for name, need in graph.scratch.items():
         sizes[name] = {None: need.whole}
         for g in groups.values():
             if g.tail and g.names[-1] == name:
                 sizes[name].update({(g.id, o.width): need.split_bytes(o.width, g.channels) for o in g.options})
+    for g in groups.values():
+        if g.axis == ROW and any(name in graph.scratch for name in g.names):
+            for o in g.options:
+                for name, nbytes in band_scratch(graph, g, o.width).items():
+                    sizes[name][(g.id, o.width)] = nbytes
     return sizes
 
 
@@ -248,11 +256,11 @@ def add_scratch(sm: ScheduleModel) -> None:
         if name not in sm.pos:
             continue
         size: Expr = sm.units(by_width[None])
-        tails = [key for key in by_width if key is not None]
-        if tails:  # at most one group holding the op is split
-            whole = 1 - sum(sm.split[gid] for gid in dict.fromkeys(gid for gid, _ in tails))
+        variants = [key for key in by_width if key is not None]
+        if variants:  # at most one group holding the op is split
+            whole = 1 - sum(sm.split[gid] for gid in dict.fromkeys(gid for gid, _ in variants))
             size = sm.model.new_int_var(0, max(sm.units(n) for n in by_width.values()), f"scratch[{name}]")
-            sm.model.add(size == sm.units(by_width[None]) * whole + sum(sm.units(by_width[k]) * sm.choice[k] for k in tails))
+            sm.model.add(size == sm.units(by_width[None]) * whole + sum(sm.units(by_width[k]) * sm.choice[k] for k in variants))
         start = sm.pos[name]
         present: cp_model.IntVar | int = 1
         if sm.no_scratch is not None:  # SolverParams.drop_scratch: the block is absent when the op goes without

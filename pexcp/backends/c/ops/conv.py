@@ -91,22 +91,26 @@ class ConvLowering(Lowering):
         return ConvS8(fields, w.values, bias, q, self._scratch(fields))
 
     def _scratch(self, f: dict[str, int]) -> Scratch:
-        """Scratch of a call over all input channels, and (group 1: the convs that accumulate over input-channel
-        slices) of a call over k of them."""
-        def size(in_c: int, group: int) -> int:
+        """Scratch of a call over all input channels, (group 1: the convs that accumulate over input-channel
+        slices) of a call over k of them, and (depthwise, whose DSP path sizes its lines by the rows it
+        computes) of a band of r output rows."""
+        def size(in_c: int, group: int, out_h: int = f["out_h"]) -> int:
             return quant.conv_scratch_bytes(
-                in_c, f["out_c"], group, f["k_h"], f["k_w"], f["out_h"], f["out_w"], f["stride_h"], f["stride_w"],
+                in_c, f["out_c"], group, f["k_h"], f["k_w"], out_h, f["out_w"], f["stride_h"], f["stride_w"],
                 f["dil_h"], f["dil_w"],
             )
 
         sliced = tuple(size(k, 1) for k in range(1, f["in_c"] + 1)) if f["group"] == 1 else ()
-        return Scratch(size(f["in_c"], f["group"]), sliced)
+        depthwise = f["group"] == f["in_c"] > 1
+        rows = tuple(size(f["in_c"], f["group"], r) for r in range(1, f["out_h"] + 1)) if depthwise else ()
+        return Scratch(size(f["in_c"], f["group"]), sliced, rows)
 
     def emit_s8(self, call: Call) -> list[str]:
         oc0, oc1 = call.out_range
         ic0, ic1 = call.in_range or (0, call.tensor(call.op.inputs[0]).shape[1])
+        need = call.data.scratch.bytes(ic1 - ic0) if call.band is None else call.data.scratch.band_bytes(call.band.rows)
         return [self._line_s8(call, call.input(call.op.inputs[0]), output_and_accumulator(call), oc0, oc1, ic0, ic1,
-                              call.scratch(call.data.scratch.bytes(ic1 - ic0)))]
+                              call.scratch(need))]
 
     def _line_s8(self, call: Call, src: object, dst: str, oc0: object, oc1: object, ic0: object, ic1: object,
                  scratch: str) -> str:
