@@ -92,6 +92,16 @@ def check_project(model: Path, outdir: Path, runs: int = 3, seed: int = 0) -> No
                 assert np.array_equal(g, r), f"{model.stem} output {o.name} (run {run}): {g.ravel()[:8]} != {r.ravel()[:8]}"
 
 
+def run_plan(graph: Graph, plan: Plan, outdir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Compile `plan` with the harness, build it for the host (sanitizers) and run it on each input: the
+    outputs, in order."""
+    emit(graph, plan, outdir, harness=True)
+    build_host(outdir)
+    shapes = [graph.tensors[t].shape for t in graph.outputs]
+    dtypes = [graph.tensors[t].dtype for t in graph.outputs]
+    return [y for k, x in enumerate(inputs) for y in run_host(outdir, [x], shapes, tag=str(k), output_dtypes=dtypes)]
+
+
 def compile_and_check(model: Path, graph: Graph, plan: Plan, outdir: Path, runs: int = 3, seed: int = 0) -> None:
     emit(graph, plan, outdir, harness=True)
     check_project(model, outdir, runs, seed)

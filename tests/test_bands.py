@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend_helpers import compile_and_check, needs_cc
+from backend_helpers import compile_and_check, needs_cc, run_plan
 from conftest import SHARED_MODELS, Cli
 from onnx_builders import GraphBuilder, save
 from pexcp.analysis.bands import ROW, candidate_bands
 from pexcp.analysis.liveness import Schedule, expand
 from pexcp.backends.c import emit
-from pexcp.backends.c.toolchain import build_host, build_qemu, missing_tools, qemu_inputs, run_host, run_qemu
+from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu
 from pexcp.ir import Graph
 from pexcp.layout.pinned import best_of_items
 from pexcp.pipeline import load_for, solve
@@ -36,6 +36,16 @@ needs_vww = pytest.mark.skipif(VWW is None or not VWW.exists(), reason="needs th
 BANDS = SolverParams(bands=True)
 
 Layer = tuple  # ("conv", out_channels, kernel, stride) | ("dw", kernel, stride) | ("max" | "avg", kernel, stride)
+
+
+LAYER_CHAINS = st.lists(
+    st.one_of(
+        st.tuples(st.just("conv"), st.integers(2, 8), st.sampled_from([1, 3, 5]), st.integers(1, 2)),
+        st.tuples(st.just("dw"), st.sampled_from([3, 5, 7]), st.integers(1, 2)),
+        st.tuples(st.sampled_from(["max", "avg"]), st.integers(2, 3), st.integers(1, 2)),
+    ),
+    min_size=1, max_size=4,
+)
 
 
 def _chain(layers: list[Layer], hw: int = 12, channels: int = 3, qdq: bool = False, seed: int = 0) -> GraphBuilder:
@@ -67,14 +77,6 @@ def band_plan(path: Path, height: int, io: str = "model", first: int = 0, member
     plan = make_plan(graph, expanded, offsets, method="reorder", status="heuristic", lower_bound=expanded.load, seconds=0.0)
     plan.io = io
     return graph, plan
-
-
-def _run(graph: Graph, plan: Plan, outdir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    emit(graph, plan, outdir, harness=True)
-    build_host(outdir)
-    shapes = [graph.tensors[t].shape for t in graph.outputs]
-    dtypes = [graph.tensors[t].dtype for t in graph.outputs]
-    return [y for k, x in enumerate(inputs) for y in run_host(outdir, [x], shapes, tag=str(k), output_dtypes=dtypes)]
 
 
 # ---- plans and the validator ---------------------------------------------------------------------------
@@ -151,16 +153,7 @@ def test_validator_catches_band_tamperings(tmp_path: Path) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(
-    layers=st.lists(
-        st.one_of(
-            st.tuples(st.just("conv"), st.integers(2, 5), st.sampled_from([1, 3, 5]), st.integers(1, 2)),
-            st.tuples(st.just("dw"), st.sampled_from([3, 5, 7]), st.integers(1, 2)),
-            st.tuples(st.sampled_from(["max", "avg"]), st.integers(2, 3), st.integers(1, 2)),
-        ),
-        min_size=1, max_size=4,
-    ),
-    hw=st.integers(9, 17),
+@given(layers=LAYER_CHAINS, hw=st.integers(9, 17),
     height=st.integers(1, 5),
 )
 def test_generated_band_plans_are_valid(layers: list[Layer], hw: int, height: int, tmp_path_factory) -> None:
@@ -258,23 +251,14 @@ def test_int8_residual_bands_equal_unbanded(tmp_path: Path) -> None:
     plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
     rng = np.random.default_rng(7)
     inputs = [rng.integers(-128, 128, size=graph.tensors[graph.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
-    for g, w in zip(_run(graph, plan, tmp_path / "bands", inputs), _run(plain_graph, plain, tmp_path / "plain", inputs)):
+    for g, w in zip(run_plan(graph, plan, tmp_path / "bands", inputs), run_plan(plain_graph, plain, tmp_path / "plain", inputs)):
         assert np.array_equal(g, w)
 
 
 @needs_cc
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    layers=st.lists(
-        st.one_of(
-            st.tuples(st.just("conv"), st.integers(2, 9), st.sampled_from([1, 3, 5]), st.integers(1, 2)),
-            st.tuples(st.just("dw"), st.sampled_from([3, 5, 7]), st.integers(1, 2)),
-            st.tuples(st.sampled_from(["max", "avg"]), st.integers(2, 3), st.integers(1, 2)),
-        ),
-        min_size=1, max_size=4,
-    ),
-    hw=st.integers(9, 20),
+@given(layers=LAYER_CHAINS, hw=st.integers(9, 20),
     height=st.integers(1, 4),
     seed=st.integers(0, 2**16),
 )
@@ -289,8 +273,8 @@ def test_generated_int8_bands_equal_unbanded(layers: list[Layer], hw: int, heigh
         rng = np.random.default_rng(seed)
         shape = graph.tensors[graph.inputs[0]].shape
         inputs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
-        got = _run(graph, plan, Path(tmp) / "bands", inputs)
-        want = _run(plain_graph, plain, Path(tmp) / "plain", inputs)
+        got = run_plan(graph, plan, Path(tmp) / "bands", inputs)
+        want = run_plan(plain_graph, plain, Path(tmp) / "plain", inputs)
         for g, w in zip(got, want):
             assert np.array_equal(g, w), f"bands {g.ravel()[:6]} != unbanded {w.ravel()[:6]}"
 
@@ -308,7 +292,7 @@ def test_mcunet_vww_bands_match_tflite_micro(tmp_path: Path) -> None:
     from test_backend_int8 import _int8_reference
 
     (x,) = qemu_inputs(graph)
-    (got,) = _run(graph, plan, tmp_path, [x])
+    (got,) = run_plan(graph, plan, tmp_path, [x])
     want = _int8_reference(VWW, x)
     assert np.array_equal(got.ravel(), want), f"{got.ravel()[:8]} != {want[:8]}"
 

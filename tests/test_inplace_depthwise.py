@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend_helpers import check_project, compile_and_check, needs_cc
+from backend_helpers import check_project, compile_and_check, needs_cc, run_plan
 from conftest import SHARED_MODELS, Cli
 from int8_oracle import cases
 from onnx_builders import GraphBuilder, mbconv_chain, save
@@ -23,7 +23,7 @@ from plan_helpers import in_place_tamperings
 from pexcp.analysis.inplace import in_place_ops, runs_last
 from pexcp.analysis.liveness import Schedule, expand
 from pexcp.backends.c import emit
-from pexcp.backends.c.toolchain import build_host, build_qemu, missing_tools, qemu_inputs, run_host, run_qemu
+from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu
 from pexcp.ir import TEMP, Graph
 from pexcp.layout.pinned import best_of_items
 from pexcp.pipeline import load_for, solve
@@ -50,14 +50,6 @@ def forced_plan(path: Path, io: str = "model") -> tuple[Graph, Plan]:
     plan.io = io
     assert plan_problems(plan, path) == []
     return graph, plan
-
-
-def _run(graph: Graph, plan: Plan, outdir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    emit(graph, plan, outdir, harness=True)
-    build_host(outdir)
-    shapes = [graph.tensors[t].shape for t in graph.outputs]
-    dtypes = [graph.tensors[t].dtype for t in graph.outputs]
-    return [y for k, x in enumerate(inputs) for y in run_host(outdir, [x], shapes, tag=str(k), output_dtypes=dtypes)]
 
 
 def _dw_net(qdq: bool, stride: int, kernel: int, hw: int, channels: int, seed: int, act: str | None) -> GraphBuilder:
@@ -225,8 +217,8 @@ def test_generated_in_place_equals_plain(stride: int, kernel: int, hw: int, chan
             inputs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
         else:
             inputs = [rng.uniform(-1, 1, shape).astype(np.float32) for _ in range(2)]
-        got = _run(graph, plan, Path(tmp) / "inplace", inputs)
-        want = _run(plain_graph, plain, Path(tmp) / "plain", inputs)
+        got = run_plan(graph, plan, Path(tmp) / "inplace", inputs)
+        want = run_plan(plain_graph, plain, Path(tmp) / "plain", inputs)
         for g, w in zip(got, want):
             assert np.array_equal(g, w), f"in place {g.ravel()[:6]} != plain {w.ravel()[:6]}"
 
@@ -246,7 +238,7 @@ def test_shared_int8_every_depthwise_in_place_matches_tflite_micro(name: str, tm
     graph, plan = forced_plan(path)
     assert sum(s.in_place for s in plan.steps) >= 4
     expected = cases(path)[:4]
-    got = _run(graph, plan, tmp_path, [c.x for c in expected])
+    got = run_plan(graph, plan, tmp_path, [c.x for c in expected])
     for g, c in zip(got, expected):
         assert np.array_equal(g, c.y), f"{name}: {g.ravel()[:8]} != {c.y.ravel()[:8]}"
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend_helpers import check_project, compile_and_check, needs_cc
+from backend_helpers import check_project, compile_and_check, needs_cc, run_plan
 from conftest import SHARED_MODELS, Cli
 from int8_oracle import cases
 from onnx_builders import GraphBuilder, save
@@ -34,7 +34,6 @@ from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
 from pexcp.solvers.options import SolveOptions
 from pexcp.solvers.params import SolverParams
-from test_inplace_depthwise import _run
 
 BOTH = SolverParams(inplace_depthwise=True, inplace_pointwise=True)
 KWS = SHARED_MODELS / "onnx_int8" / "kws_ref_model_int8.onnx" if SHARED_MODELS else None
@@ -246,8 +245,8 @@ def test_generated_in_place_equals_plain(hw: int, c_in: int, drop: int, qdq: boo
             inputs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
         else:
             inputs = [rng.uniform(-1, 1, shape).astype(np.float32) for _ in range(2)]
-        got = _run(graph, plan, Path(tmp) / "inplace", inputs)
-        want = _run(plain_graph, plain, Path(tmp) / "plain", inputs)
+        got = run_plan(graph, plan, Path(tmp) / "inplace", inputs)
+        want = run_plan(plain_graph, plain, Path(tmp) / "plain", inputs)
         for g, w in zip(got, want):
             assert np.array_equal(g, w), f"in place {g.ravel()[:6]} != plain {w.ravel()[:6]}"
 
@@ -264,7 +263,7 @@ def test_shared_int8_every_pointwise_in_place_matches_tflite_micro(name: str, tm
     graph, plan = forced_plan(path)
     assert sum(s.in_place for s in plan.steps) >= 4
     expected = cases(path)[:4]
-    got = _run(graph, plan, tmp_path, [c.x for c in expected])
+    got = run_plan(graph, plan, tmp_path, [c.x for c in expected])
     for g, c in zip(got, expected):
         assert np.array_equal(g, c.y), f"{name}: {g.ravel()[:8]} != {c.y.ravel()[:8]}"
 
