@@ -81,9 +81,9 @@ def main() -> int:
         band_steps = sum(1 for s in all_plan.steps if s.slice is not None and s.slice.axis == "row")
         target = TARGETS.get(name)
         met = "" if target is None else f"{target:,} ({'met' if all_plan.arena_bytes <= target else 'missed'})"
-        rows.append([name] + [f"{p.arena_bytes:,} ({_status(p.status)})" for p in plans.values()] + [
+        rows.append([name] + [f"{p.arena_bytes:,} ({_status(p.status)}, {p.solve_seconds:.1f} s)" for p in plans.values()] + [
             f"{(all_plan.arena_bytes / plans['default'].arena_bytes - 1) * 100:+.1f}%", f"{band_steps}", met])
-        figures[name] = {tag: {"arena": p.arena_bytes, "status": p.status} for tag, p in plans.items()}
+        figures[name] = {tag: {"arena": p.arena_bytes, "status": p.status, "seconds": p.solve_seconds} for tag, p in plans.items()}
         if args.no_images:
             continue
         runs: dict[str, Run] = {}
@@ -102,8 +102,9 @@ def main() -> int:
         figures[name]["instructions"] = {t: r.instructions for t, r in runs.items()}
         figures[name]["static_ram"] = {t: r.static_ram for t, r in runs.items()}
     _table(
-        "cpsat --io int8 arena B (status) under the default switches, each extension alone and all three "
-        "(model input and output in the arena, planned kernel scratch included; opt = proven optimal)",
+        "cpsat --io int8 arena B (status, solve time) under the default switches, each extension alone, bands "
+        "with in-place depthwise convs, and all three (model input and output in the arena, planned kernel "
+        "scratch included; opt = proven optimal)",
         ["model"] + list(SWITCHES) + ["all vs default", "band steps (all)", "issue target (all)"],
         rows, args.markdown, console,
     )

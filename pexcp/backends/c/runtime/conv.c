@@ -25,9 +25,11 @@ static void store4(const pexcp_conv_params *p, float *o, float s0, float s1, flo
 }
 
 /* 1x1, stride 1, no padding, one group, input and output of one size: out[oc] = sum over ic of w[oc][ic] *
- * in[ic], four pixels at a time */
-static void conv_pointwise(const pexcp_conv_params *p, const float *in, float *out, const float *w,
-                           const float *bias, int oc0, int oc1, int ic0, int ic1, int mode)
+ * in[ic], four pixels at a time. Kept out of line: inlined into pexcp_conv, it crowds the registers of the
+ * general loops. */
+static __attribute__((noinline)) void conv_pointwise(const pexcp_conv_params *p, const float *in, float *out,
+                                                     const float *w, const float *bias, int oc0, int oc1, int ic0,
+                                                     int ic1, int mode)
 {
     const int hw = p->out_h * p->out_w;
     const long in_cs = p->in_cs, out_cs = p->out_cs;
