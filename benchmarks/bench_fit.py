@@ -1,7 +1,12 @@
 """`pexcp fit` on the shared vision models: the largest square input resolution whose cpsat plan fits each
-budget, and its arena. Bytes: activation arena, model input and output included (as TFLite Micro counts).
+budget, and its arena. Bytes: activation arena, model input and output included (as TFLite Micro counts),
+kernel scratch included.
 
-    python benchmarks/bench_fit.py [--budgets 64k,128k,256k] [--timeout 60] [--markdown]
+    python benchmarks/bench_fit.py [--budgets 64k,128k,256k] [--timeout 60] [--markdown] [--io int8]
+                                   [--solver KEY=VALUE ...]
+
+With `--io int8` the int8 models' boundary quantize/dequantize are the caller's (their int8 input is counted);
+`--solver` sets cpsat switches (e.g. bands=true) for every resolution tried.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pexcp.errors import PexcpError  # noqa: E402
 from pexcp.fit import fit  # noqa: E402
 from pexcp.solvers.options import SolveOptions  # noqa: E402
+from pexcp.solvers.params import parse_params  # noqa: E402
 from pexcp.units import parse_bytes  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -27,14 +33,19 @@ def main() -> None:
     ap.add_argument("--budgets", default="64k,128k,256k")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per resolution tried")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--io", choices=["model", "int8"], default="model", help="int8: the int8 models' int8 I/O")
+    ap.add_argument("--solver", action="append", default=[], metavar="KEY=VALUE", help="a cpsat switch")
     args = ap.parse_args()
+    params = parse_params(args.solver)
     budgets = [parse_bytes(b) for b in args.budgets.split(",")]
     rows = []
     for stem in MODELS:
         for budget in budgets:
             start = time.perf_counter()
             try:
-                result, _ = fit(SHARED / f"{stem}.onnx", budget, options=SolveOptions(timeout=args.timeout))
+                io = args.io if stem.startswith("onnx_int8") else "model"
+                options = SolveOptions(timeout=args.timeout, io=io, params=params)
+                result, _ = fit(SHARED / f"{stem}.onnx", budget, options=options)
                 best = result.best
                 cells = [f"{best.h}x{best.w}", f"{best.arena:,}", best.status] if best else ["none", "-", "-"]
                 tried = str(len(result.points))

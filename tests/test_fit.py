@@ -17,6 +17,7 @@ from pexcp.importer.resize import resize
 from pexcp.fit import fit
 from pexcp.pipeline import solve
 from pexcp.solvers.options import SolveOptions
+from pexcp.solvers.params import SolverParams
 from test_cli import assert_one_line_error
 
 OPTIONS = SolveOptions(timeout=5, workers=1)
@@ -85,6 +86,25 @@ def test_fit_cli_writes_the_model_and_plot_and_exits_1_when_nothing_fits(cli: Cl
     run = cli("fit", path, "--budget", "64", "--timeout", "5")  # progress lines on stderr, then the error
     assert run.code == 1 and run.err.strip().splitlines()[-1].startswith("error: no resolution fits")
     assert "Traceback" not in run.err
+
+
+def test_fit_cli_takes_solver_switches(cli: Cli, tmp_path: Path) -> None:
+    """`--solver` reaches every resolution's plan (row bands here) and the table says so; with another method
+    it is refused on one line. Brute force: the answer and the next resolution, planned with the switch."""
+    path = save(pooled_net(), tmp_path)
+    run = cli("fit", path, "--budget", "40k", "--timeout", "5", "--solver", "bands=true")
+    assert run.code == 0, run.err
+    assert "solver switches bands=true" in " ".join(run.out.split())
+    h = int(run.out.split("largest resolution that fits: ")[1].split("x")[0])
+    arenas = {}
+    for size in (h, h + 8):
+        model, _ = resize(path, size, size)
+        onnx.save(model, str(tmp_path / f"r{size}.onnx"))
+        options = SolveOptions(timeout=5, params=SolverParams(bands=True))
+        arenas[size] = solve(tmp_path / f"r{size}.onnx", "cpsat", options)[1].arena_bytes
+    assert arenas[h] <= 40 * 1024 < arenas[h + 8]
+    refused = cli("fit", path, "--budget", "40k", "--method", "reorder", "--solver", "bands=true")
+    assert "apply to method cpsat" in assert_one_line_error(refused)
 
 
 @pytest.mark.slow

@@ -1,14 +1,15 @@
 """Row-band execution: which chains of ops can run band by band along the height axis, and what that holds.
 
 A band chain is `op_1 -> op_2 -> ... -> op_m` (2..MAX_BAND_OPS ops) where each op computes any band of its
-output rows from a band of rows of its one activation input (convs, depthwise convs, pools: `OpSpec.rows`),
+output rows from a band of rows of its inputs (convs, depthwise convs, pools, a residual Add: `OpSpec.rows`)
 and each link tensor is read by the next op alone. Run with band height h, round j computes rows
 [j*h, (j+1)*h) of the chain's output; walking back, each op computes the rows of its output up to the last
-one the next op's band needs, so nothing is computed twice. Each inner tensor is held as a window of the rows that
-are still to be read, channel-planar with a channel stride of R rows: before rows [a, b) are written the
-window drops the rows below max(0, b - R) and moves the rest to its front (R is the most rows a call of the
-next op reads, or its producer writes, at once: every row it reads is still there). The chain's input and other inputs stay whole
-and resident until its last round; its output is whole, written band by band.
+one the next op's band needs (in the last round, all rows left), so nothing is computed twice. Each inner
+tensor is held as a window of the rows still to be read, channel-planar with a channel stride of R rows:
+before rows [a, b) are written the window drops the rows below max(0, b - R) and moves the rest to its front
+(R is the most rows a call of the next op reads, or of its producer writes, at once: every row read is still
+there). The chain's other inputs stay whole and resident until its last round; its output is whole, written
+band by band, over an input of a last elementwise op when no later call reads those rows (`overwrites`).
 
 Band chains become `Group`s with axis "row" (width = band height), so the CP-SAT model chooses among whole
 runs, channel splits and band heights with the same variables: only the memory they hold differs.
@@ -200,5 +201,6 @@ def _make_band(graph: Graph, dag: nx.DiGraph, chain: list[Op], align: int) -> Gr
         Option(h, -(-rows // h), region_bytes(graph, group, h, align)) for h in _heights(rows)
     ]
     if spec(chain[-1].op_type).elementwise:
-        group.overwrites = next((x for x in group.inputs if x in chain[-1].inputs and _overwritable(graph, dag, group, x)), None)
+        skips = [x for x in group.inputs if x in chain[-1].inputs]
+        group.overwrites = next((x for x in skips if _overwritable(graph, dag, group, x)), None)
     return group

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pexcp.cli import app, outputs
-from pexcp.cli.options import IO, METHOD, MODEL, SCRATCH, SEED, WORKERS, existing_file, solve_options
+from pexcp.cli.options import (
+    IO, METHOD, MODEL, SCRATCH, SEED, SOLVER, WORKERS, check_method_switches, existing_file, solve_options,
+)
 from pexcp.errors import BadInputError, BudgetError
 from pexcp.fit import FitResult, fit as run_fit
 from pexcp.solvers.options import SolveOptions
@@ -30,6 +32,10 @@ def _table(result: FitResult, options: SolveOptions) -> Table:
     io = "int8 " if options.io == "int8" else ""
     scratch = "kernel scratch included" if options.scratch else "no kernel scratch (--scratch off)"
     table.caption = f"bytes: activation arena, model {io}input and output included, {scratch}, as TFLite Micro counts them"
+    changed = options.params.changed()
+    if changed:
+        shown = (f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items())
+        table.caption += "; solver switches " + ", ".join(shown)
     table.caption_justify = "left"
     return table
 
@@ -71,6 +77,7 @@ def fit(
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|svg", help="Draw the arena against resolution."),
     io: Optional[str] = IO,
     scratch: str = SCRATCH,
+    solver: Optional[list[str]] = SOLVER,
 ) -> None:
     """Find the largest input resolution of MODEL whose plan fits BUDGET (fully convolutional models with a
     global pooling head; others are refused with the reason).
@@ -86,7 +93,8 @@ def fit(
             outputs.check_file(path, option, model)
     limit = parse_bytes(budget)
     err = Console(stderr=True)
-    options = solve_options(None, timeout, seed, workers, None, None, io=io, scratch=scratch)
+    options = solve_options(None, timeout, seed, workers, None, None, solver, io=io, scratch=scratch)
+    check_method_switches(method, options)
     result, resized = run_fit(model, limit, step, keep_aspect, method, options, lambda m: err.print(f"[dim]{m}[/dim]"))
     console = Console()
     console.print(_table(result, options))

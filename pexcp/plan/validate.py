@@ -650,7 +650,8 @@ def _size_problems(plan: Plan, m: _Model) -> list[str]:
             continue
         numel = int(np.prod(shape, dtype=np.int64))
         if b.window:
-            if len(shape) != 4 or shape[0] != 1 or b.tensor in m.layouts or b.slice is not None or b.alias_of is not None:
+            if (len(shape) != 4 or shape[0] != 1 or b.tensor in m.layouts
+                    or b.slice is not None or b.alias_of is not None):
                 problems.append(f"buffer {b.id} ({b.tensor}) is a window of rows of a value that is not batch-1 4-D "
                                 f"in its declared layout, or also a slice or an alias")
                 continue
@@ -1161,7 +1162,8 @@ def _holder(bufs: list[Buffer], step: int, region: Slice | None, channels: int) 
     if region is not None and region.axis == ROW:  # rows are held by a whole buffer or a window
         return next((b for b in bufs if b.first_step <= step <= b.last_step and b.slice is None), None)
     for b in bufs:
-        if b.first_step <= step <= b.last_step and not b.window and (b.slice is None or b.slice.covers(region, channels)):
+        if (b.first_step <= step <= b.last_step and not b.window
+                and (b.slice is None or b.slice.covers(region, channels))):
             return b
     return None
 
