@@ -143,8 +143,17 @@ def out_size(n: int, pad_a: int, pad_b: int, dil: int, k: int, stride: int) -> i
     return (n + pad_a + pad_b - dil * (k - 1) - 1) // stride + 1
 
 
+class Window:
+    """A case's output size from its h, w, pads (top, left, bottom, right), dil, kernel and stride."""
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return tuple(out_size(n, a, b, d, k, s) for n, a, b, d, k, s in zip(
+            (self.h, self.w), self.pads[:2], self.pads[2:], self.dil, self.kernel, self.stride))
+
+
 @dataclass
-class ConvCase:
+class ConvCase(Window):
     c: int
     out_c: int
     group: int
@@ -154,11 +163,6 @@ class ConvCase:
     pads: tuple[int, int, int, int]  # top, left, bottom, right
     h: int
     w: int
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        return tuple(out_size(n, a, b, d, k, s) for n, a, b, d, k, s in zip(
-            (self.h, self.w), self.pads[:2], self.pads[2:], self.dil, self.kernel, self.stride))
 
 
 @st.composite
@@ -274,7 +278,7 @@ def test_s8_conv_bands(s8: Kernels, case: ConvCase, data: st.DataObject, seed: i
 
 
 @dataclass
-class PoolCase:
+class PoolCase(Window):
     is_max: bool
     c: int
     kernel: tuple[int, int]
@@ -284,11 +288,6 @@ class PoolCase:
     count_include_pad: int
     h: int
     w: int
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        return tuple(out_size(n, a, b, d, k, s) for n, a, b, d, k, s in zip(
-            (self.h, self.w), self.pads[:2], self.pads[2:], self.dil, self.kernel, self.stride))
 
 
 @st.composite
