@@ -1,6 +1,7 @@
 """The memory model: the buffers a schedule needs, with sizes and lifetimes, and LOAD (max live bytes).
 
-A schedule is an op order plus a slice width for each group it runs in channel slices (see partial.py).
+A schedule is an op order plus a slice width (a band height) for each group it runs in channel slices (see
+partial.py; in bands of rows, bands.py), the convs it runs in place, and the ops it runs without scratch.
 `expand` turns it into steps and buffers:
 - model inputs are live from the first step and outputs until the last, as TFLite Micro counts them;
 - a view (Reshape & co.) owns no bytes: it aliases the buffer it views, which stays live while it is used;
@@ -12,6 +13,9 @@ A schedule is an op order plus a slice width for each group it runs in channel s
   region reused every round, its inputs stay live until its last round, its output is allocated at its
   first round, and a tail's partial sums live in an accumulator that the final step requantizes (or
   activates) in place;
+- a band chain (analysis/bands.py) runs as rounds over bands of rows: its inner tensors are windows of rows
+  side by side in its region, live for the whole chain; inputs and output as for a split group (its output
+  may take over an input's bytes band by band);
 - a depthwise conv the schedule runs in place (analysis/inplace.py) writes its output over its input like an
   in-place output, with a one-channel temporary `temp:<op>` live at its step;
 - an op whose kernel needs scratch (Graph.scratch) gets a buffer `scratch:<op>` live at exactly its step, or
@@ -156,10 +160,13 @@ class _Builder:
             self.new(key, item, "int8", scratch, s, item=item)
         return s
 
-    def scratch(self, op: Op, split: tuple[int, int] | None = None) -> int:
-        """Scratch bytes of the calls of `op`: unsliced, or a split tail's `split` = (width, channels)."""
+    def scratch(self, op: Op, split: tuple[int, int] | None = None, rows: int | None = None) -> int:
+        """Scratch bytes of the calls of `op`: unsliced, a split tail's `split` = (width, channels), or a band
+        of `rows` output rows; none when the schedule runs it without scratch."""
         need = None if op.name in self.no_scratch else self.graph.scratch.get(op.name)
-        return 0 if need is None else need.bytes() if split is None else need.split_bytes(*split)
+        if need is None:
+            return 0
+        return need.band_bytes(rows) if rows else need.bytes() if split is None else need.split_bytes(*split)
 
     def unsplit(self, op: Op) -> None:
         in_place = op.name in self.in_place
@@ -201,9 +208,8 @@ class _Builder:
         for calls in rounds(graph, g, height):
             for call in calls:
                 op = call.op
-                need = None if op.name in self.no_scratch else graph.scratch.get(op.name)
-                nbytes = 0 if need is None else need.band_bytes(call.stop - call.start)
-                s = self.step(op, list(op.nodes), Slice(call.start, call.stop, ROW), scratch=nbytes)
+                scratch = self.scratch(op, rows=call.stop - call.start)
+                s = self.step(op, list(op.nodes), Slice(call.start, call.stop, ROW), scratch=scratch)
                 for t in graph.activation_inputs(op) + op.outputs:
                     self.read(self.holder[t], s)
         if g.overwrites is not None:
