@@ -16,9 +16,7 @@ code 1 if any differs). Instructions are exact counts of model_run() (QEMU -icou
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -29,8 +27,8 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from rich.console import Console  # noqa: E402
 
 from bench_c_backend import _table  # noqa: E402
-from bench_inplace_dw import Run, image  # noqa: E402
-from pexcp.backends.c.toolchain import missing_tools, section_sizes  # noqa: E402
+from bench_inplace_dw import Run, image, image_parser  # noqa: E402
+from pexcp.backends.c.toolchain import missing_tools  # noqa: E402
 from pexcp.pipeline import solve  # noqa: E402
 from pexcp.solvers.options import SolveOptions  # noqa: E402
 from pexcp.solvers.params import SolverParams  # noqa: E402
@@ -52,22 +50,11 @@ def _status(status: str) -> str:
     return "opt" if status == "optimal" else status
 
 
-def flash(project: Path) -> int:
-    """.text + .rodata + .data of a built image: band plans are straight-line code, a call per band."""
-    sizes = section_sizes(project / "model_qemu.elf")
-    return sizes.get(".text", 0) + sizes.get(".rodata", 0) + sizes.get(".data", 0)
-
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--timeout", type=float, default=60.0, help="solver seconds per model and plan")
-    parser.add_argument("--opt", default="-O2", help="optimisation flag of the Cortex-M build")
-    shared = os.environ.get("PEXCP_SHARED_MODELS") or REPO.parent / "shared" / "models"
-    parser.add_argument("--models", type=Path, default=Path(shared), help="the shared models folder")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser = image_parser(__doc__)
     parser.add_argument("--no-images", action="store_true", help="arenas only: no Cortex-M images")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
-    parser.add_argument("--keep", type=Path, help="keep the generated projects in this directory")
     args = parser.parse_args()
     console = Console(width=240)
     missing = [] if args.no_images else missing_tools()
@@ -105,7 +92,7 @@ def main() -> int:
         insn_rows.append([name, f"{base / 1e6:.3f} M"] + [
             f"{runs[t].instructions / 1e6:.3f} M ({(runs[t].instructions / base - 1) * 100:+.2f}%)" for t in IMAGES
         ] + [f"{runs['unsplit'].static_ram:,}"] + [f"{runs[t].static_ram:,}" for t in IMAGES] + [
-            f"{flash(workdir / f'{name}-{t}'):,}" for t in ("unsplit",) + IMAGES])
+            f"{runs[t].flash:,}" for t in ("unsplit",) + IMAGES])
         figures[name]["instructions"] = {t: r.instructions for t, r in runs.items()}
         figures[name]["static_ram"] = {t: r.static_ram for t, r in runs.items()}
     _table(

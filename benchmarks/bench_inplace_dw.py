@@ -55,6 +55,19 @@ class Run:
     static_ram: int
     exact: bool
     added_calls: int  # kernel calls its in-place steps add (one per channel instead of one)
+    flash: int = 0  # .text + .rodata + .data of the image
+
+
+def image_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark of Cortex-M images of the shared int8 models takes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=60.0, help="solver seconds per model and plan")
+    parser.add_argument("--opt", default="-O2", help="optimisation flag of the Cortex-M build")
+    shared = os.environ.get("PEXCP_SHARED_MODELS") or REPO.parent / "shared" / "models"
+    parser.add_argument("--models", type=Path, default=Path(shared), help="the shared models folder")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument("--keep", type=Path, help="keep the generated projects in this directory")
+    return parser
 
 
 def file_order(model: Path, in_place: bool) -> tuple[Graph, Plan]:
@@ -80,17 +93,12 @@ def image(model: Path, graph: Graph, plan: Plan, tflite: Path, opt: str, outdir:
     sizes = section_sizes(elf)
     return Run(plan, run.instructions, sizes.get(".data", 0) + sizes.get(".bss", 0),
                bool(np.array_equal(run.outputs[0].astype(np.int64), want)),
-               sum(extra_calls(graph, graph.op(s.op)) for s in plan.steps if s.in_place))
+               sum(extra_calls(graph, graph.op(s.op)) for s in plan.steps if s.in_place),
+               sizes.get(".text", 0) + sizes.get(".rodata", 0) + sizes.get(".data", 0))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--timeout", type=float, default=60.0, help="solver seconds per model and plan")
-    parser.add_argument("--opt", default="-O2", help="optimisation flag of the Cortex-M build")
-    shared = os.environ.get("PEXCP_SHARED_MODELS") or REPO.parent / "shared" / "models"
-    parser.add_argument("--models", type=Path, default=Path(shared), help="the shared models folder")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    parser.add_argument("--keep", type=Path, help="keep the generated projects in this directory")
+    parser = image_parser(__doc__)
     parser.add_argument("--write", action="store_true", help=f"store the fitted cost per call in {COSTS.relative_to(REPO)}")
     args = parser.parse_args()
     console = Console(width=220)

@@ -17,8 +17,6 @@ as on a core without the DSP extension).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +28,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from bench_c_backend import _table  # noqa: E402
-from bench_inplace_dw import Run, image  # noqa: E402
+from bench_inplace_dw import Run, image, image_parser  # noqa: E402
 from bench_int8 import tflm_reference  # noqa: E402
 from pexcp.analysis.inplace import DEPTHWISE, POINTWISE, in_place_ops, kind, runs_last  # noqa: E402
 from pexcp.analysis.liveness import Schedule, expand  # noqa: E402
@@ -84,13 +82,7 @@ def _steps(graph: Graph, plan: Plan) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--timeout", type=float, default=60.0, help="solver seconds per model and plan")
-    parser.add_argument("--opt", default="-O2", help="optimisation flag of the Cortex-M build")
-    shared = os.environ.get("PEXCP_SHARED_MODELS") or REPO.parent / "shared" / "models"
-    parser.add_argument("--models", type=Path, default=Path(shared), help="the shared models folder")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    parser.add_argument("--keep", type=Path, help="keep the generated projects in this directory")
+    parser = image_parser(__doc__)
     args = parser.parse_args()
     console = Console(width=240)
     missing = missing_tools()
