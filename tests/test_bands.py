@@ -31,8 +31,6 @@ from pexcp.plan.validate import plan_problems
 from pexcp.solvers.options import SolveOptions
 from pexcp.solvers.params import SolverParams
 
-VWW = SHARED_MODELS / "onnx_int8" / "te_mcunet_vww.onnx" if SHARED_MODELS else None
-needs_vww = pytest.mark.skipif(VWW is None or not VWW.exists(), reason="needs the shared model te_mcunet_vww.onnx")
 BANDS = SolverParams(bands=True)
 
 Layer = tuple  # ("conv", out_channels, kernel, stride) | ("dw", kernel, stride) | ("max" | "avg", kernel, stride)
@@ -66,7 +64,7 @@ def _chain(layers: list[Layer], hw: int = 12, channels: int = 3, qdq: bool = Fal
 
 
 def band_plan(path: Path, height: int, io: str = "model", first: int = 0, members: int | None = None) -> tuple[Graph, Plan]:
-    """The file's order with the longest band chain from op `first` (or the one of `members` ops) run in bands
+    """The file's order with the largest band group from op `first` (or the one of `members` ops) run in bands
     of `height` rows, laid out greedily."""
     graph = load_for(path, "reorder", SolveOptions(io=io))
     start = graph.ops[first].name
@@ -220,6 +218,43 @@ def test_band_chain_ending_in_a_residual_add_overwrites_its_skip_input(tmp_path:
     assert any(f"reads {x.tensor!r}" in e and f"wrote {out.tensor!r}" in e for e in found), found
 
 
+def _blocks(qdq: bool = False, seed: int = 0, kernel: int = 3, stride: int = 2, hw: int = 12) -> GraphBuilder:
+    """Two residual blocks as in ResNet: y = relu(x + conv(conv(x))) over x = conv(input), then
+    relu(shortcut(y) + conv(conv(y))) with a 1x1 shortcut and a first conv of stride `stride`; then a 1x1
+    conv. x and y are each read by two ops of the same band group."""
+    b = GraphBuilder("bands_blocks", qdq=qdq, seed=seed)
+    x = b.conv(b.input((1, 3, hw, hw)), 6, kernel=3, act="relu")
+    y = b.add(x, b.conv(b.conv(x, 6, kernel=kernel, act="relu"), 6, kernel=kernel), act="relu")
+    z = b.conv(b.conv(y, 8, kernel=3, stride=stride, act="relu"), 8, kernel=3)
+    b.output(b.conv(b.add(b.conv(y, 8, kernel=1, stride=stride), z, act="relu"), 2, kernel=1))
+    return b
+
+
+def test_band_groups_span_residual_blocks(tmp_path: Path) -> None:
+    """A band group may be a DAG: both blocks (8 ops) run in bands, the tensors read by a conv and by an Add
+    or a shortcut held as windows. Each window holds the rows from the lowest any reader still needs to the
+    last written: one row fewer in any window of more than one row is refused."""
+    path = save(_blocks().build(), tmp_path)
+    graph, plan = band_plan(path, 1, members=8)
+    assert plan_problems(plan, path) == []
+    windows = {b.tensor: b for b in plan.buffers if b.window}
+    shared = [t for t in windows if len(graph.consumers[t]) == 2]
+    assert len(windows) == 7 and len(shared) == 2
+    for b in windows.values():
+        if b.window > 1:
+                assert any("window" in e for e in _tamper(plan, path, lambda p, i=b.id: _narrow(p, i)))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), hw=st.integers(9, 17), height=st.integers(1, 5),
+       members=st.sampled_from([4, 8]))
+def test_generated_block_band_plans_are_valid(kernel: int, stride: int, hw: int, height: int, members: int,
+                                             tmp_path_factory) -> None:
+    path = save(_blocks(kernel=kernel, stride=stride, hw=hw).build(), tmp_path_factory.mktemp("blocks"))
+    graph, plan = band_plan(path, height, members=members)
+    assert plan_problems(plan, path) == []
+
+
 # ---- C backend -----------------------------------------------------------------------------------------
 
 
@@ -256,6 +291,29 @@ def test_int8_residual_bands_equal_unbanded(tmp_path: Path) -> None:
 
 
 @needs_cc
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("height", [1, 3])
+def test_float_block_bands_match_onnxruntime(stride: int, height: int, tmp_path: Path) -> None:
+    path = save(_blocks(seed=height, stride=stride, hw=11).build(), tmp_path)
+    graph, plan = band_plan(path, height, members=8)
+    assert plan_problems(plan, path) == []
+    compile_and_check(path, graph, plan, tmp_path / "c", runs=2)
+
+
+@needs_cc
+@pytest.mark.parametrize("height", [1, 2])
+def test_int8_block_bands_equal_unbanded(height: int, tmp_path: Path) -> None:
+    path = save(_blocks(qdq=True, seed=5).build(), tmp_path)
+    graph, plan = band_plan(path, height, members=8)
+    assert plan_problems(plan, path) == []
+    plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
+    rng = np.random.default_rng(height)
+    inputs = [rng.integers(-128, 128, size=graph.tensors[graph.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
+    for g, w in zip(run_plan(graph, plan, tmp_path / "bands", inputs), run_plan(plain_graph, plain, tmp_path / "plain", inputs)):
+        assert np.array_equal(g, w)
+
+
+@needs_cc
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layers=LAYER_CHAINS, hw=st.integers(9, 20),
@@ -280,38 +338,49 @@ def test_generated_int8_bands_equal_unbanded(layers: list[Layer], hw: int, heigh
 
 
 @needs_cc
-@needs_vww
 @pytest.mark.slow
-def test_mcunet_vww_bands_match_tflite_micro(tmp_path: Path) -> None:
-    """te_mcunet_vww --io int8 with bands: the optimum runs its first layers in bands, is below the plan
-    without bands, and its outputs are TFLite Micro's, bit for bit."""
-    graph, plan = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
-    _, plain = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8"))
+@pytest.mark.parametrize("name", ["te_mcunet_vww", "ic_resnet8_int8"])
+def test_band_plans_match_tflite_micro(name: str, tmp_path: Path) -> None:
+    """--io int8 with bands: the optimum runs layers in bands (ic_resnet8: a group over two residual blocks,
+    windows read by two of its ops), is below the plan without bands, and its outputs are TFLite Micro's, bit
+    for bit."""
+    model = SHARED_MODELS / "onnx_int8" / f"{name}.onnx" if SHARED_MODELS else None
+    if model is None or not model.exists():
+        pytest.skip(f"needs the shared model {name}.onnx")
+    graph, plan = solve(model, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
+    _, plain = solve(model, "cpsat", SolveOptions(timeout=60, io="int8"))
     assert plan.arena_bytes < plain.arena_bytes
-    assert any(s.slice is not None and s.slice.axis == ROW and s.op == graph.ops[0].name for s in plan.steps)
+    banded = {s.op for s in plan.steps if s.slice is not None and s.slice.axis == ROW}
+    first_conv = next(op for op in graph.ops if op.op_type == "Conv")
+    assert first_conv.name in banded
+    if name == "ic_resnet8_int8":
+        assert any(b.window and len(graph.consumers[b.tensor]) == 2 for b in plan.buffers)
     from test_backend_int8 import _int8_reference
 
     (x,) = qemu_inputs(graph)
     (got,) = run_plan(graph, plan, tmp_path, [x])
-    want = _int8_reference(VWW, x)
+    want = _int8_reference(model, x)
     assert np.array_equal(got.ravel(), want), f"{got.ravel()[:8]} != {want[:8]}"
 
 
 @pytest.mark.qemu
 @pytest.mark.slow
-@needs_vww
 @pytest.mark.skipif(bool(missing_tools()), reason="needs the Arm toolchain and QEMU")
-def test_band_plan_on_cortex_m(tmp_path: Path) -> None:
-    """The band plan of te_mcunet_vww (--io int8) on a Cortex-M4F under QEMU: TFLite Micro's output, and the
-    static RAM is the arena plus the harness."""
+@pytest.mark.parametrize("name", ["te_mcunet_vww", "ic_resnet8_int8"])
+def test_band_plan_on_cortex_m(name: str, tmp_path: Path) -> None:
+    """The band plan (--io int8) on a Cortex-M4F under QEMU: TFLite Micro's output, and the static RAM is the
+    arena plus the harness."""
     from test_backend_int8 import RUNTIME_OVERHEAD_LIMIT, _int8_reference
 
-    graph, plan = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
+    model = SHARED_MODELS / "onnx_int8" / f"{name}.onnx" if SHARED_MODELS else None
+    if model is None or not model.exists():
+        pytest.skip(f"needs the shared model {name}.onnx")
+    graph, plan = solve(model, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
     emit(graph, plan, tmp_path, harness=True)
     build_qemu(tmp_path)
     run = run_qemu(tmp_path, timeout=300)
     (x,) = qemu_inputs(graph)
-    assert np.array_equal(run.outputs[0], _int8_reference(VWW, x))
+    assert np.array_equal(run.outputs[0], _int8_reference(model, x))
     assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
 
 

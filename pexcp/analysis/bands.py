@@ -1,17 +1,25 @@
-"""Row-band execution: which chains of ops can run band by band along the height axis, and what that holds.
+"""Row-band execution: which groups of ops can run band by band along the height axis, and what that holds.
 
-A band chain is `op_1 -> op_2 -> ... -> op_m` (2..MAX_BAND_OPS ops) where each op computes any band of its
-output rows from a band of rows of its inputs (convs, depthwise convs, pools, a residual Add: `OpSpec.rows`)
-and each link tensor is read by the next op alone. Run with band height h, round j computes rows
-[j*h, (j+1)*h) of the chain's output; walking back, each op computes the rows of its output up to the last
-one the next op's band needs (in the last round, all rows left), so nothing is computed twice. Each inner
-tensor is held as a window of the rows still to be read, channel-planar with a channel stride of R rows:
-before rows [a, b) are written the window drops the rows below max(0, b - R) and moves the rest to its front
-(R is the most rows a call of the next op reads, or of its producer writes, at once: every row read is still
-there). The chain's other inputs stay whole and resident until its last round; its output is whole, written
-band by band, over an input of a last elementwise op when no later call reads those rows (`overwrites`).
+A band group is 2..MAX_BAND_OPS ops, each computing any band of its output rows from a band of rows of its
+inputs (convs, depthwise convs, pools, a residual Add: `OpSpec.rows`). It is convex and leaves one tensor
+behind, its output; every other output of a member (an inner tensor) is read by members alone, by one (a
+chain) or by several (a residual block's input, read by its first conv and its Add or shortcut).
 
-Band chains become `Group`s with axis "row" (width = band height), so the CP-SAT model chooses among whole
+Run with band height h, the group computes its output h rows at a time. For each band, the caps are the rows
+of each member's output that the output rows so far need (walking back over readers); the members then run
+in sub-rounds, in order: the first member computes its next rows (as many as a later band adds), each other
+member every row its inputs' rows so far are enough for, up to its cap. So the first band's long prologue
+runs in small steps, and no member runs ahead of what the current band needs; nothing is computed twice, and
+the last band computes every row left (those a strided reader skips too).
+
+Each inner tensor is held as a window of R rows, channel-planar with a channel stride of R rows: before rows
+[a, b) are written the window drops the rows below max(0, b - R) and moves the rest to its front. R is the
+most rows a call writes, or from the lowest row a call reads to the last row written by then, so every row
+read is still there. The group's other inputs stay whole and resident until its last round; its output is
+whole, written band by band, over an input of a last elementwise op when no later call reads those rows
+(`overwrites`).
+
+Band groups become `Group`s with axis "row" (width = band height), so the CP-SAT model chooses among whole
 runs, channel splits and band heights with the same variables: only the memory they hold differs.
 """
 
@@ -57,44 +65,63 @@ def row_map(graph: Graph, op: Op) -> Rows | None:
     return spec(op.op_type).rows(graph, op)
 
 
+def _needs(graph: Graph, members: list[Op], maps: list[Rows], stop: int) -> list[int]:
+    """Rows of each member's output that rows [0, stop) of the last member's read, walking back."""
+    producer = {op.outputs[0]: i for i, op in enumerate(members)}
+    need = [0] * len(members)
+    need[-1] = stop
+    for i in range(len(members) - 1, -1, -1):
+        if need[i]:
+            hi = maps[i].needs(0, need[i])[1]
+            for x in graph.activation_inputs(members[i]):
+                if x in producer:
+                    need[producer[x]] = max(need[producer[x]], hi)
+    return need
+
+
 def rounds(graph: Graph, group: Group, height: int) -> list[list[Call]]:
     """The kernel calls of each round with band height `height` (module docstring); ops with no new rows to
     compute in a round make no call."""
-    maps = [row_map(graph, op) for op in group.members]
-    done = [0] * len(group.members)  # rows of each member's output computed so far
-    out_rows = graph.tensors[group.output].shape[2]
+    members = group.members
+    maps = [row_map(graph, op) for op in members]
+    producer = {op.outputs[0]: i for i, op in enumerate(members)}
+    total = [graph.tensors[op.outputs[0]].shape[2] for op in members]
+    caps = [_needs(graph, members, maps, stop) for stop in range(height, total[-1], height)] + [total]
+    step = max([b[0] - a[0] for a, b in zip(caps, caps[1:-1])] + [1])
+    done = [0] * len(members)  # rows of each member's output computed so far
     result = []
-    for a in range(0, out_rows, height):
-        need, calls = (a, min(a + height, out_rows)), []
-        last = a + height >= out_rows
-        for i in range(len(group.members) - 1, -1, -1):
-            # every row is computed, those a strided reader skips too (at the end: those no window reads)
-            start, stop = done[i], graph.tensors[group.members[i].outputs[0]].shape[2] if last else need[1]
-            if stop <= start:
-                if last:
-                    continue
+    for cap in caps:
+        while any(d < c for d, c in zip(done, cap)):
+            calls = []
+            for i, op in enumerate(members):
+                reach = min(done[0] + step, total[0]) if i == 0 else min(
+                    maps[i].reach(done[producer[x]], total[i]) for x in graph.activation_inputs(op) if x in producer)
+                end = min(cap[i], reach)
+                if end > done[i]:
+                    calls.append(Call(op, done[i], end))
+                    done[i] = end
+            if not calls:  # (cannot happen: a member's inputs at their caps are enough for its cap)
                 break
-            calls.append(Call(group.members[i], start, stop))
-            done[i] = stop
-            need = maps[i].needs(start, stop)
-        result.append(calls[::-1])
+            result.append(calls)
     return result
 
 
 def windows(graph: Graph, group: Group, height: int) -> list[int]:
-    """Rows each inner tensor's window holds (its capacity R): the most rows one call of its reader reads, or
-    of its producer writes."""
-    maps = [row_map(graph, op) for op in group.members]
-    index = {op.name: i for i, op in enumerate(group.members)}
+    """Rows each inner tensor's window holds (its capacity R): the most rows one call of its producer writes,
+    and the most rows from the lowest one a call reads to the last one written by then (every reader's)."""
+    index = {t: i for i, t in enumerate(group.inner)}
+    written = [0] * len(group.inner)
     most = [0] * len(group.inner)
     for calls in rounds(graph, group, height):
         for call in calls:
-            i = index[call.op.name]
-            if i < len(most):
+            lo = row_map(graph, call.op).needs(call.start, call.stop)[0]
+            for x in graph.activation_inputs(call.op):
+                if x in index:
+                    most[index[x]] = max(most[index[x]], written[index[x]] - lo)
+            i = index.get(call.op.outputs[0])
+            if i is not None:
+                written[i] = call.stop
                 most[i] = max(most[i], call.stop - call.start)
-            if i > 0:
-                lo, hi = maps[i].needs(call.start, call.stop)
-                most[i - 1] = max(most[i - 1], hi - lo)
     return most
 
 
@@ -115,7 +142,7 @@ def window_bytes(graph: Graph, tensor: str, rows: int) -> int:
 
 
 def region_bytes(graph: Graph, group: Group, height: int, align: int = WORD) -> int:
-    """Bytes of all inner windows: each is live for the whole chain."""
+    """Bytes of all inner windows: each is live for the whole group."""
     return sum(align_up(window_bytes(graph, t, r), align) for t, r in zip(group.inner, windows(graph, group, height)))
 
 
@@ -129,32 +156,49 @@ def _heights(rows: int) -> list[int]:
 
 
 def candidate_bands(graph: Graph, max_ops: int = MAX_BAND_OPS, align: int = WORD) -> list[Group]:
-    """Every chain of 2..max_ops ops that can run in row bands, with its band heights as options."""
+    """Every group of 2..max_ops ops that can run in row bands, with its band heights as options. A group
+    grows from its first op by the earliest reader (in graph order) of a tensor it leaves to ops outside, so
+    it is convex and its members are in execution order; it is a candidate while one tensor leaves it."""
     maps = {op.name: row_map(graph, op) for op in graph.ops}
+    index = {op.name: i for i, op in enumerate(graph.ops)}
     dag = graph.dag()
     groups: list[Group] = []
     for start in graph.ops:
         if maps[start.name] is None:
             continue
-        chain = [start]
-        while len(chain) < max_ops:
-            out = chain[-1].outputs[0]
-            users = graph.consumers[out]
-            if (len(users) != 1 or maps[users[0].name] is None or out in graph.outputs or out in graph.carved
-                    or graph.storage_root(out) != out or graph.parts(out)):
+        members = [start]
+        while len(members) < max_ops:
+            names = {op.name for op in members}
+            readers = [r for op in members for r in graph.consumers[op.outputs[0]] if r.name not in names]
+            if not readers:
                 break
-            chain.append(users[0])
-            group = _make_band(graph, dag, list(chain), align)
+            nxt = min(readers, key=lambda r: index[r.name])
+            if maps[nxt.name] is None:
+                break
+            members.append(nxt)
+            group = _make_band(graph, dag, list(members), align)
             if group is not None:
                 groups.append(group)
     return groups
 
 
+def _bandable_inner(graph: Graph, members: list[Op]) -> bool:
+    """Every member's output but the last is read by members alone and is bytes of its own, so a window can
+    hold it."""
+    names = {op.name for op in members}
+    for op in members[:-1]:
+        t = op.outputs[0]
+        if (any(r.name not in names for r in graph.consumers[t]) or t in graph.outputs or t in graph.carved
+                or graph.storage_root(t) != t or graph.parts(t)):
+            return False
+    return True
+
+
 def _overwritable(graph: Graph, dag: nx.DiGraph, group: Group, x: str) -> bool:
-    """The chain's last op, elementwise, may write its output over its whole input `x` band by band: the
+    """The group's last op, elementwise, may write its output over its whole input `x` band by band: the
     same elements, each no larger, bytes of its own (no view, concat part or model output), every other
-    reader runs before the chain, and at every band height no call reads rows of `x` that the last op has
-    written over by then (a residual Add over its skip input, which the chain's first conv also reads)."""
+    reader runs before the group, and at every band height no call reads rows of `x` that the last op has
+    written over by then (a residual Add over its skip input, which the group's first conv also reads)."""
     out, t = graph.tensors[group.output], graph.tensors[x]
     if t.shape != out.shape or out.itemsize > t.itemsize or x in graph.outputs or graph.storage_root(x) != x:
         return False
@@ -175,20 +219,22 @@ def _overwritable(graph: Graph, dag: nx.DiGraph, group: Group, x: str) -> bool:
     return True
 
 
-def _make_band(graph: Graph, dag: nx.DiGraph, chain: list[Op], align: int) -> Group | None:
-    inner = [op.outputs[0] for op in chain[:-1]]
-    output = chain[-1].outputs[0]
+def _make_band(graph: Graph, dag: nx.DiGraph, members: list[Op], align: int) -> Group | None:
+    if not _bandable_inner(graph, members):
+        return None
+    inner = [op.outputs[0] for op in members[:-1]]
+    output = members[-1].outputs[0]
     rows = graph.tensors[output].shape[2]
     if rows < 2:
         return None
     group = Group(
-        id="rows:" + "+".join(op.name for op in chain),
-        members=chain,
+        id="rows:" + "+".join(op.name for op in members),
+        members=members,
         channels=rows,
         head=False,
         tail=False,
         inner=inner,
-        inputs=list(dict.fromkeys(t for op in chain for t in graph.activation_inputs(op) if t not in inner)),
+        inputs=list(dict.fromkeys(t for op in members for t in graph.activation_inputs(op) if t not in inner)),
         output=output,
         acc_tensor=None,
         acc_dtype=None,
@@ -198,9 +244,10 @@ def _make_band(graph: Graph, dag: nx.DiGraph, chain: list[Op], align: int) -> Gr
         axis=ROW,
     )
     group.options = [
-        Option(h, -(-rows // h), region_bytes(graph, group, h, align)) for h in _heights(rows)
+        Option(h, -(-rows // h), region_bytes(graph, group, h, align), sum(map(len, rounds(graph, group, h))))
+        for h in _heights(rows)
     ]
-    if spec(chain[-1].op_type).elementwise:
-        skips = [x for x in group.inputs if x in chain[-1].inputs]
+    if spec(members[-1].op_type).elementwise:
+        skips = [x for x in group.inputs if x in members[-1].inputs]
         group.overwrites = next((x for x in skips if _overwritable(graph, dag, group, x)), None)
     return group

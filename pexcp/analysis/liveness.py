@@ -13,8 +13,8 @@ partial.py; in bands of rows, bands.py), the convs it runs in place, and the ops
   region reused every round, its inputs stay live until its last round, its output is allocated at its
   first round, and a tail's partial sums live in an accumulator that the final step requantizes (or
   activates) in place;
-- a band chain (analysis/bands.py) runs as rounds over bands of rows: its inner tensors are windows of rows
-  side by side in its region, live for the whole chain; inputs and output as for a split group (its output
+- a band group (analysis/bands.py) runs as rounds over bands of rows: its inner tensors are windows of rows
+  side by side in its region, live for the whole group; inputs and output as for a split group (its output
   may take over an input's bytes band by band);
 - a depthwise conv the schedule runs in place (analysis/inplace.py) writes its output over its input like an
   in-place output, with a one-channel temporary `temp:<op>` live at its step;
@@ -59,7 +59,7 @@ class Lifetime:
     item: str = ""  # layout item holding its bytes
     rel: int = 0  # offset inside the item (slices inside a group's region)
     written_until: int | None = None  # last step writing an in-place output (its first step, unless split)
-    window: int = 0  # rows held, for a band chain's inner tensor (analysis/bands.py); 0: not a window
+    window: int = 0  # rows held, for a band group's inner tensor (analysis/bands.py); 0: not a window
 
     @property
     def owns_from(self) -> int:
@@ -190,8 +190,8 @@ class _Builder:
                 self.fresh(t, s)
 
     def bands(self, g: Group, height: int) -> None:
-        """A band chain's rounds (analysis/bands.py): a window per inner tensor inside the group's region, live
-        for the whole chain; the output whole from the first round."""
+        """A band group's rounds (analysis/bands.py): a window per inner tensor inside the group's region, live
+        for the whole group; the output whole from the first round."""
         graph, first = self.graph, len(self.steps)
         region = f"region:{g.id}"
         if g.overwrites is not None:  # band by band over its skip input

@@ -56,6 +56,7 @@ class Option:
     width: int
     rounds: int
     region_bytes: int
+    calls: int = 0  # kernel calls of the whole run, when not every round calls every member (row bands)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Group:
     slice_bytes: list[int]  # bytes per channel of each inner tensor
     options: list[Option]
     overwrites: str | None = None  # input whose bytes the output takes over, slice by slice
-    axis: str = "channel"  # "row": a band chain (analysis/bands.py): widths are band heights, `channels` rows
+    axis: str = "channel"  # "row": a band group (analysis/bands.py): widths are band heights, `channels` rows
 
     @cached_property
     def names(self) -> list[str]:
@@ -82,6 +83,10 @@ class Group:
 
     def option(self, width: int) -> Option:
         return next(o for o in self.options if o.width == width)
+
+    def extra_calls(self, o: Option) -> int:
+        """Kernel calls a run with option `o` makes beyond one per member."""
+        return (o.calls or o.rounds * len(self.members)) - len(self.members)
 
     def slice_sizes(self, width: int, align: int = WORD) -> list[int]:
         return [align_up(b * width, align) for b in self.slice_bytes]

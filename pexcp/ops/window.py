@@ -24,6 +24,12 @@ class Rows:
         hi = min(self.height, (b - 1) * self.stride - self.pad + self.span)
         return lo, max(lo, hi)
 
+    def reach(self, rows: int, out_rows: int) -> int:
+        """How many output rows (of `out_rows`) input rows [0, rows) are enough for."""
+        if rows >= self.height:
+            return out_rows
+        return max(0, min(out_rows, (rows + self.pad - self.span) // self.stride + 1))
+
 
 
 def window(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: list[int]) -> dict[str, int]:

@@ -31,7 +31,7 @@ class Buffer:
     slice: Slice | None = None
     alias_of: int | None = None
     alias_offset: int = 0  # where it starts inside the buffer it aliases (an input of a concat written in place)
-    window: int = 0  # a band chain's inner tensor held as a window of this many rows (docs/plan-format.md)
+    window: int = 0  # a band group's inner tensor held as a window of this many rows (docs/plan-format.md)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 live bytes per step beneath, the file order's live-bytes profile, and several plans side by side.
 
 Colours say what a buffer is: a model input or output, a whole tensor, a channel slice of a split group (or
-a window of rows of a band chain), a split tail's accumulator, or a view / in-place output (drawn as an
+a window of rows of a band group), a split tail's accumulator, or a view / in-place output (drawn as an
 outline: its bytes are another buffer's). Only rectangles large enough to hold it carry a name; every name is in the plan JSON.
 """
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 ROLES = {  # role -> (colour, legend text)
     "io": ("#8c8c8c", "model input / output"),
     "whole": ("#4c78a8", "whole tensor"),
-    "slice": ("#f58518", "channel slice or window of rows (split group, band chain)"),
+    "slice": ("#f58518", "channel slice or window of rows (split group, band group)"),
     "acc": ("#54a24b", "accumulator (partial sums)"),
     "alias": ("#b279a2", "view / in-place output (another buffer's bytes)"),
     "work": ("#e45756", "kernel scratch / in-place depthwise temporary"),
@@ -82,7 +82,7 @@ class Scale:
 
 
 def _rounds(plan: Plan) -> list[tuple[int, int, int]]:
-    """(first step, last step, rounds) of each split group's (or band chain's) run of sliced steps: rounds
+    """(first step, last step, rounds) of each split group's (or band group's) run of sliced steps: rounds
     are the most steps one op of the run takes. A run ends at an unsliced step, or where an op it has not
     run yet follows a completed round (the next group starts)."""
     runs: list[tuple[int, int, int]] = []
@@ -170,7 +170,7 @@ def _draw_plan(ax, ax_live, plan: Plan, graph: Graph | None, top: int, live_top:
         patches = [Patch(facecolor=c, label=t) if r != "alias" else Patch(facecolor="none", edgecolor=c, hatch="///", label=t)
                    for r, (c, t) in ROLES.items() if r in roles]
         if _rounds(plan):
-            patches.append(Patch(facecolor="#f58518", alpha=0.15, label="split group or band chain (number: rounds)"))
+            patches.append(Patch(facecolor="#f58518", alpha=0.15, label="split group or band group (number: rounds)"))
         ax.legend(handles=patches + lines, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 

@@ -35,8 +35,9 @@ class SolverParams:
     through a one-channel temporary (TinyEngine's in-place depthwise), where that lowers the arena or lets a
     budget be met; each such run costs a kernel call per channel"""
     bands: bool = False
-    """consider row-band execution (analysis/bands.py): run chains of convs and pools band by band along the
-    height axis, holding each inner tensor as a window of rows, with no recomputation"""
+    """consider row-band execution (analysis/bands.py): run chains and residual blocks of convs, pools and
+    Adds band by band along the height axis, holding each inner tensor as a window of rows, with no
+    recomputation"""
     drop_scratch: bool = False
     """let the solver run an op without its kernel scratch (the kernel's portable loops, slower than its fast
     path) where that lowers the arena or lets a budget be met; not priced by objective=instructions"""

@@ -280,7 +280,7 @@ def _call(
 def _band_call(graph: Graph, op: Op, step: Step, arena: ArenaMap, pools: Pools, windows: Windows, data: Any,
                files: set[str]) -> list[str]:
     """A row step (backends/c/bands.py): the moves its output window makes, then the op's kernel over the
-    band, its activation fused (the only epilogue band chains take)."""
+    band, its activation fused (the only epilogue band groups take)."""
     lowering = LOWERINGS[op.op_type]
     epilogue = list(op.epilogue)
     fused = clamp_of(graph, epilogue[0]) if lowering.fuses_clamp and epilogue else None

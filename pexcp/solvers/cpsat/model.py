@@ -19,7 +19,7 @@ from pexcp.analysis.bands import ROW
 from pexcp.analysis.bands import scratch as band_scratch
 from pexcp.analysis.inplace import extra_calls, in_place_ops, other_readers, temp_bytes, weight
 from pexcp.analysis.liveness import Schedule, align
-from pexcp.analysis.partial import Group
+from pexcp.analysis.partial import Group, Option
 from pexcp.ir import SCRATCH, TEMP, Graph, Op
 
 Expr = cp_model.LinearExprT
@@ -132,9 +132,9 @@ def add_split_choices(sm: ScheduleModel, costs: SplitCosts | None = None) -> Non
         for o in g.options:
             x = sm.choice[(g.id, o.width)] = m.new_bool_var(f"width[{g.id}]={o.width}")
             xs.append(x)
-            slices.append((o.rounds - 1) * len(g.members) * x)
+            slices.append(g.extra_calls(o) * x)
             if costs is not None:
-                cost.append(costs.extra(sm.graph, g, o.rounds) * x)
+                cost.append(costs.extra(sm.graph, g, o) * x)
         m.add(sum(xs) == b)
         if sm.region_rule is not None:
             sm.region[g.id] = sm.region_rule(sm, g)
@@ -181,9 +181,9 @@ class SplitCosts:
     per_element: int
     in_place_per_call: int = 0
 
-    def extra(self, graph: Graph, g: Group, rounds: int) -> int:
+    def extra(self, graph: Graph, g: Group, o: Option) -> int:
         accumulated = graph.tensors[g.output].numel if g.tail else 0
-        return (rounds - 1) * (len(g.members) * self.per_call + accumulated * self.per_element)
+        return g.extra_calls(o) * self.per_call + (o.rounds - 1) * accumulated * self.per_element
 
     def in_place(self, graph: Graph, op: Op) -> int:
         """An in-place depthwise conv: a call per channel, each copying its channel out of the temporary."""
@@ -396,7 +396,7 @@ def add_fixed_offsets(sm: ScheduleModel, offsets: dict[str, int]) -> None:
 def max_slices(sm: ScheduleModel) -> int:
     """The most extra kernel calls any choice of splits and in-place runs makes (in-place runs by their
     tie-break weight)."""
-    splits = sum(max(o.rounds - 1 for o in g.options) * len(g.members) for g in sm.groups.values())
+    splits = sum(max(g.extra_calls(o) for o in g.options) for g in sm.groups.values())
     return splits + sum(weight(sm.graph, sm.graph.op(name)) for name in sm.in_place) + len(sm.no_scratch or ())
 
 

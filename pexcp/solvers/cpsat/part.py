@@ -29,7 +29,7 @@ class Candidate:
 
     def slices(self, groups: dict[str, Group]) -> int:
         """Extra kernel calls: of split rounds and of in-place depthwise convs."""
-        split = sum((groups[g].option(w).rounds - 1) * len(groups[g].members) for g, w in self.schedule.splits.items())
+        split = sum(groups[g].extra_calls(groups[g].option(w)) for g, w in self.schedule.splits.items())
         return split + self.expanded.in_place_calls
 
 
