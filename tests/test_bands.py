@@ -363,6 +363,21 @@ def test_band_plans_match_tflite_micro(name: str, tmp_path: Path) -> None:
     assert np.array_equal(got.ravel(), want), f"{got.ravel()[:8]} != {want[:8]}"
 
 
+@needs_cc
+@pytest.mark.slow
+def test_float_resnet_band_plan_matches_onnxruntime(tmp_path: Path) -> None:
+    """ic_resnet8_float with bands: its optimum runs residual blocks in one band group (windows read by two
+    ops), below the plan without bands; the C project's outputs match onnxruntime's."""
+    model = SHARED_MODELS / "onnx" / "ic_resnet8_float.onnx" if SHARED_MODELS else None
+    if model is None or not model.exists():
+        pytest.skip("needs the shared model ic_resnet8_float.onnx")
+    graph, plan = solve(model, "cpsat", SolveOptions(timeout=60, params=BANDS))
+    _, plain = solve(model, "cpsat", SolveOptions(timeout=60))
+    assert plan.arena_bytes < plain.arena_bytes
+    assert any(b.window and len(graph.consumers[b.tensor]) == 2 for b in plan.buffers)
+    compile_and_check(model, graph, plan, tmp_path / "c", runs=2)
+
+
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.skipif(bool(missing_tools()), reason="needs the Arm toolchain and QEMU")
