@@ -20,6 +20,7 @@ importer's, the planners' and the backend's, so a mistake in one of those cannot
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -1117,36 +1118,38 @@ class _Arena:
     def __init__(self) -> None:
         self.ranges: list[_Bytes] = []
 
+    def _meeting(self, lo: int, hi: int) -> tuple[int, int]:
+        """Indices [i, j) of the ranges that meet [lo, hi) (binary search: windows cut the arena fine)."""
+        i = bisect.bisect_right(self.ranges, lo, key=lambda r: r.hi)
+        return i, bisect.bisect_left(self.ranges, hi, lo=i, key=lambda r: r.lo)
+
     def write(self, lo: int, hi: int, label: _Label, step: int, shared: list[tuple[int, int]] = ()) -> None:
         """Step `step` writes `label` over [lo, hi). Bytes that already hold it keep what they hold (nothing
         moves), and `shared` ranges (Concat parts in place) add it to what they hold."""
-        inside, kept = [], []
-        for r in self.ranges:
-            if r.hi <= lo or hi <= r.lo:
-                kept.append(r)
-                continue
-            if r.lo < lo:
-                kept.append(r.cut(r.lo, lo))
-            if hi < r.hi:
-                kept.append(r.cut(hi, r.hi))
-            inside.append(r.cut(lo, hi))
+        i, j = self._meeting(lo, hi)
+        met = self.ranges[i:j]
+        edges = ([met[0].cut(met[0].lo, lo)] if met and met[0].lo < lo else [],
+                 [met[-1].cut(hi, met[-1].hi)] if met and hi < met[-1].hi else [])
+        inside = [r.cut(lo, hi) for r in met]
         cuts = sorted({lo, hi} | {x for r in inside for x in (r.lo, r.hi)} | {x for a, b in shared for x in (a, b) if lo < x < hi})
+        new, k = [], 0
         for a, b in zip(cuts, cuts[1:]):
-            old = next((r for r in inside if r.lo <= a and b <= r.hi), None)
+            while k < len(inside) and inside[k].hi <= a:
+                k += 1
+            old = inside[k] if k < len(inside) and inside[k].lo <= a and b <= inside[k].hi else None
             if old is not None and label in old.labels:
-                kept.append(old.cut(a, b))
+                new.append(old.cut(a, b))
             elif old is not None and any(x <= a and b <= y for x, y in shared):
-                kept.append(_Bytes(a, b, old.labels | {label}, old.step))
+                new.append(_Bytes(a, b, old.labels | {label}, old.step))
             else:
-                kept.append(_Bytes(a, b, frozenset([label]), step))
-        self.ranges = sorted(kept, key=lambda r: r.lo)
+                new.append(_Bytes(a, b, frozenset([label]), step))
+        self.ranges[i:j] = edges[0] + new + edges[1]
 
     def wrong(self, lo: int, hi: int, label: _Label) -> _Bytes | None:
         """The first range of [lo, hi) that does not hold `label` (a gap: no labels, step -1)."""
         pos = lo
-        for r in self.ranges:
-            if r.hi <= pos or r.lo >= hi:
-                continue
+        i, j = self._meeting(lo, hi)
+        for r in self.ranges[i:j]:
             if r.lo > pos:
                 return _Bytes(pos, r.lo, frozenset(), -1)
             if label not in r.labels:
