@@ -29,7 +29,7 @@ from pexcp.errors import BadInputError
 from pexcp.importer import load_graph
 from pexcp.plan.plan import Plan
 from pexcp.plan.validate import plan_problems
-from pexcp.pipeline import solve
+from pexcp.pipeline import load_for, solve
 from pexcp.solvers.options import SolveOptions
 from pexcp.solvers.params import SolverParams, parse_params
 
@@ -69,9 +69,20 @@ def bands_model():
     return b.build()
 
 
+def band_block_model():
+    """A residual block over a wide first conv, then a 1x1 conv: the cpsat plan runs all five ops as one band
+    group, the first conv's output a window read by the block's first conv and by its Add."""
+    b = GraphBuilder("bands_block", seed=2)
+    x = b.conv(b.input((1, 3, 10, 10)), 12, act="relu")
+    y = b.add(x, b.conv(b.conv(x, 8, act="relu"), 12), act="relu")
+    b.output(b.conv(y, 2, kernel=1))
+    return b.build()
+
+
 MODELS = {
     "mbconv": lambda: mbconv_chain(n_blocks=1, channels=4, expand=2, hw=4, head=True),
     "bands": bands_model,
+    "band_block": band_block_model,
     "dag": lambda: random_dag_model(seed=3, n_ops=7, hw=4, channels=(2, 4)),
     "concat": concat_model,
     "views": views_model,
@@ -103,6 +114,9 @@ def test_mutants_are_rejected_or_compute_what_onnxruntime_does(name: str, tmp_pa
     builds = 0
     if name == "bands":
         assert any(s.slice is not None and s.slice.axis == "row" for s in plans["cpsat-bands"].steps)
+    if name == "band_block":  # a window read by two ops: the band group is a DAG
+        graph = load_for(path, "cpsat", SolveOptions())
+        assert any(b.window and len(graph.consumers[b.tensor]) == 2 for b in plans["cpsat-bands"].buffers)
     compilable = {method: _compilable(path, base) for method, base in plans.items()}
     for method, base in plans.items():
         assert plan_problems(base, path) == []
