@@ -155,10 +155,11 @@ def _heights(rows: int) -> list[int]:
     return sorted({-(-rows // k) for k in ROUNDS if k < rows} | {1}, reverse=True)
 
 
-def candidate_bands(graph: Graph, max_ops: int = MAX_BAND_OPS, align: int = WORD) -> list[Group]:
+def candidate_bands(graph: Graph, max_ops: int = MAX_BAND_OPS, align: int = WORD, dags: bool = True) -> list[Group]:
     """Every group of 2..max_ops ops that can run in row bands, with its band heights as options. A group
     grows from its first op by the earliest reader (in graph order) of a tensor it leaves to ops outside, so
-    it is convex and its members are in execution order; it is a candidate while one tensor leaves it."""
+    it is convex and its members are in execution order; it is a candidate while one tensor leaves it (and
+    without `dags`, while each of its inner tensors has one reader: a chain)."""
     maps = {op.name: row_map(graph, op) for op in graph.ops}
     index = {op.name: i for i, op in enumerate(graph.ops)}
     dag = graph.dag()
@@ -176,6 +177,8 @@ def candidate_bands(graph: Graph, max_ops: int = MAX_BAND_OPS, align: int = WORD
             if maps[nxt.name] is None:
                 break
             members.append(nxt)
+            if not dags and any(len(graph.consumers[op.outputs[0]]) > 1 for op in members[:-1]):
+                break
             group = _make_band(graph, dag, list(members), align)
             if group is not None:
                 groups.append(group)

@@ -38,6 +38,10 @@ class SolverParams:
     """consider row-band execution (analysis/bands.py): run chains and residual blocks of convs, pools and
     Adds band by band along the height axis, holding each inner tensor as a window of rows, with no
     recomputation"""
+    band_dags: bool = True
+    """with `bands`: a band group may be a DAG, a tensor inside it read by several of its ops (a residual
+    block's input, by its first conv and its Add or shortcut); false: chains only (fewer candidates, faster
+    proofs)"""
     drop_scratch: bool = False
     """let the solver run an op without its kernel scratch (the kernel's portable loops, slower than its fast
     path) where that lowers the arena or lets a budget be met; not priced by objective=instructions"""

@@ -25,6 +25,7 @@ from pexcp.analysis.bands import ROW
 from pexcp.analysis.partial import accumulator as accumulator_of
 from pexcp.backends.c.bands import MOVE_FILE, Windows, band
 from pexcp.backends.c.cfmt import c_comment, c_float, c_string
+from pexcp.backends.c.loops import Block, fold
 from pexcp.backends.c.memory import ARENA, CTYPES, ArenaMap, Ptr
 from pexcp.backends.c.ops import LOWERINGS, Call, epilogue_files, epilogue_lines, prepare_op, refuse
 from pexcp.backends.c.ops.base import ACT, INIT, NO_CLAMP, Pools, clamp_of, op_dtype
@@ -180,19 +181,20 @@ def _schedule(
     steps_of: dict[str, list[Step]] = {}
     for step in plan.steps:
         steps_of.setdefault(step.op, []).append(step)
-    lines: list[str] = []
+    blocks: list[Block] = []
     windows = Windows(graph, arena)
     for step in plan.steps:
         op = graph.op(step.op)
-        lines.append(f"/* step {step.index}: {_describe(op, step, steps_of[op.name])} */")
+        row = step.slice is not None and step.slice.axis == ROW
         if op.view:
-            lines += _view(graph, op, step, arena, files)
-        elif step.slice is not None and step.slice.axis == ROW:
-            lines += _band_call(graph, op, step, arena, pools, windows, data[op.name], files)
+            lines = _view(graph, op, step, arena, files)
+        elif row:
+            lines = _band_call(graph, op, step, arena, pools, windows, data[op.name], files)
         else:
-            lines += _call(graph, op, step, arena, pools, steps_of[op.name], data[op.name], files)
+            lines = _call(graph, op, step, arena, pools, steps_of[op.name], data[op.name], files)
         lines += [f"MODEL_POISON({offset}, {size});" for offset, size in arena.dead_after(step.index)]
-    return lines
+        blocks.append(Block(f"/* step {step.index}: {_describe(op, step, steps_of[op.name])} */", tuple(lines), row))
+    return fold(blocks)
 
 
 def _finishes_accumulator(step: Step, steps: list[Step]) -> bool:

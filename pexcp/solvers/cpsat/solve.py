@@ -81,7 +81,7 @@ def plan_cpsat(graph: Graph, options: SolveOptions) -> Plan:
     params = options.params
     ctx = Context(options, Clock.start(options.timeout, params.search == "reproducible"))
     groups = {g.id: g for g in candidate_groups(graph)} if params.split else {}
-    groups |= {g.id: g for g in candidate_bands(graph)} if params.bands else {}
+    groups |= {g.id: g for g in candidate_bands(graph, dags=params.band_dags)} if params.bands else {}
     parts = split_parts(graph, groups, params)
     if len(parts) > 1:
         ctx.progress(f"decomposed into {len(parts)} segments at cut tensors")
