@@ -278,16 +278,23 @@ def test_float_residual_bands_match_onnxruntime(height: int, tmp_path: Path) -> 
     compile_and_check(path, graph, plan, tmp_path / "c", runs=2)
 
 
+def _equals_unbanded(path: Path, graph: Graph, plan: Plan, workdir: Path, seed: int) -> None:
+    """The band plan is valid and gives the unbanded (reorder) plan's bits on two random int8 inputs."""
+    assert plan_problems(plan, path) == []
+    plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
+    rng = np.random.default_rng(seed)
+    inputs = [rng.integers(-128, 128, size=graph.tensors[graph.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
+    got = run_plan(graph, plan, workdir / "bands", inputs)
+    want = run_plan(plain_graph, plain, workdir / "plain", inputs)
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w), f"bands {g.ravel()[:6]} != unbanded {w.ravel()[:6]}"
+
+
 @needs_cc
 def test_int8_residual_bands_equal_unbanded(tmp_path: Path) -> None:
     path = save(_residual(qdq=True, seed=7).build(), tmp_path)
     graph, plan = band_plan(path, 2, first=1, members=3)
-    assert plan_problems(plan, path) == []
-    plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
-    rng = np.random.default_rng(7)
-    inputs = [rng.integers(-128, 128, size=graph.tensors[graph.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
-    for g, w in zip(run_plan(graph, plan, tmp_path / "bands", inputs), run_plan(plain_graph, plain, tmp_path / "plain", inputs)):
-        assert np.array_equal(g, w)
+    _equals_unbanded(path, graph, plan, tmp_path, 7)
 
 
 @needs_cc
@@ -305,12 +312,7 @@ def test_float_block_bands_match_onnxruntime(stride: int, height: int, tmp_path:
 def test_int8_block_bands_equal_unbanded(height: int, tmp_path: Path) -> None:
     path = save(_blocks(qdq=True, seed=5).build(), tmp_path)
     graph, plan = band_plan(path, height, members=8)
-    assert plan_problems(plan, path) == []
-    plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
-    rng = np.random.default_rng(height)
-    inputs = [rng.integers(-128, 128, size=graph.tensors[graph.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
-    for g, w in zip(run_plan(graph, plan, tmp_path / "bands", inputs), run_plan(plain_graph, plain, tmp_path / "plain", inputs)):
-        assert np.array_equal(g, w)
+    _equals_unbanded(path, graph, plan, tmp_path, height)
 
 
 @needs_cc
@@ -326,15 +328,7 @@ def test_generated_int8_bands_equal_unbanded(layers: list[Layer], hw: int, heigh
     with tempfile.TemporaryDirectory() as tmp:
         path = save(model, Path(tmp))
         graph, plan = band_plan(path, height)
-        assert plan_problems(plan, path) == []
-        plain_graph, plain = solve(path, "reorder", SolveOptions(timeout=5))
-        rng = np.random.default_rng(seed)
-        shape = graph.tensors[graph.inputs[0]].shape
-        inputs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
-        got = run_plan(graph, plan, Path(tmp) / "bands", inputs)
-        want = run_plan(plain_graph, plain, Path(tmp) / "plain", inputs)
-        for g, w in zip(got, want):
-            assert np.array_equal(g, w), f"bands {g.ravel()[:6]} != unbanded {w.ravel()[:6]}"
+        _equals_unbanded(path, graph, plan, Path(tmp), seed)
 
 
 @needs_cc
