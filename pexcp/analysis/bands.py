@@ -106,15 +106,17 @@ def rounds(graph: Graph, group: Group, height: int) -> list[list[Call]]:
     return result
 
 
-def windows(graph: Graph, group: Group, height: int) -> list[int]:
-    """Rows each inner tensor's window holds (its capacity R): the most rows one call of its producer writes,
-    and the most rows from the lowest one a call reads to the last one written by then (every reader's)."""
+def windows(graph: Graph, group: Group, schedule: list[list[Call]]) -> list[int]:
+    """Rows each inner tensor's window holds (its capacity R) when the group runs `schedule` (its `rounds`):
+    the most rows one call of its producer writes, and the most rows from the lowest one a call reads to the
+    last one written by then (every reader's)."""
+    maps = {op.name: row_map(graph, op) for op in group.members}
     index = {t: i for i, t in enumerate(group.inner)}
     written = [0] * len(group.inner)
     most = [0] * len(group.inner)
-    for calls in rounds(graph, group, height):
+    for calls in schedule:
         for call in calls:
-            lo = row_map(graph, call.op).needs(call.start, call.stop)[0]
+            lo = maps[call.op.name].needs(call.start, call.stop)[0]
             for x in graph.activation_inputs(call.op):
                 if x in index:
                     most[index[x]] = max(most[index[x]], written[index[x]] - lo)
@@ -141,9 +143,9 @@ def window_bytes(graph: Graph, tensor: str, rows: int) -> int:
     return t.nbytes // t.shape[2] * rows
 
 
-def region_bytes(graph: Graph, group: Group, height: int, align: int = WORD) -> int:
-    """Bytes of all inner windows: each is live for the whole group."""
-    return sum(align_up(window_bytes(graph, t, r), align) for t, r in zip(group.inner, windows(graph, group, height)))
+def region_bytes(graph: Graph, group: Group, schedule: list[list[Call]], align: int = WORD) -> int:
+    """Bytes of all inner windows when the group runs `schedule`: each is live for the whole group."""
+    return sum(align_up(window_bytes(graph, t, r), align) for t, r in zip(group.inner, windows(graph, group, schedule)))
 
 
 ROUNDS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
@@ -197,11 +199,12 @@ def _bandable_inner(graph: Graph, members: list[Op]) -> bool:
     return True
 
 
-def _overwritable(graph: Graph, dag: nx.DiGraph, group: Group, x: str) -> bool:
+def _overwritable(graph: Graph, dag: nx.DiGraph, group: Group, x: str, schedules: list[list[list[Call]]]) -> bool:
     """The group's last op, elementwise, may write its output over its whole input `x` band by band: the
     same elements, each no larger, bytes of its own (no view, concat part or model output), every other
     reader runs before the group, and at every band height no call reads rows of `x` that the last op has
-    written over by then (a residual Add over its skip input, which the group's first conv also reads)."""
+    written over by then (a residual Add over its skip input, which the group's first conv also reads);
+    `schedules`: the group's rounds at each of its band heights."""
     out, t = graph.tensors[group.output], graph.tensors[x]
     if t.shape != out.shape or out.itemsize > t.itemsize or x in graph.outputs or graph.storage_root(x) != x:
         return False
@@ -211,13 +214,14 @@ def _overwritable(graph: Graph, dag: nx.DiGraph, group: Group, x: str) -> bool:
     if any(r.name not in before and r not in group.members for r in graph.consumers[x]):
         return False
     last = group.members[-1]
-    for o in group.options:
+    maps = {op.name: row_map(graph, op) for op in group.members}
+    for schedule in schedules:
         written = 0  # rows of x the last op has overwritten
-        for calls in rounds(graph, group, o.width):
+        for calls in schedule:
             for call in calls:
                 if call.op is last:
                     written = call.stop
-                elif x in call.op.inputs and row_map(graph, call.op).needs(call.start, call.stop)[0] < written:
+                elif x in call.op.inputs and maps[call.op.name].needs(call.start, call.stop)[0] < written:
                     return False
     return True
 
@@ -246,11 +250,12 @@ def _make_band(graph: Graph, dag: nx.DiGraph, members: list[Op], align: int) -> 
         options=[],
         axis=ROW,
     )
+    schedules = {h: rounds(graph, group, h) for h in _heights(rows)}  # each height's rounds, computed once
     group.options = [
-        Option(h, -(-rows // h), region_bytes(graph, group, h, align), sum(map(len, rounds(graph, group, h))))
-        for h in _heights(rows)
+        Option(h, -(-rows // h), region_bytes(graph, group, calls, align), sum(map(len, calls)))
+        for h, calls in schedules.items()
     ]
     if spec(members[-1].op_type).elementwise:
         skips = [x for x in group.inputs if x in members[-1].inputs]
-        group.overwrites = next((x for x in skips if _overwritable(graph, dag, group, x)), None)
+        group.overwrites = next((x for x in skips if _overwritable(graph, dag, group, x, list(schedules.values()))), None)
     return group

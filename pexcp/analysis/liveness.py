@@ -200,12 +200,13 @@ class _Builder:
         else:
             out = self.fresh(g.output, first)
         rel = 0
-        for t, rows in zip(g.inner, windows(graph, g, height)):
+        schedule = rounds(graph, g, height)
+        for t, rows in zip(g.inner, windows(graph, g, schedule)):
             nbytes = window_bytes(graph, t, rows)
             self.new(t, t, graph.tensors[t].dtype, nbytes, first, item=region, rel=rel, window=rows)
             self.holder[t] = t
             rel += align(nbytes)  # as the group's options count it (bands.region_bytes)
-        for calls in rounds(graph, g, height):
+        for calls in schedule:
             for call in calls:
                 op = call.op
                 scratch = self.scratch(op, rows=call.stop - call.start)
