@@ -118,6 +118,17 @@ def test_int8_model_on_cortex_m(model: Path, io: str, projects) -> None:
     assert run.instructions > 0 and 0 < run.stack_bytes < 4096
 
 
+def check_int8_on_cortex_m(model: Path, graph: Graph, plan: Plan, outdir: Path, timeout: float) -> None:
+    """The plan's project with its harness under QEMU (Cortex-M4F): TFLite Micro's int8 output on the built-in
+    input, bit for bit, and static RAM the arena plus the harness."""
+    emit(graph, plan, outdir, harness=True)
+    build_qemu(outdir)
+    run = run_qemu(outdir, timeout=timeout)
+    (x,) = qemu_inputs(graph)
+    assert np.array_equal(run.outputs[0], _int8_reference(model, x))
+    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+
+
 def _int8_reference(model: Path, x_int8: np.ndarray) -> np.ndarray:
     """TFLite Micro's int8 output for an int8 input fed past its first QUANTIZE: the float input that
     QUANTIZE maps to exactly these values (its dequantized value), run through the whole model. A model with

@@ -20,8 +20,7 @@ from conftest import SHARED_MODELS, Cli
 from onnx_builders import GraphBuilder, save
 from pexcp.analysis.bands import ROW, candidate_bands
 from pexcp.analysis.liveness import Schedule, expand
-from pexcp.backends.c import emit
-from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu
+from pexcp.backends.c.toolchain import missing_tools, qemu_inputs
 from pexcp.ir import Graph
 from pexcp.layout.pinned import best_of_items
 from pexcp.pipeline import load_for, solve
@@ -379,18 +378,13 @@ def test_float_resnet_band_plan_matches_onnxruntime(tmp_path: Path) -> None:
 def test_band_plan_on_cortex_m(name: str, tmp_path: Path) -> None:
     """The band plan (--io int8) on a Cortex-M4F under QEMU: TFLite Micro's output, and the static RAM is the
     arena plus the harness."""
-    from test_backend_int8 import RUNTIME_OVERHEAD_LIMIT, _int8_reference
+    from test_backend_int8 import check_int8_on_cortex_m
 
     model = SHARED_MODELS / "onnx_int8" / f"{name}.onnx" if SHARED_MODELS else None
     if model is None or not model.exists():
         pytest.skip(f"needs the shared model {name}.onnx")
     graph, plan = solve(model, "cpsat", SolveOptions(timeout=60, io="int8", params=BANDS))
-    emit(graph, plan, tmp_path, harness=True)
-    build_qemu(tmp_path)
-    run = run_qemu(tmp_path, timeout=300)
-    (x,) = qemu_inputs(graph)
-    assert np.array_equal(run.outputs[0], _int8_reference(model, x))
-    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+    check_int8_on_cortex_m(model, graph, plan, tmp_path, timeout=300)
 
 
 # ---- kernels without their scratch (solver switch drop_scratch) ----------------------------------------

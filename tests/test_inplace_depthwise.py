@@ -23,7 +23,7 @@ from plan_helpers import in_place_tamperings
 from pexcp.analysis.inplace import in_place_ops, runs_last
 from pexcp.analysis.liveness import Schedule, expand
 from pexcp.backends.c import emit
-from pexcp.backends.c.toolchain import build_qemu, missing_tools, qemu_inputs, run_qemu
+from pexcp.backends.c.toolchain import missing_tools
 from pexcp.ir import TEMP, Graph
 from pexcp.layout.pinned import best_of_items
 from pexcp.pipeline import load_for, solve
@@ -250,13 +250,8 @@ def test_shared_int8_every_depthwise_in_place_matches_tflite_micro(name: str, tm
 def test_in_place_plan_on_cortex_m(tmp_path: Path) -> None:
     """The cpsat plan with an in-place step on te_mcunet_vww (--io int8) on a Cortex-M4F under QEMU: the
     output is TFLite Micro's, and the static RAM is the smaller arena plus the harness."""
-    from test_backend_int8 import RUNTIME_OVERHEAD_LIMIT, _int8_reference
+    from test_backend_int8 import check_int8_on_cortex_m
 
     graph, plan = solve(VWW, "cpsat", SolveOptions(timeout=60, io="int8", params=ON))
     assert any(s.in_place for s in plan.steps)
-    emit(graph, plan, tmp_path, harness=True)
-    build_qemu(tmp_path)
-    run = run_qemu(tmp_path, timeout=180)
-    (x,) = qemu_inputs(graph)
-    assert np.array_equal(run.outputs[0], _int8_reference(VWW, x))
-    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+    check_int8_on_cortex_m(VWW, graph, plan, tmp_path, timeout=180)

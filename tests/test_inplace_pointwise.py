@@ -276,16 +276,11 @@ def test_kws_both_switches_on_cortex_m(tmp_path: Path) -> None:
     """The cpsat plan of kws_ref_model_int8 (--io int8) with in-place depthwise and pointwise convs on a
     Cortex-M4F under QEMU (the pointwise convs through the DSP path): the output is TFLite Micro's, and the
     static RAM is the arena plus the harness."""
-    from test_backend_int8 import RUNTIME_OVERHEAD_LIMIT, _int8_reference
+    from test_backend_int8 import check_int8_on_cortex_m
 
     graph, plan = solve(KWS, "cpsat", SolveOptions(timeout=60, io="int8", params=BOTH))
     assert sum(s.in_place for s in plan.steps) >= 8
-    emit(graph, plan, tmp_path, harness=True)
-    build_qemu(tmp_path)
-    run = run_qemu(tmp_path, timeout=180)
-    (x,) = qemu_inputs(graph)
-    assert np.array_equal(run.outputs[0], _int8_reference(KWS, x))
-    assert plan.arena_bytes <= run.static_ram < plan.arena_bytes + RUNTIME_OVERHEAD_LIMIT
+    check_int8_on_cortex_m(KWS, graph, plan, tmp_path, timeout=180)
 
 
 @pytest.mark.qemu
